@@ -1,0 +1,48 @@
+"""The Flask app factory."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from flask import Flask
+
+from api import health, routes
+from api.auth import install_auth
+from api.errors import register_error_handlers
+from infra.runtime import Runtime, set_runtime
+from infra.settings import Settings, get_settings
+from workers.celery_app import configure_celery
+
+log = logging.getLogger(__name__)
+
+
+def preload_default_model(runtime: Runtime) -> threading.Thread:
+    """Load the default model in the background so the first query does not pay for it."""
+
+    def load() -> None:
+        try:
+            runtime.encoder(runtime.settings.default_model)
+        except Exception:
+            log.exception("could not load the default model %s", runtime.settings.default_model)
+
+    thread = threading.Thread(target=load, name="preload-model", daemon=True)
+    thread.start()
+    return thread
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    """Build the API; `settings` overrides the environment, `runtime` shares existing clients."""
+    runtime = runtime or Runtime(settings or get_settings())
+    settings = runtime.settings
+    set_runtime(runtime)
+    configure_celery(settings)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["mmsearch"] = runtime
+    register_error_handlers(app)
+    install_auth(app, settings.api_keys)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(routes.bp)
+    return app

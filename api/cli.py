@@ -1,0 +1,127 @@
+"""The `mmsearch` command: standalone, api, worker, config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import socket
+import sys
+
+from infra.settings import Settings, get_settings
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _overrides(settings: Settings, args: argparse.Namespace) -> Settings:
+    update = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    return settings.model_copy(update=update) if update else settings
+
+
+def _require_server_qdrant(settings: Settings, command: str) -> None:
+    if not settings.qdrant_url:
+        sys.exit(
+            f"mmsearch {command}: MMSEARCH_QDRANT_URL is not set. The embedded engine lives in "
+            "one process: use `mmsearch standalone`, or point api and workers at a Qdrant server."
+        )
+    if not settings.redis_url:
+        sys.exit(f"mmsearch {command}: MMSEARCH_REDIS_URL is not set")
+
+
+def cmd_standalone(args: argparse.Namespace) -> int:
+    from api.standalone import run_standalone
+
+    settings = _overrides(get_settings(), args)
+    return run_standalone(settings, threads=args.threads, worker_concurrency=args.concurrency)
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    from waitress import serve
+
+    from api.app import create_app, preload_default_model
+    from infra.runtime import Runtime
+
+    settings = _overrides(get_settings(), args)
+    _require_server_qdrant(settings, "api")
+    runtime = Runtime(settings)
+    app = create_app(runtime=runtime)
+    preload_default_model(runtime)
+    serve(app, host=settings.host, port=settings.port, threads=args.threads)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from infra.runtime import Runtime, set_runtime
+    from workers.celery_app import INGEST_QUEUE, celery_app, configure_celery
+
+    settings = get_settings()
+    _require_server_qdrant(settings, "worker")
+    set_runtime(Runtime(settings))
+    configure_celery(settings)
+    worker = celery_app.Worker(
+        pool=args.pool,
+        concurrency=args.concurrency,
+        queues=[INGEST_QUEUE],
+        hostname=worker_hostname(),
+        loglevel=settings.log_level,
+    )
+    worker.start()
+    return int(worker.exitcode or 0)
+
+
+def worker_hostname() -> str:
+    return f"worker@{socket.gethostname()}"
+
+
+def cmd_ping_worker(args: argparse.Namespace) -> int:
+    """Exit 0 when this host's worker answers a broker ping (container healthcheck)."""
+    from workers.celery_app import celery_app, configure_celery
+
+    configure_celery(get_settings())
+    replies = celery_app.control.ping(destination=[worker_hostname()], timeout=args.timeout)
+    return 0 if replies else 1
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """Print the effective settings; secrets are masked."""
+    print(json.dumps(get_settings().model_dump(mode="json"), indent=2, default=str))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mmsearch", description="Multimodal image search")
+    sub = parser.add_subparsers(dest="command", required=True)
+    standalone = sub.add_parser("standalone", help="API + worker + embedded Qdrant (+ Redis)")
+    api = sub.add_parser("api", help="the HTTP API (needs Redis and a Qdrant server)")
+    for p in (standalone, api):
+        p.add_argument("--host", default=None, help="bind address (MMSEARCH_HOST)")
+        p.add_argument("--port", type=int, default=None, help="port (MMSEARCH_PORT)")
+        p.add_argument("--threads", type=int, default=8, help="HTTP worker threads")
+    standalone.add_argument("--concurrency", type=int, default=2, help="ingest threads")
+    standalone.set_defaults(func=cmd_standalone)
+    api.set_defaults(func=cmd_api)
+    worker = sub.add_parser("worker", help="a Celery ingest worker (needs a Qdrant server)")
+    worker.add_argument("--concurrency", type=int, default=2)
+    worker.add_argument("--pool", default="threads", choices=["threads", "solo", "prefork"])
+    worker.set_defaults(func=cmd_worker)
+    ping = sub.add_parser("ping-worker", help="exit 0 if this host's worker answers")
+    ping.add_argument("--timeout", type=float, default=5.0)
+    ping.set_defaults(func=cmd_ping_worker)
+    config = sub.add_parser("config", help="print the effective settings (secrets masked)")
+    config.set_defaults(func=cmd_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `mmsearch` console script."""
+    args = build_parser().parse_args(argv)
+    _setup_logging(get_settings().log_level)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Liveness and readiness: ready means Redis, the vector store and the encoder all answer."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify
+
+from encoders import loaded_encoders
+from infra.runtime import Runtime
+
+log = logging.getLogger(__name__)
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    return jsonify({"status": "ok"}), 200
+
+
+def _check(name: str, probe: Any) -> tuple[str, str]:
+    try:
+        probe()
+        return name, "ok"
+    except Exception as exc:  # a readiness probe reports, it does not raise
+        log.warning("readiness check %s failed: %s", name, exc)
+        return name, f"error: {type(exc).__name__}"
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    rt: Runtime = current_app.extensions["mmsearch"]
+    encoders = loaded_encoders()
+
+    def encoder_probe() -> None:
+        if not encoders:
+            raise RuntimeError("no encoder loaded yet")
+        encoders[0].embed_texts(["ready"])
+
+    checks = dict(
+        [
+            _check("redis", rt.redis.ping),
+            _check("vector_store", rt.vectors.list_collections),
+            _check("encoder", encoder_probe),
+        ]
+    )
+    ready = all(value == "ok" for value in checks.values())
+    return jsonify({"status": "ready" if ready else "not_ready", "checks": checks}), (
+        200 if ready else 503
+    )

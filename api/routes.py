@@ -1,0 +1,99 @@
+"""The /v1 endpoints: parse with schemas, call services, render JSON."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from pydantic import BaseModel
+
+from api import services
+from api.schemas import CollectionCreate, CollectionsPublic, IngestRequest, SearchRequest
+from infra.errors import InvalidRequest, TooLarge
+from infra.runtime import Runtime
+
+bp = Blueprint("v1", __name__, url_prefix="/v1")
+M = TypeVar("M", bound=BaseModel)
+
+
+def runtime() -> Runtime:
+    rt: Runtime = current_app.extensions["mmsearch"]
+    return rt
+
+
+def _json_object() -> dict[str, Any]:
+    body = request.get_json(force=True, silent=False)
+    if not isinstance(body, dict):
+        raise InvalidRequest("request body must be a JSON object", details=[{"field": "body"}])
+    return body
+
+
+def parse(model: type[M]) -> M:
+    """Validate the JSON body against a request schema (422 with field pointers)."""
+    return model.model_validate(_json_object())
+
+
+def render(model: BaseModel, status: int = 200) -> tuple[Response, int]:
+    return jsonify(model.model_dump(mode="json")), status
+
+
+@bp.post("/collections")
+def create_collection() -> tuple[Response, int]:
+    return render(services.create_collection(runtime(), parse(CollectionCreate)), 201)
+
+
+@bp.get("/collections")
+def list_collections() -> tuple[Response, int]:
+    data = [services.collection_public(c) for c in runtime().vectors.list_collections()]
+    return render(CollectionsPublic(data=data, count=len(data)))
+
+
+@bp.get("/collections/<name>")
+def get_collection(name: str) -> tuple[Response, int]:
+    return render(services.collection_public(runtime().vectors.get_collection(name)))
+
+
+@bp.delete("/collections/<name>")
+def delete_collection(name: str) -> tuple[Response, int]:
+    runtime().vectors.delete_collection(name)
+    return jsonify({"name": name, "deleted": True}), 200
+
+
+@bp.post("/collections/<name>/ingest")
+def ingest(name: str) -> tuple[Response, int]:
+    body = _json_object()
+    items, limit = body.get("items"), runtime().settings.max_items_per_request
+    if isinstance(items, list) and len(items) > limit:
+        raise TooLarge(
+            f"{len(items)} items exceeds the limit of {limit} per request", details={"limit": limit}
+        )
+    return render(services.submit_ingest(runtime(), name, IngestRequest.model_validate(body)), 202)
+
+
+@bp.post("/collections/<name>/search")
+def search(name: str) -> tuple[Response, int]:
+    return render(services.search(runtime(), name, parse(SearchRequest)))
+
+
+def _int_arg(name: str, default: int, high: int) -> int:
+    raw = request.args.get(name, default)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequest(f"{name} must be an integer", details=[{"field": name}]) from exc
+    if not 0 <= value <= high:
+        raise InvalidRequest(f"{name} must be between 0 and {high}", details=[{"field": name}])
+    return value
+
+
+@bp.get("/jobs/<job_id>")
+def get_job(job_id: str) -> tuple[Response, int]:
+    limit = _int_arg("errors_limit", 100, 1000)
+    offset = _int_arg("errors_offset", 0, 10_000_000)
+    state = runtime().jobs.get(job_id, errors_limit=limit, errors_offset=offset)
+    return render(services.job_public(state))
+
+
+@bp.delete("/jobs/<job_id>")
+def cancel_job(job_id: str) -> tuple[Response, int]:
+    return render(services.job_public(runtime().jobs.cancel(job_id)))

@@ -1,0 +1,147 @@
+"""Typed request and response bodies; separate input and output types per resource."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from infra.jobs import JobStatus
+from infra.vectors import FieldType
+
+CollectionName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+FieldName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}$")]
+MAX_TEXT = 4096
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CollectionCreate(Strict):
+    name: CollectionName
+    model: str | None = Field(default=None, max_length=512, description="Default: server's model")
+    payload_schema: dict[FieldName, FieldType] = Field(default_factory=dict, max_length=64)
+
+
+class CollectionPublic(BaseModel):
+    name: str
+    model: str
+    dim: int
+    count: int
+    payload_schema: dict[str, FieldType]
+    random_weights: bool = Field(description="True when the model has random test weights")
+
+
+class CollectionsPublic(BaseModel):
+    data: list[CollectionPublic]
+    count: int
+
+
+class IngestItemIn(Strict):
+    uri: str = Field(min_length=1, max_length=2048)
+    id: str | None = Field(default=None, min_length=1, max_length=512)
+    metadata: dict[FieldName, Any] = Field(default_factory=dict, max_length=256)
+    text: str | None = Field(default=None, max_length=MAX_TEXT)
+
+
+class IngestRequest(Strict):
+    items: list[IngestItemIn] | None = None
+    prefix: str | None = Field(default=None, min_length=1, max_length=2048)
+    metadata: dict[FieldName, Any] = Field(
+        default_factory=dict, max_length=256, description="Applied to every item (items override)"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> IngestRequest:
+        if (self.items is None) == (self.prefix is None):
+            raise ValueError("give exactly one of 'items' or 'prefix'")
+        if self.items is not None and not self.items:
+            raise ValueError("'items' must not be empty")
+        return self
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: JobStatus
+    total: int | None = Field(description="None while a prefix is still being listed")
+
+
+class JobError(BaseModel):
+    uri: str | None
+    id: str | None
+    code: str
+    message: str
+
+
+class JobPublic(BaseModel):
+    job_id: str
+    collection: str
+    status: JobStatus
+    total: int
+    succeeded: int
+    failed: int
+    skipped: int
+    pending: int
+    listing: bool
+    message: str | None
+    errors: list[JobError]
+    error_count: int = Field(description="Errors kept (the list is capped; `failed` counts all)")
+    created_at: str
+    updated_at: str
+
+
+class ImageQuery(Strict):
+    uri: str | None = Field(default=None, max_length=2048)
+    base64: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ImageQuery:
+        if (self.uri is None) == (self.base64 is None):
+            raise ValueError("give exactly one of 'uri' or 'base64'")
+        return self
+
+
+class SearchRequest(Strict):
+    text: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT)
+    image: ImageQuery | None = None
+    filter: dict[str, Any] | None = None
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0, le=100_000)
+    score_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("text must not be blank")
+        return value
+
+    @model_validator(mode="after")
+    def _one_query(self) -> SearchRequest:
+        if (self.text is None) == (self.image is None):
+            raise ValueError("give exactly one of 'text' or 'image'")
+        return self
+
+
+class SearchHit(BaseModel):
+    id: str
+    uri: str
+    score: float
+    metadata: dict[str, Any]
+    text: str | None = None
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchHit]
+    took_ms: float
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorEnvelope(BaseModel):
+    error: ErrorBody

@@ -1,0 +1,58 @@
+"""Embedded default: API, worker, embedded Qdrant and (if needed) Redis in one process."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+
+from waitress.server import create_server
+
+from api.app import create_app, preload_default_model
+from infra.local_redis import LocalRedis
+from infra.runtime import Runtime
+from infra.settings import Settings
+from workers.celery_app import INGEST_QUEUE, celery_app
+
+log = logging.getLogger(__name__)
+
+
+def run_standalone(settings: Settings, *, threads: int = 8, worker_concurrency: int = 2) -> int:
+    """Serve the API in a thread and run the Celery worker in the main thread until stopped."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    local_redis = None
+    if not settings.redis_url:
+        local_redis = LocalRedis(settings.data_dir / "redis")
+        settings = settings.model_copy(update={"redis_url": local_redis.url})
+    runtime = Runtime(settings)
+    try:
+        runtime.vectors.list_collections()  # open the engine now: fail fast if it is locked
+        app = create_app(runtime=runtime)
+        preload_default_model(runtime)
+        server = create_server(app, host=settings.host, port=settings.port, threads=threads)
+        port = settings.port
+        threading.Thread(target=server.run, name="api", daemon=True).start()
+        if settings.host not in {"127.0.0.1", "localhost", "::1"} and not settings.api_keys:
+            log.warning("API listens on %s without API keys (set MMSEARCH_API_KEYS)", settings.host)
+        log.info(
+            "mmsearch standalone: API on http://%s:%d, data in %s",
+            settings.host,
+            port,
+            settings.data_dir.resolve(),
+        )
+        worker = celery_app.Worker(
+            pool="threads",
+            concurrency=worker_concurrency,
+            queues=[INGEST_QUEUE],
+            hostname=f"standalone@{socket.gethostname()}",
+            without_gossip=True,
+            without_mingle=True,
+            loglevel=settings.log_level,
+        )
+        worker.start()
+        server.close()
+        return int(worker.exitcode or 0)
+    finally:
+        runtime.close()
+        if local_redis is not None:
+            local_redis.stop()

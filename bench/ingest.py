@@ -1,0 +1,59 @@
+"""Ingest throughput: the whole pipeline (S3 → decode → embed → upsert → job counters, through the
+real API and worker) against the bare encoder on the same images, model and batch size.
+
+    .venv/bin/python bench/ingest.py --model mmsearch-tiny/random --n 300
+    .venv/bin/python bench/ingest.py --model ViT-B-32/random --n 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import time
+
+from common import load_photos, running_stack
+from PIL import Image
+
+from encoders import get_encoder
+
+
+def raw_encoder_rate(model: str, images: list[Image.Image], batch_size: int) -> float:
+    """Images/s of preprocess + forward on already-decoded images (one warm-up batch first)."""
+    encoder = get_encoder(model)
+    encoder.embed_images(images[:batch_size])
+    started = time.perf_counter()
+    for start in range(0, len(images), batch_size):
+        encoder.embed_images(images[start : start + batch_size])
+    return len(images) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="mmsearch-tiny/random")
+    parser.add_argument("--n", type=int, default=300)
+    parser.add_argument("--batch", type=int, default=64)
+    args = parser.parse_args()
+
+    photos, source = load_photos(args.n)
+    images = [Image.open(io.BytesIO(p.data)).convert("RGB") for p in photos]
+    raw = raw_encoder_rate(args.model, images, args.batch)
+
+    with running_stack(args.model, args.batch, photos) as stack:
+        platform = stack.platform
+        platform.create_collection("bench", args.model)
+        warm = [{"uri": f"s3://bench/{p.name}", "id": f"warm-{p.name}"} for p in photos[:8]]
+        platform.wait_job(platform.ingest("bench", {"items": warm}))  # model load, first batch
+        items = [{"uri": f"s3://bench/{p.name}", "id": p.name} for p in photos]
+        started = time.perf_counter()
+        job = platform.wait_job(platform.ingest("bench", {"items": items}))
+        elapsed = time.perf_counter() - started
+    assert job["succeeded"] == len(photos), job
+    pipeline = len(photos) / elapsed
+    print(f"model={args.model} batch={args.batch} images={len(photos)} ({source})")
+    print(f"raw encoder      : {raw:8.1f} images/s (preprocess + forward, decoded in memory)")
+    print(f"pipeline (e2e)   : {pipeline:8.1f} images/s (POST → job succeeded, S3 over HTTP)")
+    print(f"ratio e2e / raw  : {pipeline / raw:8.3f}")
+
+
+if __name__ == "__main__":
+    main()

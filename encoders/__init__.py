@@ -1,0 +1,24 @@
+"""Embedding models behind one protocol and a registry."""
+
+from encoders.base import Encoder, ModelRef, UnknownModel, parse_model_name
+from encoders.registry import (
+    TINY_TEST_MODEL,
+    get_encoder,
+    list_backends,
+    loaded_encoders,
+    register_backend,
+    validate_model_name,
+)
+
+__all__ = [
+    "TINY_TEST_MODEL",
+    "Encoder",
+    "ModelRef",
+    "UnknownModel",
+    "get_encoder",
+    "list_backends",
+    "loaded_encoders",
+    "parse_model_name",
+    "register_backend",
+    "validate_model_name",
+]

@@ -1,0 +1,86 @@
+"""The encoder contract and model-name parsing; no torch here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from PIL import Image
+
+RANDOM = "random"
+FILE_PREFIX = "file:"
+DEFAULT_SEED = 0
+
+
+class UnknownModel(ValueError):
+    """A model name no backend can build."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A parsed model name: `ARCH/TAG`, `ARCH/file:PATH`, `ARCH/random[:SEED]`, `backend:...`."""
+
+    backend: str
+    arch: str
+    weights: str  # pretrained tag, "file:PATH" or "random[:SEED]"
+
+    @property
+    def is_random(self) -> bool:
+        return self.weights == RANDOM or self.weights.startswith(RANDOM + ":")
+
+    @property
+    def seed(self) -> int:
+        _, _, seed = self.weights.partition(":")
+        return int(seed) if seed else DEFAULT_SEED
+
+    @property
+    def weights_file(self) -> str | None:
+        return self.weights[len(FILE_PREFIX) :] if self.weights.startswith(FILE_PREFIX) else None
+
+    @property
+    def name(self) -> str:
+        prefix = "" if self.backend == "open_clip" else f"{self.backend}:"
+        return f"{prefix}{self.arch}/{self.weights}"
+
+
+def parse_model_name(name: str) -> ModelRef:
+    """Split a model name into backend, architecture and weights; raise UnknownModel."""
+    backend = "open_clip"
+    head, sep, rest = name.partition(":")
+    if sep and "/" not in head:
+        backend, name = head, rest
+    arch, sep, weights = name.partition("/")
+    if not sep or not arch or not weights:
+        raise UnknownModel(
+            f"model name {name!r} must look like ARCH/TAG, ARCH/file:PATH or ARCH/random"
+        )
+    if weights.startswith(RANDOM + ":") and not weights[len(RANDOM) + 1 :].isdigit():
+        raise UnknownModel(f"random seed in {name!r} must be an integer")
+    return ModelRef(backend=backend, arch=arch, weights=weights)
+
+
+class Encoder(Protocol):
+    """Embeds texts and images into one space; vectors are float32 and L2-normalised."""
+
+    name: str
+    dim: int
+    device: str
+    is_random: bool
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, dim) float32 unit vectors for texts."""
+        ...
+
+    def preprocess(self, image: Image.Image) -> Any:
+        """One decoded image → the model's input tensor (safe to run in worker threads)."""
+        ...
+
+    def embed_preprocessed(self, batch: Sequence[Any]) -> np.ndarray:
+        """(n, dim) float32 unit vectors for preprocessed images."""
+        ...
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """(n, dim) float32 unit vectors for decoded images."""
+        ...

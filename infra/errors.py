@@ -1,0 +1,108 @@
+"""One exception hierarchy; the API renders each as `{"error": {code, message, details}}`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class AppError(Exception):
+    """Base of every error the platform reports to a client."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: Any = None,
+        code: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+
+
+class NotFound(AppError):
+    status = 404
+    code = "not_found"
+
+
+class CollectionNotFound(NotFound):
+    code = "collection_not_found"
+
+
+class JobNotFound(NotFound):
+    code = "job_not_found"
+
+
+class Conflict(AppError):
+    status = 409
+    code = "conflict"
+
+
+class CollectionExists(Conflict):
+    code = "collection_exists"
+
+
+class InvalidRequest(AppError):
+    status = 422
+    code = "invalid_request"
+
+
+class BadFilter(AppError):
+    status = 400
+    code = "bad_filter"
+
+
+class BadReference(AppError):
+    """A media reference that is malformed or points where it may not."""
+
+    status = 400
+    code = "invalid_uri"
+
+
+class TooLarge(AppError):
+    status = 413
+    code = "too_large"
+
+
+class Unauthorized(AppError):
+    status = 401
+    code = "unauthorized"
+
+
+class Unavailable(AppError):
+    status = 503
+    code = "unavailable"
+
+
+class ItemErrorCode(StrEnum):
+    """Stable codes recorded against a single item of an ingest job."""
+
+    INVALID_URI = "invalid_uri"
+    FORBIDDEN_URI = "forbidden_uri"
+    NOT_FOUND = "not_found"
+    ACCESS_DENIED = "access_denied"
+    TOO_LARGE = "too_large"
+    NOT_AN_IMAGE = "not_an_image"
+    CORRUPT_IMAGE = "corrupt_image"
+    FETCH_FAILED = "fetch_failed"
+    EMBED_FAILED = "embed_failed"
+    UPSERT_FAILED = "upsert_failed"
+    CANCELLED = "cancelled"
+
+
+class ItemError(Exception):
+    """Failure of one item; recorded against that item, the batch goes on."""
+
+    def __init__(self, code: ItemErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message

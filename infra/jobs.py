@@ -1,0 +1,215 @@
+"""Ingest job state in Redis: O(1) counters, a bounded error list, idempotent batch completion."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import redis
+
+from infra.errors import JobNotFound
+
+_PREFIX = "mmsearch:job:"
+
+# Counts a batch once even if a redelivered task finishes it again (acks_late + worker loss).
+_COMPLETE_BATCH = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], 'succeeded', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'failed', ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'skipped', ARGV[4])
+redis.call('HSET', KEYS[1], 'updated_at', ARGV[5])
+local room = tonumber(ARGV[6]) - redis.call('LLEN', KEYS[3])
+for i = 7, #ARGV do
+  if room <= 0 then break end
+  redis.call('RPUSH', KEYS[3], ARGV[i])
+  room = room - 1
+end
+local ttl = redis.call('TTL', KEYS[1])
+if ttl > 0 then redis.call('EXPIRE', KEYS[2], ttl) redis.call('EXPIRE', KEYS[3], ttl) end
+return 1
+"""
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    COMPLETED_WITH_ERRORS = "completed_with_errors"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINAL_STATUSES = frozenset(
+    {JobStatus.SUCCEEDED, JobStatus.COMPLETED_WITH_ERRORS, JobStatus.FAILED, JobStatus.CANCELLED}
+)
+
+
+@dataclass
+class ItemFailure:
+    """One item's failure as recorded against the job."""
+
+    uri: str | None
+    id: str | None
+    code: str
+    message: str
+
+
+@dataclass
+class JobState:
+    job_id: str
+    collection: str
+    status: JobStatus
+    total: int
+    succeeded: int
+    failed: int
+    skipped: int
+    listing: bool
+    created_at: float
+    updated_at: float
+    error_count: int
+    errors: list[ItemFailure] = field(default_factory=list)
+    message: str | None = None
+
+    @property
+    def pending(self) -> int:
+        return max(0, self.total - self.succeeded - self.failed - self.skipped)
+
+
+def _status(fields: dict[str, str], done: int, total: int) -> JobStatus:
+    if fields.get("cancelled") == "1":
+        return JobStatus.CANCELLED
+    if fields.get("fatal"):
+        return JobStatus.FAILED
+    if fields.get("listing") == "1":
+        return JobStatus.RUNNING if fields.get("started_at") else JobStatus.QUEUED
+    if done >= total:
+        failed = int(fields.get("failed", 0))
+        if failed == 0:
+            return JobStatus.SUCCEEDED
+        return JobStatus.FAILED if failed >= total else JobStatus.COMPLETED_WITH_ERRORS
+    return JobStatus.RUNNING if fields.get("started_at") else JobStatus.QUEUED
+
+
+class JobStore:
+    """Jobs as a Redis hash plus a batch-done set and a capped error list, all with a TTL."""
+
+    def __init__(self, client: redis.Redis, *, max_errors: int, ttl_s: int) -> None:
+        self._redis = client
+        self._max_errors = max_errors
+        self._ttl_s = ttl_s
+        self._complete = client.register_script(_COMPLETE_BATCH)
+
+    @staticmethod
+    def _keys(job_id: str) -> tuple[str, str, str]:
+        base = _PREFIX + job_id
+        return base, base + ":batches", base + ":errors"
+
+    def create(self, collection: str, total: int, *, listing: bool = False) -> str:
+        """A new queued job; `listing` means the total is still being counted."""
+        job_id = uuid.uuid4().hex
+        now = repr(time.time())
+        key, _, _ = self._keys(job_id)
+        mapping = {
+            "collection": collection,
+            "total": total,
+            "succeeded": 0,
+            "failed": 0,
+            "skipped": 0,
+            "listing": int(listing),
+            "created_at": now,
+            "updated_at": now,
+            "cancelled": 0,
+        }
+        self._redis.hset(key, mapping=mapping)  # type: ignore[arg-type]
+        self._redis.expire(key, self._ttl_s)
+        return job_id
+
+    def set_total(self, job_id: str, total: int, *, listing_done: bool = False) -> None:
+        """Record how many items a listing job has found so far (a redelivered listing recounts)."""
+        key, _, _ = self._keys(job_id)
+        self._redis.hset(key, mapping={"total": total, "updated_at": repr(time.time())})
+        if listing_done:
+            self._redis.hset(key, "listing", 0)
+
+    def mark_started(self, job_id: str) -> None:
+        """Record the first time a worker picked the job up."""
+        key, _, _ = self._keys(job_id)
+        self._redis.hsetnx(key, "started_at", repr(time.time()))
+
+    def fail(self, job_id: str, message: str) -> None:
+        """Mark the whole job failed (e.g. its prefix could not be listed)."""
+        key, _, _ = self._keys(job_id)
+        self._redis.hset(
+            key, mapping={"fatal": message[:500], "listing": 0, "updated_at": repr(time.time())}
+        )
+
+    def cancel(self, job_id: str) -> JobState:
+        """Ask pending batches to skip; a finished job is left as it is."""
+        state = self.get(job_id, errors_limit=0)
+        if state.status not in FINAL_STATUSES:
+            key, _, _ = self._keys(job_id)
+            self._redis.hset(key, mapping={"cancelled": 1, "updated_at": repr(time.time())})
+        return self.get(job_id, errors_limit=0)
+
+    def is_cancelled(self, job_id: str) -> bool:
+        key, _, _ = self._keys(job_id)
+        return self._redis.hget(key, "cancelled") in (b"1", "1")
+
+    def complete_batch(
+        self,
+        job_id: str,
+        batch: str,
+        *,
+        succeeded: int,
+        failed: list[ItemFailure],
+        skipped: int = 0,
+    ) -> bool:
+        """Count one batch's outcome exactly once; False if it was already counted."""
+        errors = [json.dumps(f.__dict__) for f in failed]
+        args: list[Any] = [batch, succeeded, len(failed), skipped, repr(time.time())]
+        result = self._complete(
+            keys=list(self._keys(job_id)), args=[*args, self._max_errors, *errors]
+        )
+        if result == -1:
+            raise JobNotFound(f"job {job_id} not found")
+        return bool(result == 1)
+
+    def get(self, job_id: str, *, errors_limit: int = 100, errors_offset: int = 0) -> JobState:
+        """The job's state: counters, derived status, and a page of its item errors."""
+        key, _, errors_key = self._keys(job_id)
+        pipe = self._redis.pipeline()
+        pipe.hgetall(key)
+        pipe.llen(errors_key)
+        if errors_limit > 0:
+            pipe.lrange(errors_key, errors_offset, errors_offset + errors_limit - 1)
+        raw, error_count, *pages = pipe.execute()
+        if not raw:
+            raise JobNotFound(f"job {job_id} not found")
+        fields = {_text(k): _text(v) for k, v in raw.items()}
+        total, succeeded = int(fields["total"]), int(fields["succeeded"])
+        failed, skipped = int(fields["failed"]), int(fields.get("skipped", 0))
+        errors = [ItemFailure(**json.loads(item)) for item in (pages[0] if pages else [])]
+        return JobState(
+            job_id=job_id,
+            collection=fields["collection"],
+            status=_status(fields, succeeded + failed + skipped, total),
+            total=total,
+            succeeded=succeeded,
+            failed=failed,
+            skipped=skipped,
+            listing=fields.get("listing") == "1",
+            created_at=float(fields["created_at"]),
+            updated_at=float(fields["updated_at"]),
+            error_count=int(error_count),
+            errors=errors,
+            message=fields.get("fatal") or None,
+        )
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,83 @@
+"""The process's shared clients, built once from settings: Redis, jobs, objects, vectors."""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import Any
+
+import redis
+
+from encoders import Encoder, get_encoder
+from infra.errors import Unavailable
+from infra.jobs import JobStore
+from infra.settings import Settings, get_settings
+from infra.storage import ObjectStore
+from infra.vectors import VectorStore, open_vector_store
+
+
+class Runtime:
+    """Lazily-built shared clients; in standalone mode the API and the worker share one."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._vectors: VectorStore | None = None
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        if not self.settings.redis_url:
+            raise Unavailable("MMSEARCH_REDIS_URL is not set")
+        return redis.Redis.from_url(self.settings.redis_url, health_check_interval=30)
+
+    @cached_property
+    def jobs(self) -> JobStore:
+        s = self.settings
+        return JobStore(self.redis, max_errors=s.max_job_errors, ttl_s=s.job_ttl_s)
+
+    @cached_property
+    def objects(self) -> ObjectStore:
+        return ObjectStore(self.settings)
+
+    @property
+    def vectors(self) -> VectorStore:
+        # Not a cached_property: two threads must never both open the embedded engine's folder.
+        with self._lock:
+            if self._vectors is None:
+                self._vectors = open_vector_store(self.settings)
+            return self._vectors
+
+    def encoder(self, model: str) -> Encoder:
+        """The loaded encoder for a model name (once per process)."""
+        s = self.settings
+        return get_encoder(model, device=s.device, cache_dir=s.model_cache_dir)
+
+    def close(self) -> None:
+        """Close the vector store and the Redis pool if they were opened."""
+        with self._lock:
+            if self._vectors is not None:
+                self._vectors.close()
+                self._vectors = None
+        state: dict[str, Any] = self.__dict__
+        if "redis" in state:
+            state["redis"].close()
+
+
+_RUNTIME: Runtime | None = None
+_RUNTIME_LOCK = threading.Lock()
+
+
+def get_runtime() -> Runtime:
+    """The process-wide runtime (built from get_settings() unless one was installed)."""
+    global _RUNTIME
+    with _RUNTIME_LOCK:
+        if _RUNTIME is None:
+            _RUNTIME = Runtime(get_settings())
+        return _RUNTIME
+
+
+def set_runtime(runtime: Runtime | None) -> None:
+    """Install the runtime this process uses (the API and standalone mode do this)."""
+    global _RUNTIME
+    with _RUNTIME_LOCK:
+        _RUNTIME = runtime

@@ -1,0 +1,104 @@
+"""The one settings module: every knob comes from here, read from `MMSEARCH_*` variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_MODEL = "ViT-B-32/laion2b_s34b_b79k"
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Platform configuration; `MMSEARCH_` prefix, `__` for nesting."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MMSEARCH_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    # Services
+    redis_url: str | None = Field(
+        default=None, description="Redis URL (broker + job state). Unset: standalone starts one."
+    )
+    qdrant_url: str | None = Field(
+        default=None, description="Qdrant server URL. Unset: the embedded engine in data_dir."
+    )
+    qdrant_api_key: SecretStr | None = None
+    data_dir: Path = Field(default=Path("mmsearch-data"), description="Local state folder.")
+
+    # Object storage
+    s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO).")
+    s3_access_key: SecretStr | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_region: str = "us-east-1"
+    file_root: Path | None = Field(
+        default=None, description="The only folder file:// may read. Unset: file:// is refused."
+    )
+    allowed_schemes: CommaList = Field(default_factory=lambda: ["s3", "file"])
+    fetch_concurrency: int = Field(default=16, ge=1, le=256)
+    fetch_timeout_s: float = Field(default=30.0, gt=0)
+
+    # Models
+    default_model: str = DEFAULT_MODEL
+    device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
+    batch_size: int = Field(default=64, ge=1, le=4096)
+    model_cache_dir: Path | None = None
+
+    # Limits
+    max_items_per_request: int = Field(default=100_000, ge=1)
+    max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    max_image_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
+    max_image_pixels: int = Field(default=64_000_000, ge=1)
+    max_job_errors: int = Field(default=1000, ge=1)
+    max_prefix_objects: int = Field(default=1_000_000, ge=1)
+    task_visibility_timeout_s: int = Field(
+        default=1800,
+        ge=10,
+        description="Unacked tasks of a lost worker are redelivered after this.",
+    )
+    upsert_retries: int = Field(default=5, ge=0)
+    job_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+
+    # API
+    api_keys: CommaList = Field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    log_level: str = "INFO"
+
+    @field_validator("allowed_schemes", "api_keys", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("allowed_schemes")
+    @classmethod
+    def _known_schemes(cls, value: list[str]) -> list[str]:
+        unknown = set(value) - {"s3", "file"}
+        if unknown:
+            raise ValueError(f"unsupported schemes: {sorted(unknown)}; supported: s3, file")
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _no_placeholder_keys(cls, value: list[str]) -> list[str]:
+        for key in value:
+            if key.lower() in {"changeme", "change-me", "secret", "password"} or len(key) < 16:
+                raise ValueError("API keys must be at least 16 characters and not a placeholder")
+        return value
+
+    @property
+    def embedded_qdrant_path(self) -> Path:
+        return self.data_dir / "qdrant"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,151 @@
+"""Object storage: fetch bytes and list prefixes for s3:// (boto3) and confined file:// refs."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from infra.errors import ItemError, ItemErrorCode
+from infra.settings import Settings
+from infra.uris import MediaRef, file_uri, parse_media_uri
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".jfif"}
+)
+_NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "404", "NotFound"}
+_DENIED = {"AccessDenied", "403", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
+
+
+def _client_error(ref: MediaRef, exc: ClientError) -> ItemError:
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    if code in _NOT_FOUND:
+        what = "bucket" if code == "NoSuchBucket" else "object"
+        return ItemError(ItemErrorCode.NOT_FOUND, f"{what} not found: {ref.uri}")
+    if code in _DENIED:
+        return ItemError(ItemErrorCode.ACCESS_DENIED, f"access denied: {ref.uri}")
+    return ItemError(ItemErrorCode.FETCH_FAILED, f"S3 error {code or 'unknown'}: {ref.uri}")
+
+
+def is_image_name(name: str) -> bool:
+    """Whether a key or file name has an image extension (used when listing prefixes)."""
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+class ObjectStore:
+    """Reads media by reference; one boto3 client shared by all threads of the process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._s3: Any = None
+
+    def parse(self, uri: str, *, prefix: bool = False) -> MediaRef:
+        """Validate a reference against this server's schemes and file root."""
+        return parse_media_uri(
+            uri,
+            allowed_schemes=self._settings.allowed_schemes,
+            file_root=self._settings.file_root,
+            prefix=prefix,
+        )
+
+    @property
+    def s3(self) -> Any:
+        if self._s3 is None:
+            s = self._settings
+            self._s3 = boto3.client(
+                "s3",
+                endpoint_url=s.s3_endpoint_url,
+                region_name=s.s3_region,
+                aws_access_key_id=s.s3_access_key.get_secret_value() if s.s3_access_key else None,
+                aws_secret_access_key=(
+                    s.s3_secret_key.get_secret_value() if s.s3_secret_key else None
+                ),
+                config=Config(
+                    max_pool_connections=max(10, s.fetch_concurrency),
+                    connect_timeout=s.fetch_timeout_s,
+                    read_timeout=s.fetch_timeout_s,
+                    retries={"max_attempts": 3, "mode": "standard"},
+                    s3={"addressing_style": "path"},
+                ),
+            )
+        return self._s3
+
+    def fetch(self, ref: MediaRef) -> bytes:
+        """The object's bytes; ItemError: not_found, access_denied, too_large, fetch_failed."""
+        limit = self._settings.max_image_bytes
+        if ref.scheme == "file":
+            return self._read_file(ref, limit)
+        try:
+            response = self.s3.get_object(Bucket=ref.bucket, Key=ref.path)
+            size = int(response.get("ContentLength") or 0)
+            body = response["Body"]
+            if size > limit:
+                body.close()
+                raise ItemError(ItemErrorCode.TOO_LARGE, f"{size} bytes exceeds {limit}")
+            data: bytes = body.read(limit + 1)
+        except ClientError as exc:
+            raise _client_error(ref, exc) from exc
+        except BotoCoreError as exc:
+            raise ItemError(ItemErrorCode.FETCH_FAILED, f"S3 request failed: {exc}") from exc
+        if len(data) > limit:
+            raise ItemError(ItemErrorCode.TOO_LARGE, f"object exceeds {limit} bytes")
+        return data
+
+    @staticmethod
+    def _read_file(ref: MediaRef, limit: int) -> bytes:
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            fd = os.open(ref.path, flags)
+        except FileNotFoundError as exc:
+            raise ItemError(ItemErrorCode.NOT_FOUND, f"file not found: {ref.uri}") from exc
+        except PermissionError as exc:
+            raise ItemError(ItemErrorCode.ACCESS_DENIED, f"access denied: {ref.uri}") from exc
+        except OSError as exc:
+            raise ItemError(ItemErrorCode.FETCH_FAILED, f"cannot open {ref.uri}: {exc}") from exc
+        with os.fdopen(fd, "rb") as handle:
+            if not os.path.isfile(ref.path):
+                raise ItemError(ItemErrorCode.NOT_FOUND, f"not a regular file: {ref.uri}")
+            data = handle.read(limit + 1)
+        if len(data) > limit:
+            raise ItemError(ItemErrorCode.TOO_LARGE, f"file exceeds {limit} bytes")
+        return data
+
+    def list_prefix(self, prefix: MediaRef, limit: int) -> Iterator[str]:
+        """References of the image objects under a prefix, in key order, at most `limit`."""
+        listed = self._list_s3(prefix) if prefix.scheme == "s3" else self._list_files(prefix)
+        for count, uri in enumerate(listed):
+            if count >= limit:
+                raise ItemError(ItemErrorCode.TOO_LARGE, f"prefix holds more than {limit} images")
+            yield uri
+
+    def _list_s3(self, prefix: MediaRef) -> Iterator[str]:
+        paginator = self.s3.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=prefix.bucket, Prefix=prefix.path):
+                for obj in page.get("Contents", []):
+                    key = obj["Key"]
+                    if not key.endswith("/") and is_image_name(key):
+                        yield f"s3://{prefix.bucket}/{key}"
+        except ClientError as exc:
+            raise _client_error(prefix, exc) from exc
+        except BotoCoreError as exc:
+            raise ItemError(ItemErrorCode.FETCH_FAILED, f"S3 listing failed: {exc}") from exc
+
+    def _list_files(self, prefix: MediaRef) -> Iterator[str]:
+        base = Path(prefix.path)
+        if not base.is_dir():
+            raise ItemError(ItemErrorCode.NOT_FOUND, f"folder not found: {prefix.uri}")
+        for folder, dirs, files in os.walk(base, followlinks=False):
+            dirs.sort()
+            for name in sorted(files):
+                path = Path(folder) / name
+                if is_image_name(name) and not path.is_symlink():
+                    yield file_uri(path)

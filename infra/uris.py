@@ -1,0 +1,91 @@
+"""Media references: parse and confine `s3://bucket/key` and `file:///path` before any I/O."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlsplit
+
+from infra.errors import ItemError, ItemErrorCode
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_URI_LENGTH = 2048
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """A validated reference: `scheme` s3 or file; `path` the key or the resolved file path."""
+
+    uri: str
+    scheme: str
+    bucket: str
+    path: str
+
+
+def _invalid(uri: str, why: str) -> ItemError:
+    return ItemError(ItemErrorCode.INVALID_URI, f"{why}: {uri[:200]!r}")
+
+
+def _forbidden(uri: str, why: str) -> ItemError:
+    return ItemError(ItemErrorCode.FORBIDDEN_URI, f"{why}: {uri[:200]!r}")
+
+
+def _has_dot_segments(path: str) -> bool:
+    return any(part in {".", ".."} for part in path.split("/"))
+
+
+def parse_media_uri(
+    uri: str, *, allowed_schemes: list[str], file_root: Path | None, prefix: bool = False
+) -> MediaRef:
+    """Validate a reference; raise ItemError (invalid_uri, forbidden_uri); `prefix`: a folder."""
+    if not isinstance(uri, str) or not uri or len(uri) > MAX_URI_LENGTH or _CONTROL.search(uri):
+        raise _invalid(str(uri), "reference must be a printable string of at most 2048 characters")
+    scheme = uri.partition("://")[0].lower() if "://" in uri else ""
+    if scheme not in {"s3", "file"}:
+        raise _invalid(uri, "unsupported scheme (use s3:// or file://)")
+    if scheme not in allowed_schemes:
+        raise _forbidden(uri, f"scheme {scheme}:// is not enabled on this server")
+    if scheme == "s3":
+        return _parse_s3(uri, prefix=prefix)
+    return _parse_file(uri, file_root, prefix=prefix)
+
+
+def _parse_s3(uri: str, *, prefix: bool) -> MediaRef:
+    parts = urlsplit(uri)
+    if parts.query or parts.fragment or "@" in parts.netloc or ":" in parts.netloc:
+        raise _invalid(uri, "s3 reference must be s3://bucket/key")
+    bucket, key = parts.netloc, uri[len("s3://") + len(parts.netloc) + 1 :]
+    if not _BUCKET.match(bucket):
+        raise _invalid(uri, "invalid bucket name")
+    if _has_dot_segments(key):
+        raise _forbidden(uri, "'.' and '..' segments are not allowed in keys")
+    if not key and not prefix:
+        raise _invalid(uri, "s3 reference has no key")
+    if key.endswith("/") and not prefix:
+        raise _invalid(uri, "s3 reference names a folder, not an object")
+    return MediaRef(uri=uri, scheme="s3", bucket=bucket, path=key)
+
+
+def _parse_file(uri: str, file_root: Path | None, *, prefix: bool) -> MediaRef:
+    if file_root is None:
+        raise _forbidden(uri, "file:// references are disabled (MMSEARCH_FILE_ROOT is unset)")
+    parts = urlsplit(uri)
+    if parts.netloc not in {"", "localhost"} or parts.query or parts.fragment:
+        raise _invalid(uri, "file reference must be file:///absolute/path")
+    raw = unquote(parts.path)
+    if not raw.startswith("/") or "\x00" in raw:
+        raise _invalid(uri, "file reference must be file:///absolute/path")
+    if _has_dot_segments(raw.rstrip("/")):
+        raise _forbidden(uri, "'.' and '..' segments are not allowed")
+    root = file_root.resolve()
+    resolved = Path(raw).resolve()  # follows symlinks: an escape via a link is caught below
+    if not resolved.is_relative_to(root):
+        raise _forbidden(uri, "path is outside the configured file root")
+    return MediaRef(uri=uri, scheme="file", bucket="", path=str(resolved))
+
+
+def file_uri(path: Path) -> str:
+    """The file:// reference for a local path."""
+    return "file://" + str(PurePosixPath(path))

@@ -1,0 +1,47 @@
+"""Vector stores: the contract, the Qdrant-server and embedded implementations, and the factory."""
+
+from __future__ import annotations
+
+from qdrant_client import QdrantClient
+
+from infra.settings import Settings
+from infra.vectors.base import (
+    IMAGE_VECTOR,
+    TEXT_VECTOR,
+    VECTOR_NAMES,
+    CollectionInfo,
+    CollectionSpec,
+    FieldType,
+    FilterJSON,
+    Hit,
+    VectorPoint,
+    VectorStore,
+)
+from infra.vectors.edge import EdgeVectorStore
+from infra.vectors.server import QdrantServerStore
+
+__all__ = [
+    "IMAGE_VECTOR",
+    "TEXT_VECTOR",
+    "VECTOR_NAMES",
+    "CollectionInfo",
+    "CollectionSpec",
+    "EdgeVectorStore",
+    "FieldType",
+    "FilterJSON",
+    "Hit",
+    "QdrantServerStore",
+    "VectorPoint",
+    "VectorStore",
+    "open_vector_store",
+]
+
+
+def open_vector_store(settings: Settings) -> VectorStore:
+    """The Qdrant server at `qdrant_url` if set, else the embedded engine under data_dir."""
+    if settings.qdrant_url:
+        api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+        return QdrantServerStore(QdrantClient(url=settings.qdrant_url, api_key=api_key))
+    path = settings.embedded_qdrant_path
+    path.mkdir(parents=True, exist_ok=True)
+    return EdgeVectorStore(path)

@@ -1,0 +1,268 @@
+"""The vector store over qdrant-client: a Qdrant server in production, ``:memory:`` in tests.
+
+Each collection keeps its CollectionSpec in the collection's own ``metadata`` (under
+``mmsearch``); collections without it are not ours and are reported as not found.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from infra.errors import (
+    AppError,
+    BadFilter,
+    CollectionExists,
+    CollectionNotFound,
+    InvalidRequest,
+    Unavailable,
+)
+from infra.vectors.base import (
+    IMAGE_VECTOR,
+    VECTOR_NAMES,
+    CollectionInfo,
+    CollectionSpec,
+    FieldType,
+    FilterJSON,
+    Hit,
+    VectorPoint,
+    VectorStore,
+    canonical_id,
+    check_collection_name,
+    check_page,
+    check_point,
+    check_spec,
+    check_vector,
+    check_vector_name,
+    rank_page,
+    spec_from_json,
+    spec_to_json,
+)
+
+logger = logging.getLogger(__name__)
+
+METADATA_KEY = "mmsearch"
+UPSERT_BATCH = 256
+
+_INDEX_TYPES = {
+    FieldType.KEYWORD: models.PayloadSchemaType.KEYWORD,
+    FieldType.INTEGER: models.PayloadSchemaType.INTEGER,
+    FieldType.FLOAT: models.PayloadSchemaType.FLOAT,
+    FieldType.BOOL: models.PayloadSchemaType.BOOL,
+    FieldType.DATETIME: models.PayloadSchemaType.DATETIME,
+    FieldType.TEXT: models.PayloadSchemaType.TEXT,
+}
+
+
+class QdrantServerStore(VectorStore):
+    """The VectorStore contract over a QdrantClient (server URL, or local mode for tests)."""
+
+    def __init__(self, client: QdrantClient) -> None:
+        self.client = client
+        self._specs: dict[str, CollectionSpec] = {}  # cache: dim for validation
+        self._lock = threading.Lock()
+
+    def create_collection(self, spec: CollectionSpec) -> None:
+        """Create; raises CollectionExists."""
+        check_spec(spec)
+        with self._errors(spec.name):
+            if self.client.collection_exists(spec.name):
+                raise CollectionExists(f"collection {spec.name!r} already exists")
+            params = models.VectorParams(size=spec.dim, distance=models.Distance.COSINE)
+            self.client.create_collection(
+                spec.name,
+                vectors_config=dict.fromkeys(VECTOR_NAMES, params),
+                metadata={METADATA_KEY: spec_to_json(spec)},
+            )
+            with warnings.catch_warnings():  # local mode warns that indexes have no effect
+                warnings.filterwarnings("ignore", message="Payload indexes have no effect")
+                for key, kind in spec.payload_schema.items():
+                    self.client.create_payload_index(
+                        spec.name, key, field_schema=_INDEX_TYPES[kind], wait=True
+                    )
+        logger.info("created collection %s (dim=%d, model=%s)", spec.name, spec.dim, spec.model)
+
+    def get_collection(self, name: str) -> CollectionInfo:
+        """Spec plus point count; raises CollectionNotFound."""
+        spec = self._spec(name, cached=False)
+        with self._errors(name):
+            return CollectionInfo(spec, self.client.count(name, exact=True).count)
+
+    def list_collections(self) -> list[CollectionInfo]:
+        """All collections, sorted by name."""
+        with self._errors(""):
+            names = sorted(c.name for c in self.client.get_collections().collections)
+        infos = []
+        for name in names:
+            try:
+                infos.append(self.get_collection(name))
+            except CollectionNotFound:  # not ours, or deleted meanwhile
+                continue
+        return infos
+
+    def delete_collection(self, name: str) -> None:
+        """Drop a collection and its data; raises CollectionNotFound."""
+        self._spec(name, cached=False)
+        with self._errors(name):
+            self.client.delete_collection(name)
+        self._forget(name)
+        logger.info("deleted collection %s", name)
+
+    def upsert(self, name: str, points: Sequence[VectorPoint]) -> None:
+        """Insert or overwrite points by id; durable on return."""
+        dim = self._spec(name).dim
+        structs = [_point_struct(p, dim) for p in points]
+        with self._errors(name):
+            for start in range(0, len(structs), UPSERT_BATCH):
+                batch = structs[start : start + UPSERT_BATCH]
+                self.client.upsert(name, points=batch, wait=True)
+
+    def search(
+        self,
+        name: str,
+        vector: np.ndarray,
+        *,
+        using: str = IMAGE_VECTOR,
+        filter: FilterJSON | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        score_threshold: float | None = None,
+    ) -> list[Hit]:
+        """Nearest points by cosine on vector `using`, best first, ties broken by id."""
+        check_vector_name(using)
+        check_page(limit, offset, score_threshold)
+        query_filter = _filter(filter)
+        query = check_vector(vector, self._spec(name).dim, "query vector")
+
+        def fetch(n: int) -> list[Hit]:
+            with self._errors(name, BadFilter if filter else InvalidRequest):
+                found = self.client.query_points(
+                    name, query=query, using=using, query_filter=query_filter, limit=n,
+                    score_threshold=score_threshold, with_payload=True, with_vectors=False,
+                ).points
+            return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in found]
+
+        return rank_page(fetch, limit, offset)
+
+    def count(self, name: str, filter: FilterJSON | None = None) -> int:
+        """Exact number of points, optionally matching a filter."""
+        count_filter = _filter(filter)
+        check_collection_name(name)
+        with self._errors(name, BadFilter if filter else InvalidRequest):
+            return self.client.count(name, count_filter=count_filter, exact=True).count
+
+    def retrieve(
+        self, name: str, ids: Sequence[str], with_vectors: bool = False
+    ) -> list[VectorPoint]:
+        """Points by id (missing ids are skipped), in the order asked."""
+        wanted = list(dict.fromkeys(canonical_id(i) for i in ids))
+        check_collection_name(name)
+        with self._errors(name):
+            records = self.client.retrieve(
+                name, ids=wanted, with_payload=True, with_vectors=with_vectors
+            ) if wanted else []
+        found = {str(r.id): r for r in records}
+        return [_vector_point(i, found[i]) for i in wanted if i in found]
+
+    def delete_points(self, name: str, ids: Sequence[str]) -> None:
+        """Remove points by id; unknown ids are ignored."""
+        wanted = list(dict.fromkeys(canonical_id(i) for i in ids))
+        check_collection_name(name)
+        selector = models.PointIdsList(points=list(wanted))
+        with self._errors(name):
+            self.client.delete(name, points_selector=selector, wait=True)
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self.client.close()
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _spec(self, name: str, cached: bool = True) -> CollectionSpec:
+        """The collection's spec (from its metadata); raise CollectionNotFound."""
+        check_collection_name(name)
+        with self._lock:
+            spec = self._specs.get(name) if cached else None
+        if spec is not None:
+            return spec
+        with self._errors(name):
+            if not self.client.collection_exists(name):
+                raise CollectionNotFound(f"collection {name!r} not found")
+            metadata = self.client.get_collection(name).config.metadata or {}
+        if not isinstance(metadata.get(METADATA_KEY), dict):
+            raise CollectionNotFound(f"collection {name!r} is not an mmsearch collection")
+        spec = spec_from_json(metadata[METADATA_KEY])
+        with self._lock:
+            self._specs[name] = spec
+        return spec
+
+    def _forget(self, name: str) -> None:
+        with self._lock:
+            self._specs.pop(name, None)
+
+    @contextmanager
+    def _errors(self, name: str, bad_request: type[AppError] = InvalidRequest) -> Iterator[None]:
+        """Translate client and server errors into the platform's errors."""
+        try:
+            yield
+        except UnexpectedResponse as exc:
+            reason = _reason(exc)
+            if exc.status_code == 404:
+                self._forget(name)
+                raise CollectionNotFound(f"collection {name!r} not found") from exc
+            if exc.status_code == 409 or "already exists" in reason:
+                raise CollectionExists(f"collection {name!r} already exists") from exc
+            if exc.status_code in (400, 422):
+                raise bad_request(f"qdrant rejected the request: {reason}") from exc
+            raise Unavailable(f"qdrant answered {exc.status_code}: {reason}") from exc
+        except ResponseHandlingException as exc:
+            raise Unavailable(f"qdrant is unreachable: {exc}") from exc
+        except ValueError as exc:  # local mode reports missing/existing collections this way
+            if "not found" in str(exc):
+                self._forget(name)
+                raise CollectionNotFound(f"collection {name!r} not found") from exc
+            if "already exists" in str(exc):
+                raise CollectionExists(f"collection {name!r} already exists") from exc
+            raise
+
+
+def _filter(flt: FilterJSON | None) -> models.Filter | None:
+    if flt is None:
+        return None
+    if not isinstance(flt, dict):
+        raise BadFilter("a filter must be an object with must/should/must_not/min_should")
+    try:
+        return models.Filter.model_validate(flt)
+    except ValidationError as exc:
+        errors = [{"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]} for e in exc.errors()[:5]]
+        raise BadFilter("filter is not a valid Qdrant filter", details=errors) from exc
+
+
+def _reason(exc: UnexpectedResponse) -> str:
+    try:
+        content: Any = exc.structured()
+        return str(content.get("status", {}).get("error") or content)
+    except Exception:
+        return exc.reason_phrase or str(exc.status_code)
+
+
+def _point_struct(point: VectorPoint, dim: int) -> models.PointStruct:
+    point_id, vectors = check_point(point, dim)
+    if not isinstance(point.payload, dict):
+        raise InvalidRequest("a point's payload must be an object", details={"id": point_id})
+    return models.PointStruct(id=point_id, vector=vectors, payload=point.payload)  # type: ignore[arg-type]
+
+
+def _vector_point(point_id: str, record: models.Record) -> VectorPoint:
+    raw = record.vector if isinstance(record.vector, dict) else {}
+    vectors = {k: np.asarray(v, dtype=np.float32) for k, v in raw.items()}
+    return VectorPoint(id=point_id, vectors=vectors, payload=dict(record.payload or {}))

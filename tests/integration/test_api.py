@@ -1,0 +1,155 @@
+"""The HTTP contract: status codes, the error envelope, image queries, cancellation, auth."""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from api.app import create_app
+from encoders import get_encoder
+from infra.settings import Settings
+from tests.fixtures.images import generated_jpeg, generated_photos
+from tests.fixtures.platform import Platform
+
+
+def error_of(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    return dict(body["error"])
+
+
+@pytest.fixture(scope="module")
+def indexed(platform: Platform, s3_client: Any, tiny_model: str) -> tuple[str, str]:
+    bucket = f"api-{uuid.uuid4().hex[:8]}"
+    s3_client.create_bucket(Bucket=bucket)
+    photos = generated_photos(20)
+    for photo in photos:
+        s3_client.put_object(Bucket=bucket, Key=photo.name, Body=photo.data)
+    name = f"api-{uuid.uuid4().hex[:8]}"
+    platform.create_collection(name, tiny_model)
+    items = [{"uri": f"s3://{bucket}/{p.name}", "id": p.name} for p in photos]
+    assert platform.wait_job(platform.ingest(name, {"items": items}))["status"] == "succeeded"
+    return name, bucket
+
+
+def test_collection_lifecycle_and_errors(platform: Platform, tiny_model: str) -> None:
+    name = f"life-{uuid.uuid4().hex[:8]}"
+    created = platform.create_collection(name, tiny_model, payload_schema={"year": "integer"})
+    assert created == {
+        "name": name,
+        "model": tiny_model,
+        "dim": 64,
+        "count": 0,
+        "payload_schema": {"year": "integer"},
+        "random_weights": True,
+    }
+    again = platform.request("POST", "/v1/collections", json={"name": name, "model": tiny_model})
+    assert error_of(again, 409)["code"] == "collection_exists"
+    listed = platform.request("GET", "/v1/collections").json()
+    assert name in [c["name"] for c in listed["data"]] and listed["count"] == len(listed["data"])
+    assert platform.request("DELETE", f"/v1/collections/{name}").status_code == 200
+    assert error_of(platform.request("GET", f"/v1/collections/{name}"), 404)["code"] == (
+        "collection_not_found"
+    )
+    missing = platform.request("POST", f"/v1/collections/{name}/search", json={"text": "x"})
+    assert error_of(missing, 404)["code"] == "collection_not_found"
+
+
+def test_request_validation(platform: Platform, indexed: tuple[str, str]) -> None:
+    name, _ = indexed
+    bad_json = platform.request(
+        "POST", "/v1/collections", data=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert error_of(bad_json, 400)["code"] == "invalid_json"
+    bad_name = platform.request("POST", "/v1/collections", json={"name": "../etc"})
+    err = error_of(bad_name, 422)
+    assert err["code"] == "invalid_request" and err["details"][0]["field"] == "name"
+    bad_model = platform.request("POST", "/v1/collections", json={"name": "m1", "model": "nope"})
+    assert error_of(bad_model, 422)["code"] == "unknown_model"
+    both = platform.request(
+        "POST", f"/v1/collections/{name}/search", json={"text": "a", "image": {"uri": "s3://b/k"}}
+    )
+    assert error_of(both, 422)["code"] == "invalid_request"
+    no_items = platform.request("POST", f"/v1/collections/{name}/ingest", json={"items": []})
+    assert error_of(no_items, 422)["code"] == "invalid_request"
+    too_many = platform.request(
+        "POST", f"/v1/collections/{name}/ingest", json={"items": [{"uri": "s3://b/k"}] * 5001}
+    )
+    assert error_of(too_many, 413)["code"] == "too_large"
+    huge = platform.request(
+        "POST",
+        f"/v1/collections/{name}/ingest",
+        data=b"x" * (5 * 1024 * 1024),
+        headers={"Content-Type": "application/json"},
+    )
+    assert error_of(huge, 413)["code"] == "too_large"
+    bad_filter = platform.request(
+        "POST",
+        f"/v1/collections/{name}/search",
+        json={"text": "a", "filter": {"must": [{"key": "a", "match": {"valu": 1}}]}},
+    )
+    assert error_of(bad_filter, 400)["code"] == "bad_filter"
+    assert error_of(platform.request("GET", "/v1/jobs/nope"), 404)["code"] == "job_not_found"
+
+
+def test_image_queries_match_the_encoder(
+    platform: Platform, indexed: tuple[str, str], tiny_model: str
+) -> None:
+    name, bucket = indexed
+    photo = generated_photos(20)[7]
+    by_uri = platform.search(name, {"image": {"uri": f"s3://{bucket}/{photo.name}"}, "limit": 3})
+    assert by_uri["results"][0]["id"] == photo.name
+    assert by_uri["results"][0]["score"] == pytest.approx(1.0, abs=1e-4)
+    encoded = base64.b64encode(generated_jpeg(999)).decode()
+    by_b64 = platform.search(name, {"image": {"base64": encoded}, "limit": 20})["results"]
+    encoder = get_encoder(tiny_model)
+    query = encoder.embed_images([_decode(generated_jpeg(999))])[0]
+    matrix = encoder.embed_images([_decode(p.data) for p in generated_photos(20)])
+    want = np.sort(matrix @ query)[::-1]
+    np.testing.assert_allclose([h["score"] for h in by_b64], want, atol=1e-4)
+    not_image = platform.request(
+        "POST",
+        f"/v1/collections/{name}/search",
+        json={"image": {"base64": base64.b64encode(b"hello").decode()}},
+    )
+    assert error_of(not_image, 400)["code"] == "not_an_image"
+
+
+def _decode(data: bytes) -> Any:
+    import io
+
+    from PIL import Image
+
+    return Image.open(io.BytesIO(data)).convert("RGB")
+
+
+def test_cancel_skips_pending_batches(platform: Platform, tiny_model: str) -> None:
+    name = f"cancel-{uuid.uuid4().hex[:8]}"
+    platform.create_collection(name, tiny_model)
+    items = [{"uri": f"s3://absent-bucket-{i % 3}/k{i}.jpg"} for i in range(3000)]
+    job_id = platform.ingest(name, {"items": items})
+    cancelled = platform.request("DELETE", f"/v1/jobs/{job_id}").json()
+    assert cancelled["status"] == "cancelled"
+    time.sleep(1.0)
+    final = platform.request("GET", f"/v1/jobs/{job_id}").json()
+    assert final["status"] == "cancelled" and final["pending"] > 0
+    assert final["succeeded"] + final["failed"] + final["pending"] == 3000
+
+
+def test_api_keys_guard_v1(redis_url: str, tmp_path: Path) -> None:
+    key = "k" * 32
+    settings = Settings(redis_url=redis_url, data_dir=tmp_path, api_keys=[key])
+    client = create_app(settings).test_client()
+    assert client.get("/healthz").status_code == 200
+    denied = client.get("/v1/collections")
+    assert denied.status_code == 401 and denied.json["error"]["code"] == "unauthorized"
+    assert client.get("/v1/collections", headers={"X-API-Key": "wrong"}).status_code == 401
+    ok = client.get("/v1/collections", headers={"Authorization": f"Bearer {key}"})
+    assert ok.status_code == 200 and ok.json == {"data": [], "count": 0}

@@ -1,0 +1,105 @@
+"""Bad items inside a job are recorded against themselves; every good item is indexed."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from tests.fixtures.images import generated_photos, truncated_jpeg
+from tests.fixtures.platform import Platform
+
+
+def test_bad_items_are_reported_and_good_items_indexed(
+    platform: Platform, s3_client: Any, tiny_model: str
+) -> None:
+    bucket = f"mixed-{uuid.uuid4().hex[:8]}"
+    s3_client.create_bucket(Bucket=bucket)
+    good = generated_photos(12)
+    for photo in good:
+        s3_client.put_object(Bucket=bucket, Key=photo.name, Body=photo.data)
+    s3_client.put_object(Bucket=bucket, Key="truncated.jpg", Body=truncated_jpeg())
+    s3_client.put_object(Bucket=bucket, Key="notes.txt", Body=b"just some text, not pixels\n")
+    s3_client.put_object(Bucket=bucket, Key="empty.jpg", Body=b"")
+    bad = {
+        f"s3://{bucket}/truncated.jpg": "corrupt_image",
+        f"s3://{bucket}/notes.txt": "not_an_image",
+        f"s3://{bucket}/empty.jpg": "not_an_image",
+        f"s3://{bucket}/missing.jpg": "not_found",
+        f"s3://no-such-bucket-{uuid.uuid4().hex[:6]}/a.jpg": "not_found",
+        "http://169.254.169.254/latest/meta-data": "invalid_uri",
+        "file:///etc/passwd": "forbidden_uri",
+    }
+    uris = [f"s3://{bucket}/{p.name}" for p in good]
+    mixed = uris[:5] + list(bad) + uris[5:]
+    name = f"bad-{uuid.uuid4().hex[:8]}"
+    platform.create_collection(name, tiny_model)
+
+    job = platform.wait_job(platform.ingest(name, {"items": [{"uri": u} for u in mixed]}))
+
+    assert job["status"] == "completed_with_errors"
+    assert (job["total"], job["succeeded"], job["failed"]) == (len(mixed), len(good), len(bad))
+    assert {e["uri"]: e["code"] for e in job["errors"]} == bad
+    assert all(e["message"] for e in job["errors"])
+    count = platform.request("GET", f"/v1/collections/{name}").json()["count"]
+    assert count == len(good)
+    hits = platform.search(name, {"text": "shapes", "limit": 100})["results"]
+    assert sorted(h["uri"] for h in hits) == sorted(uris)
+
+
+def test_file_references_stay_inside_the_root(
+    platform: Platform, tiny_model: str, tmp_path: Path
+) -> None:
+    root: Path = platform.media_root  # type: ignore[attr-defined]
+    folder = root / f"f-{uuid.uuid4().hex[:6]}"
+    folder.mkdir()
+    photos = generated_photos(4)
+    for photo in photos:
+        (folder / photo.name).write_bytes(photo.data)
+    outside = tmp_path / "secret.jpg"
+    outside.write_bytes(photos[0].data)
+    (folder / "link.jpg").symlink_to(outside)
+    name = f"files-{uuid.uuid4().hex[:8]}"
+    platform.create_collection(name, tiny_model)
+    items = [{"uri": f"file://{folder}/{p.name}"} for p in photos] + [
+        {"uri": f"file://{folder}/link.jpg"},
+        {"uri": f"file://{folder}/../../{outside.name}"},
+        {"uri": f"file://{outside}"},
+    ]
+    job = platform.wait_job(platform.ingest(name, {"items": items}))
+    assert job["succeeded"] == len(photos)
+    assert sorted(e["code"] for e in job["errors"]) == ["forbidden_uri"] * 3
+
+
+def test_prefix_ingest_lists_images_only(
+    platform: Platform, s3_client: Any, tiny_model: str
+) -> None:
+    bucket = f"prefix-{uuid.uuid4().hex[:8]}"
+    s3_client.create_bucket(Bucket=bucket)
+    photos = generated_photos(70)
+    for photo in photos:
+        s3_client.put_object(Bucket=bucket, Key=f"album/{photo.name}", Body=photo.data)
+    s3_client.put_object(Bucket=bucket, Key="album/readme.txt", Body=b"not listed")
+    s3_client.put_object(Bucket=bucket, Key="other/x.jpg", Body=photos[0].data)
+    name = f"prefix-{uuid.uuid4().hex[:8]}"
+    platform.create_collection(name, tiny_model, payload_schema={"album": "keyword"})
+
+    response = platform.request(
+        "POST",
+        f"/v1/collections/{name}/ingest",
+        json={"prefix": f"s3://{bucket}/album/", "metadata": {"album": "summer"}},
+    )
+    assert response.status_code == 202 and response.json()["total"] is None
+    job = platform.wait_job(response.json()["job_id"])
+
+    assert (job["status"], job["total"], job["succeeded"]) == ("succeeded", 70, 70)
+    flt = {"must": [{"key": "album", "match": {"value": "summer"}}]}
+    hits = platform.search(name, {"text": "x", "limit": 100, "filter": flt})["results"]
+    assert len(hits) == 70 and all(h["uri"].startswith(f"s3://{bucket}/album/") for h in hits)
+
+
+def test_prefix_that_cannot_be_listed_fails_the_job(platform: Platform, tiny_model: str) -> None:
+    name = f"noprefix-{uuid.uuid4().hex[:8]}"
+    platform.create_collection(name, tiny_model)
+    job = platform.wait_job(platform.ingest(name, {"prefix": "s3://bucket-that-is-absent/x/"}))
+    assert job["status"] == "failed" and "not_found" in job["message"]

@@ -1,0 +1,295 @@
+"""The embedded store and the qdrant-client store answer the same operations identically."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from qdrant_client import QdrantClient
+
+from infra.errors import BadFilter, CollectionExists, CollectionNotFound, InvalidRequest
+from infra.vectors import (
+    CollectionSpec,
+    EdgeVectorStore,
+    Hit,
+    QdrantServerStore,
+    VectorPoint,
+    VectorStore,
+)
+from tests.fixtures.vectors import DIM, FILTERS, SCHEMA, make_points, point_id, queries
+
+SPEC = CollectionSpec("photos", DIM, "test-model", dict(SCHEMA), {"owner": "tests", "v": 1})
+ATOL = 1e-5
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> Iterator[list[VectorStore]]:
+    edge = EdgeVectorStore(tmp_path / "edge")
+    server = QdrantServerStore(QdrantClient(location=":memory:"))
+    yield [edge, server]
+    edge.close()
+    server.close()
+
+
+def loaded(stores: list[VectorStore], points: list[VectorPoint] | None = None) -> None:
+    for store in stores:
+        store.create_collection(SPEC)
+        pts = make_points() if points is None else points
+        for start in range(0, len(pts), 64):
+            store.upsert(SPEC.name, pts[start : start + 64])
+
+
+def assert_same_hits(a: list[Hit], b: list[Hit], what: str = "") -> None:
+    assert [h.id for h in a] == [h.id for h in b], what
+    np.testing.assert_allclose([h.score for h in a], [h.score for h in b], atol=ATOL, err_msg=what)
+    assert [h.payload for h in a] == [h.payload for h in b], what
+
+
+def same(stores: list[VectorStore], call: str, *args: Any, **kwargs: Any) -> Any:
+    """Run one call on every store; assert equal answers; return the first."""
+    answers = [getattr(store, call)(SPEC.name, *args, **kwargs) for store in stores]
+    for other in answers[1:]:
+        if call == "search":
+            assert_same_hits(answers[0], other, f"{call} {kwargs}")
+        else:
+            assert other == answers[0], f"{call} {args} {kwargs}"
+    return answers[0]
+
+
+@pytest.mark.parametrize("using", ["image", "text"])
+def test_searches_agree_with_and_without_filters(stores: list[VectorStore], using: str) -> None:
+    loaded(stores)
+    for q in queries():
+        assert len(same(stores, "search", q, using=using, limit=10)) == 10
+        same(stores, "search", q, using=using, limit=7, offset=5)
+        same(stores, "search", q, using=using, limit=50, score_threshold=0.1)
+        for name, flt in FILTERS.items():
+            hits = same(stores, "search", q, using=using, filter=flt, limit=10)
+            assert hits or name in {"is_null", "integer_value"}, name
+            same(stores, "search", q, using=using, filter=flt, limit=5, offset=3)
+
+
+def test_ties_are_broken_by_id(stores: list[VectorStore]) -> None:
+    loaded(stores)
+    hits = same(stores, "search", queries()[0], limit=3)
+    assert [h.id for h in hits] == sorted(point_id(i) for i in (10, 11, 12))
+    assert hits[0].score == pytest.approx(1.0, abs=ATOL) and len({h.score for h in hits}) == 1
+    for offset in range(3):  # a page edge inside the tie still pages consistently
+        page = same(stores, "search", queries()[0], limit=1, offset=offset)
+        assert page[0].id == hits[offset].id
+
+
+def test_edge_search_is_exact_below_the_indexing_threshold(stores: list[VectorStore]) -> None:
+    loaded(stores)
+    points = make_points()
+    images = np.stack([p.vectors["image"] for p in points])
+    for q in queries()[1:]:
+        scores = images @ q
+        order = sorted(range(len(points)), key=lambda i: (-scores[i], points[i].id))[:20]
+        hits = stores[0].search(SPEC.name, q, limit=20)
+        assert [h.id for h in hits] == [points[i].id for i in order]
+        np.testing.assert_allclose([h.score for h in hits], scores[order], atol=ATOL)
+
+
+def test_counts_retrieve_delete_and_reupsert_agree(stores: list[VectorStore]) -> None:
+    loaded(stores)
+    assert same(stores, "count") == 300
+    for flt in FILTERS.values():
+        same(stores, "count", flt)
+    asked = [point_id(5), "00000000-0000-0000-0000-000000000000", point_id(2), point_id(5)]
+    for with_vectors in (False, True):
+        got = [s.retrieve(SPEC.name, asked, with_vectors=with_vectors) for s in stores]
+        assert [p.id for p in got[0]] == [point_id(5), point_id(2)]
+        for a, b in zip(got[0], got[1], strict=True):
+            assert (a.id, a.payload, sorted(a.vectors)) == (b.id, b.payload, sorted(b.vectors))
+            for name in a.vectors:
+                np.testing.assert_allclose(a.vectors[name], b.vectors[name], atol=ATOL)
+    assert sorted(got[0][1].vectors) == ["image", "text"] and list(got[0][0].vectors) == ["image"]
+
+    gone = [point_id(i) for i in range(0, 300, 10)]
+    for store in stores:
+        store.delete_points(SPEC.name, [*gone, "11111111-1111-1111-1111-111111111111"])
+    assert same(stores, "count") == 270
+    assert same(stores, "retrieve", gone) == []
+
+    changed = [replace(p, payload={**p.payload, "edited": True}) for p in make_points()[1:101]]
+    for store in stores:
+        store.upsert(SPEC.name, changed)
+    assert same(stores, "count") == 270 + len([p for p in changed if p.id in gone])
+    assert same(stores, "count", {"must": [{"key": "edited", "match": {"value": True}}]}) == 100
+    for q in queries():
+        same(stores, "search", q, limit=15)
+        same(stores, "search", q, filter=FILTERS["keyword"], limit=15)
+
+
+def test_collections_lifecycle_and_errors(stores: list[VectorStore]) -> None:
+    for store in stores:
+        assert store.list_collections() == []
+        store.create_collection(SPEC)
+        store.create_collection(replace(SPEC, name="other", dim=8, payload_schema={}))
+        with pytest.raises(CollectionExists):
+            store.create_collection(SPEC)
+        info = store.get_collection(SPEC.name)
+        assert (info.spec, info.count) == (SPEC, 0)
+        assert [c.spec.name for c in store.list_collections()] == ["other", "photos"]
+        store.delete_collection("other")
+        for call, args in [
+            ("get_collection", ()), ("delete_collection", ()), ("count", ()),
+            ("search", (np.ones(DIM),)), ("upsert", (make_points(2),)),
+            ("retrieve", ([point_id(1)],)), ("delete_points", ([point_id(1)],)),
+        ]:
+            with pytest.raises(CollectionNotFound):
+                getattr(store, call)("missing", *args)
+        assert [c.spec.name for c in store.list_collections()] == ["photos"]
+
+
+def test_edge_persists_collections_specs_and_points(tmp_path: Path) -> None:
+    store = EdgeVectorStore(tmp_path)
+    loaded([store])
+    store.create_collection(replace(SPEC, name="empty", payload_schema={}))
+    before = [store.search(SPEC.name, q, filter=FILTERS["keyword"], limit=10) for q in queries()]
+    vectors = store.retrieve(SPEC.name, [point_id(4)], with_vectors=True)[0].vectors
+    store.close()
+    with pytest.raises(Exception, match="closed"):
+        store.count(SPEC.name)
+
+    store = EdgeVectorStore(tmp_path)
+    assert [(c.spec, c.count) for c in store.list_collections()] == [
+        (replace(SPEC, name="empty", payload_schema={}), 0), (SPEC, 300),
+    ]
+    assert set(store._collections[SPEC.name].shard.info().payload_schema) == set(SCHEMA)
+    after = [store.search(SPEC.name, q, filter=FILTERS["keyword"], limit=10) for q in queries()]
+    for a, b in zip(before, after, strict=True):
+        assert_same_hits(a, b)
+    again = store.retrieve(SPEC.name, [point_id(4)], with_vectors=True)[0].vectors
+    np.testing.assert_array_equal(again["image"], vectors["image"])
+    store.delete_collection("empty")
+    store.close()
+
+    store = EdgeVectorStore(tmp_path)
+    assert [c.spec.name for c in store.list_collections()] == [SPEC.name]
+    store.close()
+
+
+def test_edge_folder_has_one_owner(tmp_path: Path) -> None:
+    store = EdgeVectorStore(tmp_path)
+    with pytest.raises(Exception, match="in use"):
+        EdgeVectorStore(tmp_path)
+    store.close()
+    EdgeVectorStore(tmp_path).close()
+
+
+def test_edge_builds_the_index_as_points_arrive(tmp_path: Path) -> None:
+    store = EdgeVectorStore(tmp_path, index_chunk=100)
+    loaded([store])
+    info = store._collections[SPEC.name].shard.info()
+    assert info.indexed_vectors_count >= 200 and info.points_count == 300
+    assert store.count(SPEC.name) == 300
+    for p in make_points()[20:40]:  # a stored vector finds itself first
+        assert store.search(SPEC.name, p.vectors["image"], limit=1)[0].id == p.id
+
+
+def test_edge_is_safe_to_share_between_threads(tmp_path: Path) -> None:
+    store = EdgeVectorStore(tmp_path, index_chunk=128)
+    store.create_collection(SPEC)
+    points, errors = make_points(), []
+
+    def work(part: int) -> None:
+        try:
+            for start in range(part * 100, part * 100 + 100, 20):
+                store.upsert(SPEC.name, points[start : start + 20])
+                store.search(SPEC.name, points[start].vectors["image"], limit=5)
+                store.count(SPEC.name, FILTERS["keyword"])
+                store.list_collections()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and store.count(SPEC.name) == 300
+    store.close()
+
+
+BAD_NAMES = ["", "../escape", "a/b", ".hidden", "-dash", "x" * 65, "spa ce", "ünï", "a\x00b"]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_bad_collection_names_are_refused(stores: list[VectorStore], name: str) -> None:
+    for store in stores:
+        with pytest.raises(InvalidRequest):
+            store.create_collection(replace(SPEC, name=name))
+        for call, args in [("get_collection", ()), ("delete_collection", ()), ("count", ())]:
+            with pytest.raises(InvalidRequest):
+                getattr(store, call)(name, *args)
+        with pytest.raises(InvalidRequest):
+            store.search(name, np.ones(DIM))
+
+
+BAD_FILTERS: list[Any] = [
+    {"must": [{"key": "metadata.album", "match": {"valu": "beach"}}]},
+    {"unknown_clause": []},
+    {"must": "not-a-condition"},
+    {"must": [{"key": "metadata.year", "match": {"value": 1.5}}]},
+    {"must": [{"key": "metadata.album", "match": {"any": ["a", 1]}}]},
+    {"must": [{"key": "metadata.taken", "range": {"gte": "not a date"}}]},
+    {"must": [{"key": "metadata.year", "range": {"between": 3}}]},
+    {"must": [{"is_empty": "metadata.album"}]},
+    ["not", "an", "object"],
+]
+
+
+@pytest.mark.parametrize("flt", BAD_FILTERS)
+def test_bad_filters_raise_bad_filter(stores: list[VectorStore], flt: Any) -> None:
+    loaded(stores, make_points(5))
+    for store in stores:
+        with pytest.raises(BadFilter):
+            store.search(SPEC.name, np.ones(DIM), filter=flt)
+        with pytest.raises(BadFilter):
+            store.count(SPEC.name, flt)
+
+
+@pytest.mark.parametrize(
+    "flt",
+    [
+        {"must": [{"key": "geo", "geo_radius": {"center": {"lon": 0, "lat": 0}, "radius": 1}}]},
+        {"must": [{"has_id": ["not-a-uuid"]}]},
+        {"must": [{"key": "metadata.year"}]},  # a Qdrant server answers 400 (BadFilter) too
+        {"min_should": {"conditions": [], "min_count": -1}},
+    ],
+)
+def test_edge_refuses_what_it_cannot_express(tmp_path: Path, flt: Any) -> None:
+    store = EdgeVectorStore(tmp_path)
+    loaded([store], make_points(5))
+    with pytest.raises(BadFilter):
+        store.search(SPEC.name, np.ones(DIM), filter=flt)
+
+
+def test_invalid_points_and_queries_are_refused(stores: list[VectorStore]) -> None:
+    loaded(stores, make_points(5))
+    good = make_points(1)[0]
+    bad_points = [
+        replace(good, id="not-a-uuid"),
+        replace(good, vectors={"image": np.ones(DIM + 1)}),
+        replace(good, vectors={"audio": np.ones(DIM)}),
+        replace(good, vectors={}),
+        replace(good, vectors={"image": np.full(DIM, np.nan)}),
+    ]
+    for store in stores:
+        for bad in bad_points:
+            with pytest.raises(InvalidRequest):
+                store.upsert(SPEC.name, [bad])
+        with pytest.raises(InvalidRequest):
+            store.search(SPEC.name, np.ones(DIM), using="audio")
+        with pytest.raises(InvalidRequest):
+            store.search(SPEC.name, np.ones(3))
+        with pytest.raises(InvalidRequest):
+            store.search(SPEC.name, np.ones(DIM), offset=-1)
+        assert store.count(SPEC.name) == 5

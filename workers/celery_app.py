@@ -1,0 +1,33 @@
+"""The Celery app: configured once from settings; late acks so a lost worker loses nothing."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from infra.settings import Settings
+
+INGEST_QUEUE = "mmsearch.ingest"
+
+celery_app = Celery("mmsearch", include=["workers.tasks"])
+
+
+def configure_celery(settings: Settings, redis_url: str | None = None) -> Celery:
+    """Point the app at the broker and set delivery guarantees."""
+    broker = redis_url or settings.redis_url
+    if not broker:
+        raise ValueError("a Redis URL is required (MMSEARCH_REDIS_URL)")
+    celery_app.conf.update(
+        broker_url=broker,
+        result_backend=None,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_default_queue=INGEST_QUEUE,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": settings.task_visibility_timeout_s},
+    )
+    return celery_app

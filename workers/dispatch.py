@@ -1,0 +1,48 @@
+"""Split work into batch tasks and send them to the ingest queue."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+from workers.celery_app import celery_app
+
+log = logging.getLogger(__name__)
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive lists of at most `size` items."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def send_batches(
+    job_id: str,
+    collection: str,
+    items: Iterable[dict[str, Any]],
+    batch_size: int,
+    *,
+    tag: str = "b",
+) -> int:
+    """Queue one `ingest_batch` task per chunk (batch keys `tag0`, `tag1`...); return item count."""
+    from workers.tasks import ingest_batch
+
+    sent = 0
+    with celery_app.producer_or_acquire() as producer:
+        for index, chunk in enumerate(chunked(items, batch_size)):
+            ingest_batch.apply_async(
+                args=(job_id, collection, f"{tag}{index}", chunk), producer=producer
+            )
+            sent += len(chunk)
+    log.info("job %s: queued %d items for %s", job_id, sent, collection)
+    return sent
+
+
+def send_prefix(job_id: str, collection: str, prefix: str, metadata: dict[str, Any]) -> None:
+    """Queue the task that lists a prefix and fans it out into batches."""
+    from workers.tasks import expand_prefix
+
+    expand_prefix.apply_async(args=(job_id, collection, prefix, metadata))

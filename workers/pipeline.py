@@ -1,0 +1,189 @@
+"""Plain ingest functions: fetch → decode → preprocess → embed → upsert → count, per batch."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from encoders import Encoder
+from infra.errors import CollectionNotFound, ItemError, ItemErrorCode
+from infra.images import decode_image
+from infra.jobs import ItemFailure
+from infra.runtime import Runtime
+from infra.vectors import IMAGE_VECTOR, VectorPoint
+
+log = logging.getLogger(__name__)
+
+POINT_NAMESPACE = uuid.UUID("5b0c2d1e-7f43-4c8e-9a59-0d6f3b1c2a10")
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+class UpsertFailed(Exception):
+    """The vector store refused a batch; the task retries it."""
+
+
+@dataclass
+class IngestItem:
+    """One media reference to index, as clients send it."""
+
+    uri: str
+    id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    text: str | None = None
+
+    @property
+    def external_id(self) -> str:
+        return self.id if self.id is not None else self.uri
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> IngestItem:
+        return cls(
+            uri=raw["uri"],
+            id=raw.get("id"),
+            metadata=raw.get("metadata") or {},
+            text=raw.get("text"),
+        )
+
+
+@dataclass
+class BatchOutcome:
+    succeeded: int = 0
+    failures: list[ItemFailure] = field(default_factory=list)
+    skipped: bool = False
+
+
+def point_id(collection: str, external_id: str) -> str:
+    """Deterministic point id: the same item in the same collection is always the same point."""
+    return str(uuid.uuid5(POINT_NAMESPACE, f"{collection}\x00{external_id}"))
+
+
+def _pool(runtime: Runtime) -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(
+                max_workers=runtime.settings.fetch_concurrency, thread_name_prefix="fetch"
+            )
+        return _POOL
+
+
+def load_item(runtime: Runtime, encoder: Encoder, item: IngestItem) -> Any:
+    """Fetch, decode and preprocess one item; raise ItemError for this item alone."""
+    ref = runtime.objects.parse(item.uri)
+    data = runtime.objects.fetch(ref)
+    image = decode_image(data, max_pixels=runtime.settings.max_image_pixels)
+    return encoder.preprocess(image)
+
+
+def _failure(item: IngestItem, code: str, message: str) -> ItemFailure:
+    return ItemFailure(uri=item.uri, id=item.id, code=code, message=message[:500])
+
+
+def failed_batch(raw_items: Sequence[dict[str, Any]], code: str, message: str) -> BatchOutcome:
+    """An outcome that records every item of a batch as failed with one code."""
+    items = [IngestItem.from_dict(raw) for raw in raw_items]
+    return BatchOutcome(failures=[_failure(item, code, message) for item in items])
+
+
+def _load_all(
+    runtime: Runtime, encoder: Encoder, items: Sequence[IngestItem]
+) -> tuple[list[tuple[IngestItem, Any]], list[ItemFailure]]:
+    def guarded(item: IngestItem) -> tuple[IngestItem, Any, ItemFailure | None]:
+        try:
+            return item, load_item(runtime, encoder, item), None
+        except ItemError as exc:
+            return item, None, _failure(item, exc.code, exc.message)
+        except Exception as exc:  # one bad item must not sink the batch
+            log.exception("unexpected error loading %s", item.uri)
+            return item, None, _failure(item, ItemErrorCode.FETCH_FAILED, type(exc).__name__)
+
+    loaded, failures = [], []
+    for item, tensor, failure in _pool(runtime).map(guarded, items):
+        if failure is None:
+            loaded.append((item, tensor))
+        else:
+            failures.append(failure)
+    return loaded, failures
+
+
+def build_payload(item: IngestItem) -> dict[str, Any]:
+    """What a point carries: uri, external id, user metadata, caption text if any."""
+    payload: dict[str, Any] = {"uri": item.uri, "id": item.external_id, "metadata": item.metadata}
+    if item.text is not None:
+        payload["text"] = item.text
+    return payload
+
+
+def embed_and_upsert(
+    runtime: Runtime, collection: str, model: str, items: Sequence[IngestItem]
+) -> BatchOutcome:
+    """Index a batch; bad items become failures, a store failure raises UpsertFailed."""
+    encoder = runtime.encoder(model)
+    loaded, failures = _load_all(runtime, encoder, items)
+    if not loaded:
+        return BatchOutcome(succeeded=0, failures=failures)
+    try:
+        vectors = encoder.embed_preprocessed([tensor for _, tensor in loaded])
+    except Exception as exc:
+        log.exception("embedding failed for a batch of %d in %s", len(loaded), collection)
+        failures += [_failure(i, ItemErrorCode.EMBED_FAILED, str(exc)) for i, _ in loaded]
+        return BatchOutcome(succeeded=0, failures=failures)
+    points = [
+        VectorPoint(
+            id=point_id(collection, item.external_id),
+            vectors={IMAGE_VECTOR: vector},
+            payload=build_payload(item),
+        )
+        for (item, _), vector in zip(loaded, vectors, strict=True)
+    ]
+    try:
+        runtime.vectors.upsert(collection, points)
+    except CollectionNotFound:
+        raise
+    except Exception as exc:
+        raise UpsertFailed(str(exc)) from exc
+    return BatchOutcome(succeeded=len(points), failures=failures)
+
+
+def run_batch(
+    runtime: Runtime, job_id: str, collection: str, batch: str, raw_items: list[dict[str, Any]]
+) -> BatchOutcome:
+    """Process one batch of a job and count it exactly once."""
+    jobs = runtime.jobs
+    if jobs.is_cancelled(job_id):
+        log.info("job %s batch %s skipped: job cancelled", job_id, batch)
+        return BatchOutcome(skipped=True)
+    jobs.mark_started(job_id)
+    items = [IngestItem.from_dict(raw) for raw in raw_items]
+    try:
+        model = runtime.vectors.get_collection(collection).spec.model
+        outcome = embed_and_upsert(runtime, collection, model, items)
+    except CollectionNotFound:
+        message = f"collection {collection!r} no longer exists"
+        outcome = failed_batch(raw_items, ItemErrorCode.UPSERT_FAILED, message)
+    record_outcome(runtime, job_id, batch, outcome)
+    log.info(
+        "job %s collection %s batch %s: %d indexed, %d failed",
+        job_id,
+        collection,
+        batch,
+        outcome.succeeded,
+        len(outcome.failures),
+    )
+    return outcome
+
+
+def record_outcome(runtime: Runtime, job_id: str, batch: str, outcome: BatchOutcome) -> None:
+    """Add a batch's counts to its job (idempotent per batch key)."""
+    counted = runtime.jobs.complete_batch(
+        job_id, batch, succeeded=outcome.succeeded, failed=outcome.failures
+    )
+    if not counted:
+        log.info("job %s batch %s was already counted (redelivery)", job_id, batch)

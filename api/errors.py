@@ -9,7 +9,7 @@ from flask import Flask, Response, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from infra.errors import AppError
+from infra.errors import AppError, ItemError, ItemErrorCode
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(AppError)
     def _app_error(exc: AppError) -> tuple[Response, int]:
         return envelope(exc.status, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(ItemError)
+    def _item_error(exc: ItemError) -> tuple[Response, int]:
+        # A reference or image given directly in a request (query image, ingest prefix).
+        status = 413 if exc.code == ItemErrorCode.TOO_LARGE else 400
+        return envelope(status, str(exc.code), exc.message)
 
     @app.errorhandler(ValidationError)
     def _validation(exc: ValidationError) -> tuple[Response, int]:

@@ -20,7 +20,7 @@ from api.schemas import (
     SearchResponse,
 )
 from encoders import UnknownModel, parse_model_name
-from infra.errors import AppError, InvalidRequest, ItemError, ItemErrorCode, Unavailable
+from infra.errors import AppError, InvalidRequest, Unavailable
 from infra.filters import metadata_key, to_payload_filter
 from infra.images import decode_image
 from infra.jobs import JobState, JobStatus
@@ -139,12 +139,8 @@ def search(runtime: Runtime, collection: str, body: SearchRequest) -> SearchResp
     if body.text is not None:
         vector = encoder.embed_texts([body.text])[0]
     else:
-        try:
-            data = _query_image_bytes(runtime, body)
-            image = decode_image(data, max_pixels=runtime.settings.max_image_pixels)
-        except ItemError as exc:
-            status = 413 if exc.code == ItemErrorCode.TOO_LARGE else 400
-            raise AppError(exc.message, code=str(exc.code), status=status) from exc
+        data = _query_image_bytes(runtime, body)
+        image = decode_image(data, max_pixels=runtime.settings.max_image_pixels)
         vector = encoder.embed_images([image])[0]
     hits = runtime.vectors.search(
         collection,

@@ -164,14 +164,22 @@ def check_vector_name(name: str) -> str:
 
 
 def check_point(point: VectorPoint, dim: int) -> tuple[str, dict[str, list[float]]]:
-    """A point's canonical id and its validated named vectors (at least one)."""
+    """A point's canonical id and its validated named vectors (at least one); raise if invalid."""
     if not point.vectors:
         raise InvalidRequest("a point needs at least one vector", details={"id": point.id})
+    if not isinstance(point.payload, dict):
+        raise InvalidRequest("a point's payload must be an object", details={"id": point.id})
     vectors = {
         check_vector_name(name): check_vector(vec, dim, f"vector {name!r}")
         for name, vec in point.vectors.items()
     }
     return canonical_id(point.id), vectors
+
+
+def read_point(point_id: str, vectors: Any, payload: dict[str, Any] | None) -> VectorPoint:
+    """A VectorPoint from an engine's record (vectors: name → list, or None when not asked)."""
+    arrays = {k: np.asarray(v, dtype=np.float32) for k, v in (vectors or {}).items()}
+    return VectorPoint(id=point_id, vectors=arrays, payload=dict(payload or {}))
 
 
 def check_page(limit: int, offset: int, score_threshold: float | None) -> None:

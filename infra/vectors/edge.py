@@ -35,7 +35,7 @@ from typing import IO, Any
 import numpy as np
 import qdrant_edge as qe
 
-from infra.errors import CollectionExists, CollectionNotFound, InvalidRequest, Unavailable
+from infra.errors import CollectionExists, CollectionNotFound, Unavailable
 from infra.vectors.base import (
     COLLECTION_NAME_RE,
     IMAGE_VECTOR,
@@ -55,6 +55,7 @@ from infra.vectors.base import (
     check_vector,
     check_vector_name,
     rank_page,
+    read_point,
     spec_from_json,
     spec_to_json,
 )
@@ -242,7 +243,7 @@ class EdgeVectorStore(VectorStore):
         with self._use(name) as coll:
             records = coll.shard.retrieve(list(wanted), True, with_vectors) if wanted else []
         found = {str(r.id): r for r in records}
-        return [_vector_point(i, found[i], with_vectors) for i in wanted if i in found]
+        return [read_point(i, found[i].vector, found[i].payload) for i in wanted if i in found]
 
     def close(self) -> None:
         """Flush and close every shard and release the folder; later calls raise Unavailable."""
@@ -344,14 +345,11 @@ def _lock_folder(path: Path) -> IO[str]:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON atomically: a synced temporary file renamed over the target."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    with open(tmp, "w", encoding="utf-8") as f:
+    """Write and fsync JSON (it is made visible atomically by renaming its folder)."""
+    with open(path, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=2, sort_keys=True)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -369,12 +367,4 @@ def _unique_ids(ids: Sequence[str]) -> dict[str, None]:
 
 def _edge_point(point: VectorPoint, dim: int) -> qe.Point:
     point_id, vectors = check_point(point, dim)
-    if not isinstance(point.payload, dict):
-        raise InvalidRequest("a point's payload must be an object", details={"id": point_id})
     return qe.Point(point_id, vectors, point.payload)  # type: ignore[arg-type]
-
-
-def _vector_point(point_id: str, record: qe.Record, with_vectors: bool) -> VectorPoint:
-    raw = record.vector if with_vectors and isinstance(record.vector, dict) else {}
-    vectors = {k: np.asarray(v, dtype=np.float32) for k, v in raw.items()}
-    return VectorPoint(id=point_id, vectors=vectors, payload=dict(record.payload or {}))

@@ -44,6 +44,7 @@ from infra.vectors.base import (
     check_vector,
     check_vector_name,
     rank_page,
+    read_point,
     spec_from_json,
     spec_to_json,
 )
@@ -171,7 +172,7 @@ class QdrantServerStore(VectorStore):
                 name, ids=wanted, with_payload=True, with_vectors=with_vectors
             ) if wanted else []
         found = {str(r.id): r for r in records}
-        return [_vector_point(i, found[i]) for i in wanted if i in found]
+        return [read_point(i, found[i].vector, found[i].payload) for i in wanted if i in found]
 
     def delete_points(self, name: str, ids: Sequence[str]) -> None:
         """Remove points by id; unknown ids are ignored."""
@@ -257,12 +258,4 @@ def _reason(exc: UnexpectedResponse) -> str:
 
 def _point_struct(point: VectorPoint, dim: int) -> models.PointStruct:
     point_id, vectors = check_point(point, dim)
-    if not isinstance(point.payload, dict):
-        raise InvalidRequest("a point's payload must be an object", details={"id": point_id})
     return models.PointStruct(id=point_id, vector=vectors, payload=point.payload)  # type: ignore[arg-type]
-
-
-def _vector_point(point_id: str, record: models.Record) -> VectorPoint:
-    raw = record.vector if isinstance(record.vector, dict) else {}
-    vectors = {k: np.asarray(v, dtype=np.float32) for k, v in raw.items()}
-    return VectorPoint(id=point_id, vectors=vectors, payload=dict(record.payload or {}))

@@ -70,6 +70,13 @@ def test_file_references_stay_inside_the_root(
     assert job["succeeded"] == len(photos)
     assert sorted(e["code"] for e in job["errors"]) == ["forbidden_uri"] * 3
 
+    listed = platform.wait_job(platform.ingest(name, {"prefix": f"file://{folder}/"}))
+    assert (listed["status"], listed["total"]) == ("succeeded", len(photos))  # link not followed
+    escape = platform.request(
+        "POST", f"/v1/collections/{name}/ingest", json={"prefix": f"file://{tmp_path}/"}
+    )
+    assert escape.status_code == 400 and escape.json()["error"]["code"] == "forbidden_uri"
+
 
 def test_prefix_ingest_lists_images_only(
     platform: Platform, s3_client: Any, tiny_model: str

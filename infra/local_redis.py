@@ -24,26 +24,14 @@ class LocalRedis:
                 "redis-server not found: install it (apt-get install redis-server) "
                 "or set MMSEARCH_REDIS_URL"
             )
+        data_dir = data_dir.resolve()  # redis-server chdirs into --dir before opening files
         data_dir.mkdir(parents=True, exist_ok=True)
+        self._log_path = data_dir / "redis.log"
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        args = [
-            binary,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--dir",
-            str(data_dir),
-            "--save",
-            "",
-            "--appendonly",
-            "yes" if persist else "no",
-            "--protected-mode",
-            "yes",
-            "--logfile",
-            str(data_dir / "redis.log"),
-        ]
+        args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(data_dir)]
+        args += ["--save", "", "--appendonly", "yes" if persist else "no"]
+        args += ["--protected-mode", "yes", "--logfile", str(self._log_path)]
         self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._wait_ready()
         log.info("started redis-server on 127.0.0.1:%d (data in %s)", self.port, data_dir)
@@ -53,7 +41,9 @@ class LocalRedis:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with code {self._process.returncode}")
+                raise RuntimeError(
+                    f"redis-server exited with code {self._process.returncode}: {self._tail()}"
+                )
             try:
                 client.ping()
                 return
@@ -63,6 +53,13 @@ class LocalRedis:
                 client.close()
         self.stop()
         raise RuntimeError("redis-server did not become ready in time")
+
+    def _tail(self) -> str:
+        stderr = (
+            self._process.stderr.read().decode(errors="replace") if self._process.stderr else ""
+        )
+        log = self._log_path.read_text(errors="replace") if self._log_path.exists() else ""
+        return (stderr + log)[-1000:].strip()
 
     def stop(self) -> None:
         """Shut the server down (AOF is flushed on SIGTERM)."""

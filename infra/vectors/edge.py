@@ -17,7 +17,6 @@ Facts about qdrant-edge-py 0.9.0 this relies on (measured):
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -30,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
 import qdrant_edge as qe
@@ -39,7 +38,6 @@ from infra.errors import CollectionExists, CollectionNotFound, Unavailable
 from infra.vectors.base import (
     COLLECTION_NAME_RE,
     IMAGE_VECTOR,
-    VECTOR_NAMES,
     CollectionInfo,
     CollectionSpec,
     FieldType,
@@ -59,13 +57,13 @@ from infra.vectors.base import (
     spec_from_json,
     spec_to_json,
 )
+from infra.vectors.edge_files import fsync_dir, lock_folder, shard_config, write_json
 from infra.vectors.edge_filters import to_edge_filter
 
 logger = logging.getLogger(__name__)
 
 SPEC_FILE = "collection.json"
 SHARD_DIR = "shard"
-LOCK_FILE = ".lock"
 
 _INDEX_TYPES = {
     FieldType.KEYWORD: qe.PayloadSchemaType.Keyword,
@@ -114,7 +112,7 @@ class EdgeVectorStore(VectorStore):
         self._params = qe.SearchParams(hnsw_ef=hnsw_ef)
         self._fsync = fsync
         self._lock = threading.Lock()  # guards _collections; taken before any collection lock
-        self._lockfile: IO[str] | None = _lock_folder(self.path)
+        self._lockfile: IO[str] | None = lock_folder(self.path)
         self._collections: dict[str, _Collection] = {}
         try:
             self._load_all()
@@ -139,9 +137,9 @@ class EdgeVectorStore(VectorStore):
                     shard.update(qe.UpdateOperation.create_field_index(key, _INDEX_TYPES[kind]))
                 shard.flush()
                 shard.close()  # reopened below at its final path
-                _write_json(tmp / SPEC_FILE, spec_to_json(spec))
+                write_json(tmp / SPEC_FILE, spec_to_json(spec))
                 os.rename(tmp, target)
-                _fsync_dir(self.path)
+                fsync_dir(self.path)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
@@ -179,7 +177,7 @@ class EdgeVectorStore(VectorStore):
                 coll.shard.close()
             trash = self.path / f".trash-{name}-{uuid.uuid4().hex}"
             os.rename(self.path / name, trash)
-            _fsync_dir(self.path)
+            fsync_dir(self.path)
         shutil.rmtree(trash, ignore_errors=True)
         logger.info("deleted collection %s", name)
 
@@ -221,8 +219,13 @@ class EdgeVectorStore(VectorStore):
 
             def fetch(n: int) -> list[Hit]:
                 request = qe.SearchRequest(
-                    query=query, limit=n, filter=edge_filter, params=self._params,
-                    with_payload=True, with_vector=False, score_threshold=score_threshold,
+                    query=query,
+                    limit=n,
+                    filter=edge_filter,
+                    params=self._params,
+                    with_payload=True,
+                    with_vector=False,
+                    score_threshold=score_threshold,
                 )
                 found = coll.shard.search(request)
                 return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in found]
@@ -297,22 +300,15 @@ class EdgeVectorStore(VectorStore):
         info = coll.shard.info()
         logger.info(
             "indexed collection %s in %.2fs: %d points, %d segments, %d indexed vectors",
-            name, time.perf_counter() - started, info.points_count, info.segments_count,
+            name,
+            time.perf_counter() - started,
+            info.points_count,
+            info.segments_count,
             info.indexed_vectors_count,
         )
 
     def _config(self, dim: int) -> qe.EdgeConfig:
-        def kb(points: int) -> int:
-            return max(1, points * dim * 4 // 1024)
-
-        optimizers = qe.EdgeOptimizersConfig(
-            indexing_threshold=kb(self._index_chunk),
-            default_segment_number=self._max_segments,
-            max_segment_size=kb(self._max_segment_points),
-        )
-        cosine = qe.Distance.Cosine
-        vectors = {n: qe.EdgeVectorParams(size=dim, distance=cosine) for n in VECTOR_NAMES}
-        return qe.EdgeConfig(vectors=vectors, optimizers=optimizers)
+        return shard_config(dim, self._index_chunk, self._max_segments, self._max_segment_points)
 
     def _open(self, spec: CollectionSpec, folder: Path) -> _Collection:
         shard = qe.EdgeShard.load(str(folder / SHARD_DIR), self._config(spec.dim))
@@ -331,33 +327,6 @@ class EdgeVectorStore(VectorStore):
                 spec = spec_from_json(json.loads((entry / SPEC_FILE).read_text("utf-8")))
                 self._collections[entry.name] = self._open(spec, entry)
         logger.info("opened %d collection(s) in %s", len(self._collections), self.path)
-
-
-def _lock_folder(path: Path) -> IO[str]:
-    handle = open(path / LOCK_FILE, "a+")  # held open (and locked) for the store's lifetime
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        message = f"the embedded vector store {path} is in use by another process"
-        raise Unavailable(message) from None
-    return handle
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write and fsync JSON (it is made visible atomically by renaming its folder)."""
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _unique_ids(ids: Sequence[str]) -> dict[str, None]:

@@ -1,0 +1,63 @@
+"""Files of the embedded store: the folder lock, synced JSON, and each shard's engine config."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+from typing import IO, Any
+
+import qdrant_edge as qe
+
+from infra.errors import Unavailable
+from infra.vectors.base import VECTOR_NAMES
+
+LOCK_FILE = ".lock"
+
+
+def shard_config(
+    dim: int, index_chunk: int, max_segments: int, max_segment_points: int
+) -> qe.EdgeConfig:
+    """Named cosine vectors and optimizer thresholds (given in points, set in KB)."""
+
+    def kb(points: int) -> int:
+        return max(1, points * dim * 4 // 1024)
+
+    optimizers = qe.EdgeOptimizersConfig(
+        indexing_threshold=kb(index_chunk),
+        default_segment_number=max_segments,
+        max_segment_size=kb(max_segment_points),
+    )
+    cosine = qe.Distance.Cosine
+    vectors = {n: qe.EdgeVectorParams(size=dim, distance=cosine) for n in VECTOR_NAMES}
+    return qe.EdgeConfig(vectors=vectors, optimizers=optimizers)
+
+
+def lock_folder(path: Path) -> IO[str]:
+    """Hold an exclusive lock on the folder for the store's lifetime; Unavailable if taken."""
+    handle = open(path / LOCK_FILE, "a+")  # held open (and locked) for the store's lifetime
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        message = f"the embedded vector store {path} is in use by another process"
+        raise Unavailable(message) from None
+    return handle
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write and fsync JSON (it is made visible atomically by renaming its folder)."""
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or creation inside `path` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

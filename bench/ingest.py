@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import time
 
 from common import load_photos, running_stack
 from PIL import Image
 
 from encoders import get_encoder
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 def raw_encoder_rate(model: str, images: list[Image.Image], batch_size: int) -> float:

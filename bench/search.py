@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,8 @@ import numpy as np
 from common import load_photos, running_stack
 
 from encoders import get_encoder
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 def percentiles(samples_ms: list[float]) -> str:

@@ -42,6 +42,10 @@ class JobNotFound(NotFound):
     code = "job_not_found"
 
 
+class ItemNotFound(NotFound):
+    code = "item_not_found"
+
+
 class Conflict(AppError):
     status = 409
     code = "conflict"

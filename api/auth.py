@@ -8,7 +8,7 @@ from flask import Flask, request
 
 from infra.errors import Unauthorized
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
 
 
 def _presented_key() -> str | None:

@@ -7,11 +7,17 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 
+from api.openapi import build_openapi
 from encoders import loaded_encoders
 from infra.runtime import Runtime
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
+
+
+@bp.get("/openapi.json")
+def openapi() -> tuple[Response, int]:
+    return jsonify(build_openapi()), 200
 
 
 @bp.get("/healthz")

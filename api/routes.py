@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel
 
 from api import services
-from api.schemas import CollectionCreate, CollectionsPublic, IngestRequest, SearchRequest
+from api.schemas import CollectionCreate, CollectionsPublic, IngestRequest
 from infra.errors import InvalidRequest, TooLarge
 from infra.runtime import Runtime
 
@@ -68,11 +68,6 @@ def ingest(name: str) -> tuple[Response, int]:
             f"{len(items)} items exceeds the limit of {limit} per request", details={"limit": limit}
         )
     return render(services.submit_ingest(runtime(), name, IngestRequest.model_validate(body)), 202)
-
-
-@bp.post("/collections/<name>/search")
-def search(name: str) -> tuple[Response, int]:
-    return render(services.search(runtime(), name, parse(SearchRequest)))
 
 
 def _int_arg(name: str, default: int, high: int) -> int:

@@ -45,11 +45,36 @@ class IngestItemIn(Strict):
     text: str | None = Field(default=None, max_length=MAX_TEXT)
 
 
+class AutoLabelsIn(Strict):
+    labels: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        min_length=1, max_length=1000
+    )
+    top_k: int = Field(default=3, ge=1, le=100)
+    prompt_template: str = Field(default="a photo of {}", max_length=500)
+    field: FieldName = "labels"
+
+    @field_validator("prompt_template")
+    @classmethod
+    def _has_slot(cls, value: str) -> str:
+        if "{}" not in value:
+            raise ValueError("prompt_template must contain {} where the label goes")
+        return value
+
+
 class IngestRequest(Strict):
     items: list[IngestItemIn] | None = None
     prefix: str | None = Field(default=None, min_length=1, max_length=2048)
     metadata: dict[FieldName, Any] = Field(
         default_factory=dict, max_length=256, description="Applied to every item (items override)"
+    )
+    auto_labels: AutoLabelsIn | None = Field(
+        default=None, description="Write each image's top zero-shot labels into its metadata"
+    )
+    dedup_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Skip an item whose nearest neighbour is at least this similar",
     )
 
     @model_validator(mode="after")
@@ -89,52 +114,6 @@ class JobPublic(BaseModel):
     error_count: int = Field(description="Errors kept (the list is capped; `failed` counts all)")
     created_at: str
     updated_at: str
-
-
-class ImageQuery(Strict):
-    uri: str | None = Field(default=None, max_length=2048)
-    base64: str | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> ImageQuery:
-        if (self.uri is None) == (self.base64 is None):
-            raise ValueError("give exactly one of 'uri' or 'base64'")
-        return self
-
-
-class SearchRequest(Strict):
-    text: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT)
-    image: ImageQuery | None = None
-    filter: dict[str, Any] | None = None
-    limit: int = Field(default=10, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0, le=100_000)
-    score_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
-
-    @field_validator("text")
-    @classmethod
-    def _not_blank(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("text must not be blank")
-        return value
-
-    @model_validator(mode="after")
-    def _one_query(self) -> SearchRequest:
-        if (self.text is None) == (self.image is None):
-            raise ValueError("give exactly one of 'text' or 'image'")
-        return self
-
-
-class SearchHit(BaseModel):
-    id: str
-    uri: str
-    score: float
-    metadata: dict[str, Any]
-    text: str | None = None
-
-
-class SearchResponse(BaseModel):
-    results: list[SearchHit]
-    took_ms: float
 
 
 class ErrorBody(BaseModel):

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
-import time
 from datetime import UTC, datetime
 
 from api.schemas import (
@@ -15,17 +12,13 @@ from api.schemas import (
     JobAccepted,
     JobError,
     JobPublic,
-    SearchHit,
-    SearchRequest,
-    SearchResponse,
 )
 from encoders import UnknownModel, parse_model_name
-from infra.errors import AppError, InvalidRequest, Unavailable
-from infra.filters import metadata_key, to_payload_filter
-from infra.images import decode_image
+from infra.errors import InvalidRequest, Unavailable
+from infra.filters import metadata_key
 from infra.jobs import JobState, JobStatus
 from infra.runtime import Runtime
-from infra.vectors import IMAGE_VECTOR, CollectionInfo, CollectionSpec
+from infra.vectors import CollectionInfo, CollectionSpec
 from workers.dispatch import send_batches, send_prefix
 
 log = logging.getLogger(__name__)
@@ -61,7 +54,11 @@ def create_collection(runtime: Runtime, body: CollectionCreate) -> CollectionPub
         ) from exc
     schema = {metadata_key(field): kind for field, kind in body.payload_schema.items()}
     spec = CollectionSpec(
-        name=body.name, dim=encoder.dim, model=encoder.name, payload_schema=schema
+        name=body.name,
+        dim=encoder.dim,
+        model=encoder.name,
+        payload_schema=schema,
+        extra={"id_namespace": body.name},
     )
     runtime.vectors.create_collection(spec)
     log.info("created collection %s (model %s, dim %d)", spec.name, spec.model, spec.dim)
@@ -72,10 +69,11 @@ def submit_ingest(runtime: Runtime, collection: str, body: IngestRequest) -> Job
     """Create a job and queue its batches; the workers do the rest."""
     runtime.vectors.get_collection(collection)  # 404 before any job exists
     jobs = runtime.jobs
+    options = body.model_dump(include={"auto_labels", "dedup_threshold"}, exclude_none=True)
     if body.prefix is not None:
         runtime.objects.parse(body.prefix, prefix=True)  # a bad prefix is the client's error
         job_id = jobs.create(collection, 0, listing=True)
-        send_prefix(job_id, collection, body.prefix, body.metadata)
+        send_prefix(job_id, collection, body.prefix, body.metadata, options or None)
         return JobAccepted(job_id=job_id, status=JobStatus.QUEUED, total=None)
     items = body.items or []
     job_id = jobs.create(collection, len(items))
@@ -88,7 +86,7 @@ def submit_ingest(runtime: Runtime, collection: str, body: IngestRequest) -> Job
         }
         for item in items
     ]
-    send_batches(job_id, collection, raw, runtime.settings.batch_size)
+    send_batches(job_id, collection, raw, runtime.settings.batch_size, options=options or None)
     return JobAccepted(job_id=job_id, status=JobStatus.QUEUED, total=len(items))
 
 
@@ -114,51 +112,3 @@ def job_public(state: JobState) -> JobPublic:
         created_at=_iso(state.created_at),
         updated_at=_iso(state.updated_at),
     )
-
-
-def _query_image_bytes(runtime: Runtime, body: SearchRequest) -> bytes:
-    assert body.image is not None
-    limit = runtime.settings.max_image_bytes
-    if body.image.base64 is not None:
-        if len(body.image.base64) > limit * 4 // 3 + 4:
-            raise AppError("image exceeds the size limit", code="too_large", status=413)
-        try:
-            return base64.b64decode(body.image.base64, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise InvalidRequest("image.base64 is not valid base64", code="invalid_base64") from exc
-    ref = runtime.objects.parse(body.image.uri or "")
-    return runtime.objects.fetch(ref)
-
-
-def search(runtime: Runtime, collection: str, body: SearchRequest) -> SearchResponse:
-    """Embed the query with the collection's model and rank its points."""
-    started = time.perf_counter()
-    info = runtime.vectors.get_collection(collection)
-    payload_filter = to_payload_filter(body.filter)
-    encoder = runtime.encoder(info.spec.model)
-    if body.text is not None:
-        vector = encoder.embed_texts([body.text])[0]
-    else:
-        data = _query_image_bytes(runtime, body)
-        image = decode_image(data, max_pixels=runtime.settings.max_image_pixels)
-        vector = encoder.embed_images([image])[0]
-    hits = runtime.vectors.search(
-        collection,
-        vector,
-        using=IMAGE_VECTOR,
-        filter=payload_filter,
-        limit=body.limit,
-        offset=body.offset,
-        score_threshold=body.score_threshold,
-    )
-    results = [
-        SearchHit(
-            id=str(hit.payload.get("id", hit.id)),
-            uri=str(hit.payload.get("uri", "")),
-            score=hit.score,
-            metadata=hit.payload.get("metadata") or {},
-            text=hit.payload.get("text"),
-        )
-        for hit in hits
-    ]
-    return SearchResponse(results=results, took_ms=(time.perf_counter() - started) * 1000)

@@ -68,6 +68,7 @@ class Encoder(Protocol):
     dim: int
     device: str
     is_random: bool
+    logit_scale: float  # exp of the learned temperature: softmax(scale * cosine) for zero-shot
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """(n, dim) float32 unit vectors for texts."""

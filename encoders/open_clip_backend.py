@@ -61,6 +61,8 @@ class OpenClipEncoder:
             if _has_text_projection(model)
             else int(self.embed_texts(["probe"]).shape[1])
         )
+        scale = getattr(model, "logit_scale", None)
+        self.logit_scale = float(scale.exp().item()) if isinstance(scale, torch.Tensor) else 100.0
         if self.is_random:
             log.warning("model %s has RANDOM weights: for tests and demos only", self.name)
         else:

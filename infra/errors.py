@@ -101,6 +101,7 @@ class ItemErrorCode(StrEnum):
     EMBED_FAILED = "embed_failed"
     UPSERT_FAILED = "upsert_failed"
     CANCELLED = "cancelled"
+    SKIPPED_DUPLICATE = "skipped_duplicate"
 
 
 class ItemError(Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -167,11 +168,14 @@ class JobStore:
         *,
         succeeded: int,
         failed: list[ItemFailure],
-        skipped: int = 0,
+        skipped: Sequence[ItemFailure] = (),
     ) -> bool:
-        """Count one batch's outcome exactly once; False if it was already counted."""
-        errors = [json.dumps(f.__dict__) for f in failed]
-        args: list[Any] = [batch, succeeded, len(failed), skipped, repr(time.time())]
+        """Count one batch's outcome exactly once; False if it was already counted.
+
+        Skipped items (e.g. skipped_duplicate) are listed with the errors but counted apart.
+        """
+        errors = [json.dumps(f.__dict__) for f in (*failed, *skipped)]
+        args: list[Any] = [batch, succeeded, len(failed), len(skipped), repr(time.time())]
         result = self._complete(
             keys=list(self._keys(job_id)), args=[*args, self._max_errors, *errors]
         )

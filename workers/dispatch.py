@@ -26,6 +26,7 @@ def send_batches(
     batch_size: int,
     *,
     tag: str = "b",
+    options: dict[str, Any] | None = None,
 ) -> int:
     """Queue one `ingest_batch` task per chunk (batch keys `tag0`, `tag1`...); return item count."""
     from workers.tasks import ingest_batch
@@ -34,15 +35,21 @@ def send_batches(
     with celery_app.producer_or_acquire() as producer:
         for index, chunk in enumerate(chunked(items, batch_size)):
             ingest_batch.apply_async(
-                args=(job_id, collection, f"{tag}{index}", chunk), producer=producer
+                args=(job_id, collection, f"{tag}{index}", chunk, options), producer=producer
             )
             sent += len(chunk)
     log.info("job %s: queued %d items for %s", job_id, sent, collection)
     return sent
 
 
-def send_prefix(job_id: str, collection: str, prefix: str, metadata: dict[str, Any]) -> None:
+def send_prefix(
+    job_id: str,
+    collection: str,
+    prefix: str,
+    metadata: dict[str, Any],
+    options: dict[str, Any] | None = None,
+) -> None:
     """Queue the task that lists a prefix and fans it out into batches."""
     from workers.tasks import expand_prefix
 
-    expand_prefix.apply_async(args=(job_id, collection, prefix, metadata))
+    expand_prefix.apply_async(args=(job_id, collection, prefix, metadata, options))

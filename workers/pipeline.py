@@ -10,12 +10,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from encoders import Encoder
 from infra.errors import CollectionNotFound, ItemError, ItemErrorCode
 from infra.images import decode_image
 from infra.jobs import ItemFailure
 from infra.runtime import Runtime
-from infra.vectors import IMAGE_VECTOR, VectorPoint
+from infra.vectors import IMAGE_VECTOR, TEXT_VECTOR, CollectionSpec, VectorPoint
+from workers.enrich import AutoLabels, top_labels, within_batch_duplicates
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +59,18 @@ class IngestItem:
 class BatchOutcome:
     succeeded: int = 0
     failures: list[ItemFailure] = field(default_factory=list)
-    skipped: bool = False
+    skipped: list[ItemFailure] = field(default_factory=list)
+    cancelled: bool = False
 
 
 def point_id(collection: str, external_id: str) -> str:
     """Deterministic point id: the same item in the same collection is always the same point."""
     return str(uuid.uuid5(POINT_NAMESPACE, f"{collection}\x00{external_id}"))
+
+
+def id_namespace(spec: CollectionSpec) -> str:
+    """The name point ids derive from: the name the collection was created under."""
+    return str(spec.extra.get("id_namespace", spec.name))
 
 
 def _pool(runtime: Runtime) -> ThreadPoolExecutor:
@@ -121,61 +130,133 @@ def build_payload(item: IngestItem) -> dict[str, Any]:
     return payload
 
 
+@dataclass(frozen=True)
+class IngestOptions:
+    """Job-wide ingest options, carried in each batch task."""
+
+    auto_labels: AutoLabels | None = None
+    dedup_threshold: float | None = None
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None) -> IngestOptions:
+        raw = raw or {}
+        labels = raw.get("auto_labels")
+        return cls(
+            auto_labels=AutoLabels(**{**labels, "labels": tuple(labels["labels"])})
+            if labels
+            else None,
+            dedup_threshold=raw.get("dedup_threshold"),
+        )
+
+
+def _skip_duplicates(
+    runtime: Runtime,
+    collection: str,
+    ids: list[str],
+    external: list[str],
+    vectors: np.ndarray,
+    threshold: float,
+) -> dict[int, str]:
+    """Rows whose nearest stored (or earlier in-batch) neighbour is ≥ threshold: row → its id."""
+    hits = runtime.vectors.search_batch(
+        collection, list(vectors), limit=2, score_threshold=threshold
+    )
+    skipped = {}
+    for row, found in enumerate(hits):
+        other = next((hit for hit in found if hit.id != ids[row]), None)
+        if other is not None:
+            skipped[row] = str(other.payload.get("id", other.id))
+    survivors = [row for row in range(len(ids)) if row not in skipped]
+    for row, kept in within_batch_duplicates(vectors[survivors], threshold).items():
+        skipped[survivors[row]] = external[survivors[kept]]
+    return skipped
+
+
 def embed_and_upsert(
-    runtime: Runtime, collection: str, model: str, items: Sequence[IngestItem]
+    runtime: Runtime,
+    spec: CollectionSpec,
+    items: Sequence[IngestItem],
+    options: IngestOptions = IngestOptions(),
 ) -> BatchOutcome:
     """Index a batch; bad items become failures, a store failure raises UpsertFailed."""
-    encoder = runtime.encoder(model)
+    encoder = runtime.encoder(spec.model)
     loaded, failures = _load_all(runtime, encoder, items)
     if not loaded:
         return BatchOutcome(succeeded=0, failures=failures)
+    kept = [item for item, _ in loaded]
     try:
         vectors = encoder.embed_preprocessed([tensor for _, tensor in loaded])
+        captioned = [i for i, item in enumerate(kept) if item.text]
+        texts = encoder.embed_texts([kept[i].text or "" for i in captioned])
+        labels = top_labels(encoder, vectors, options.auto_labels) if options.auto_labels else None
     except Exception as exc:
-        log.exception("embedding failed for a batch of %d in %s", len(loaded), collection)
-        failures += [_failure(i, ItemErrorCode.EMBED_FAILED, str(exc)) for i, _ in loaded]
+        log.exception("embedding failed for a batch of %d in %s", len(loaded), spec.name)
+        failures += [_failure(i, ItemErrorCode.EMBED_FAILED, str(exc)) for i in kept]
         return BatchOutcome(succeeded=0, failures=failures)
-    points = [
-        VectorPoint(
-            id=point_id(collection, item.external_id),
-            vectors={IMAGE_VECTOR: vector},
-            payload=build_payload(item),
+    namespace = id_namespace(spec)
+    ids = [point_id(namespace, item.external_id) for item in kept]
+    skipped: dict[int, str] = {}
+    if options.dedup_threshold is not None:
+        external = [item.external_id for item in kept]
+        skipped = _skip_duplicates(
+            runtime, spec.name, ids, external, vectors, options.dedup_threshold
         )
-        for (item, _), vector in zip(loaded, vectors, strict=True)
-    ]
+    text_of = dict(zip(captioned, texts, strict=True))
+    points = []
+    for row, item in enumerate(kept):
+        if row in skipped:
+            continue
+        named = {IMAGE_VECTOR: vectors[row]}
+        if row in text_of:
+            named[TEXT_VECTOR] = text_of[row]
+        payload = build_payload(item)
+        if labels is not None and options.auto_labels is not None:
+            payload["metadata"] = {**item.metadata, options.auto_labels.field: labels[row]}
+        points.append(VectorPoint(id=ids[row], vectors=named, payload=payload))
     try:
-        runtime.vectors.upsert(collection, points)
+        if points:
+            runtime.vectors.upsert(spec.name, points)
     except CollectionNotFound:
         raise
     except Exception as exc:
         raise UpsertFailed(str(exc)) from exc
-    return BatchOutcome(succeeded=len(points), failures=failures)
+    duplicates = [
+        _failure(kept[row], ItemErrorCode.SKIPPED_DUPLICATE, f"near-duplicate of {other!r}")
+        for row, other in sorted(skipped.items())
+    ]
+    return BatchOutcome(succeeded=len(points), failures=failures, skipped=duplicates)
 
 
 def run_batch(
-    runtime: Runtime, job_id: str, collection: str, batch: str, raw_items: list[dict[str, Any]]
+    runtime: Runtime,
+    job_id: str,
+    collection: str,
+    batch: str,
+    raw_items: list[dict[str, Any]],
+    options: IngestOptions = IngestOptions(),
 ) -> BatchOutcome:
     """Process one batch of a job and count it exactly once."""
     jobs = runtime.jobs
     if jobs.is_cancelled(job_id):
         log.info("job %s batch %s skipped: job cancelled", job_id, batch)
-        return BatchOutcome(skipped=True)
+        return BatchOutcome(cancelled=True)
     jobs.mark_started(job_id)
     items = [IngestItem.from_dict(raw) for raw in raw_items]
     try:
-        model = runtime.vectors.get_collection(collection).spec.model
-        outcome = embed_and_upsert(runtime, collection, model, items)
+        spec = runtime.vectors.get_collection(collection).spec
+        outcome = embed_and_upsert(runtime, spec, items, options)
     except CollectionNotFound:
         message = f"collection {collection!r} no longer exists"
         outcome = failed_batch(raw_items, ItemErrorCode.UPSERT_FAILED, message)
     record_outcome(runtime, job_id, batch, outcome)
     log.info(
-        "job %s collection %s batch %s: %d indexed, %d failed",
+        "job %s collection %s batch %s: %d indexed, %d failed, %d skipped",
         job_id,
         collection,
         batch,
         outcome.succeeded,
         len(outcome.failures),
+        len(outcome.skipped),
     )
     return outcome
 
@@ -183,7 +264,11 @@ def run_batch(
 def record_outcome(runtime: Runtime, job_id: str, batch: str, outcome: BatchOutcome) -> None:
     """Add a batch's counts to its job (idempotent per batch key)."""
     counted = runtime.jobs.complete_batch(
-        job_id, batch, succeeded=outcome.succeeded, failed=outcome.failures
+        job_id,
+        batch,
+        succeeded=outcome.succeeded,
+        failed=outcome.failures,
+        skipped=outcome.skipped,
     )
     if not counted:
         log.info("job %s batch %s was already counted (redelivery)", job_id, batch)

@@ -11,19 +11,30 @@ from infra.errors import ItemError, ItemErrorCode
 from infra.runtime import get_runtime
 from workers.celery_app import celery_app
 from workers.dispatch import chunked, send_batches
-from workers.pipeline import UpsertFailed, failed_batch, record_outcome, run_batch
+from workers.pipeline import (
+    IngestOptions,
+    UpsertFailed,
+    failed_batch,
+    record_outcome,
+    run_batch,
+)
 
 log = logging.getLogger(__name__)
 
 
 @celery_app.task(bind=True, name="mmsearch.ingest_batch", max_retries=None)
 def ingest_batch(
-    self: Task, job_id: str, collection: str, batch: str, items: list[dict[str, Any]]
+    self: Task,
+    job_id: str,
+    collection: str,
+    batch: str,
+    items: list[dict[str, Any]],
+    options: dict[str, Any] | None = None,
 ) -> None:
     """Fetch, embed and upsert one batch of a job; retry the batch while the store is down."""
     runtime = get_runtime()
     try:
-        run_batch(runtime, job_id, collection, batch, items)
+        run_batch(runtime, job_id, collection, batch, items, IngestOptions.from_dict(options))
     except UpsertFailed as exc:
         if self.request.retries < runtime.settings.upsert_retries:
             log.warning("job %s batch %s: upsert failed (%s), retrying", job_id, batch, exc)
@@ -34,7 +45,13 @@ def ingest_batch(
 
 
 @celery_app.task(name="mmsearch.expand_prefix")
-def expand_prefix(job_id: str, collection: str, prefix: str, metadata: dict[str, Any]) -> None:
+def expand_prefix(
+    job_id: str,
+    collection: str,
+    prefix: str,
+    metadata: dict[str, Any],
+    options: dict[str, Any] | None = None,
+) -> None:
     """List a prefix and queue its images as batches, counting the job's total as it goes."""
     runtime = get_runtime()
     jobs, objects = runtime.jobs, runtime.objects
@@ -51,7 +68,9 @@ def expand_prefix(job_id: str, collection: str, prefix: str, metadata: dict[str,
             total += len(chunk)
             jobs.set_total(job_id, total)
             items = [{"uri": uri, "metadata": metadata} for uri in chunk]
-            send_batches(job_id, collection, items, batch_size, tag=f"p{index}-")
+            send_batches(
+                job_id, collection, items, batch_size, tag=f"p{index}-", options=options
+            )
         jobs.set_total(job_id, total, listing_done=True)
     except ItemError as exc:
         log.warning("job %s: cannot list %s: %s", job_id, prefix, exc.message)

@@ -71,8 +71,20 @@ class Hit:
     payload: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class HitGroup:
+    """The best hits sharing one value (`key`, a string or an integer) of a payload field."""
+
+    key: Any
+    hits: list[Hit]
+
+
 class VectorStore(ABC):
-    """Collections of named cosine vectors ("image", "text") with JSON payloads."""
+    """Collections of named cosine vectors ("image", "text") with JSON payloads.
+
+    Every method that takes a collection name also takes an alias of one (see set_alias);
+    aliases and collections share one namespace.
+    """
 
     @abstractmethod
     def create_collection(self, spec: CollectionSpec) -> None:
@@ -121,6 +133,113 @@ class VectorStore(ABC):
     @abstractmethod
     def delete_points(self, name: str, ids: Sequence[str]) -> None:
         """Remove points by id; unknown ids are ignored."""
+
+    @abstractmethod
+    def search_hybrid(
+        self,
+        name: str,
+        vectors: dict[str, np.ndarray],
+        *,
+        filter: FilterJSON | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        prefetch_limit: int | None = None,
+    ) -> list[Hit]:
+        """Reciprocal rank fusion of the top `prefetch_limit` on each named vector (k=2).
+
+        Hit.score is the RRF score, sum of 1/(2 + rank) over the rankings a point is in (rank
+        from 0); a point lacking a vector is not in that ranking. `prefetch_limit` defaults to
+        max(limit + offset, 100). Order: score desc (compared to 1e-6), then id. Points with
+        equal scores within one ranking take their ranks in the engine's order.
+        """
+
+    @abstractmethod
+    def recommend(
+        self,
+        name: str,
+        positive: Sequence[str],
+        negative: Sequence[str] = (),
+        *,
+        using: str = IMAGE_VECTOR,
+        filter: FilterJSON | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        score_threshold: float | None = None,
+    ) -> list[Hit]:
+        """Points nearest to 2·mean(positive) − mean(negative) (average_vector), examples excluded.
+
+        Without negatives the target is mean(positive). Raises InvalidRequest without positives
+        and ItemNotFound (details: ``{"missing": [ids]}``) for examples that do not exist or
+        lack the `using` vector. Hit.score is the cosine to the target.
+        """
+
+    @abstractmethod
+    def search_groups(
+        self,
+        name: str,
+        vector: np.ndarray,
+        *,
+        group_by: str,
+        group_size: int = 1,
+        limit: int = 10,
+        using: str = IMAGE_VECTOR,
+        filter: FilterJSON | None = None,
+        score_threshold: float | None = None,
+    ) -> list[HitGroup]:
+        """Up to `limit` groups by the string/integer values at payload path `group_by`.
+
+        A point with an array there joins one group per value; points without the field (or
+        with other value types) are left out. Groups are ordered by their best hit (score desc,
+        id, then key), hits within a group by score desc then id, at most `group_size` each.
+        """
+
+    @abstractmethod
+    def set_payload(self, name: str, ids: Sequence[str], payload: dict[str, Any]) -> None:
+        """Set (overwrite) the given top-level payload keys on points; unknown ids are ignored."""
+
+    @abstractmethod
+    def delete_by_filter(self, name: str, filter: FilterJSON) -> int:
+        """Delete the points matching `filter`; return how many were deleted."""
+
+    @abstractmethod
+    def search_batch(
+        self,
+        name: str,
+        vectors: Sequence[np.ndarray],
+        *,
+        using: str = IMAGE_VECTOR,
+        filter: FilterJSON | None = None,
+        limit: int = 10,
+        score_threshold: float | None = None,
+    ) -> list[list[Hit]]:
+        """One search() per vector (same filter and limit), run as one engine batch."""
+
+    @abstractmethod
+    def scroll(
+        self,
+        name: str,
+        *,
+        limit: int = 256,
+        after: str | None = None,
+        filter: FilterJSON | None = None,
+        with_vectors: bool = False,
+    ) -> tuple[list[VectorPoint], str | None]:
+        """Up to `limit` points in ascending id order with id > `after`, and the next cursor.
+
+        The cursor is the last id of the page (pass it as `after`), or None after the last page.
+        """
+
+    @abstractmethod
+    def set_alias(self, alias: str, collection: str) -> None:
+        """Create `alias`, or atomically re-point it; Conflict if a collection has that name."""
+
+    @abstractmethod
+    def delete_alias(self, alias: str) -> None:
+        """Remove an alias; raises CollectionNotFound if there is none by that name."""
+
+    @abstractmethod
+    def list_aliases(self) -> dict[str, str]:
+        """Every alias and the collection it points at, sorted by alias."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release files and connections."""
@@ -190,19 +309,30 @@ def check_page(limit: int, offset: int, score_threshold: float | None) -> None:
         raise InvalidRequest("score_threshold must be a finite number")
 
 
-def rank_page(fetch: Callable[[int], list[Hit]], limit: int, offset: int) -> list[Hit]:
+def rank_key(digits: int | None = None) -> Callable[[Hit], tuple[float, str]]:
+    """Sort key: score desc (rounded to `digits` decimals if given), then id."""
+    if digits is None:
+        return lambda h: (-h.score, h.id)
+    return lambda h: (-round(h.score, digits), h.id)
+
+
+def rank_page(
+    fetch: Callable[[int], list[Hit]], limit: int, offset: int, digits: int | None = None
+) -> list[Hit]:
     """Hits [offset, offset+limit) by score desc then id, from `fetch(n)` = the engine's top n.
 
     Engines order equal scores arbitrarily, so when a tie straddles the end of the page more
-    hits are fetched until the tie is complete.
+    hits are fetched until the tie is complete. `digits`: compare scores rounded to that many
+    decimals (for scores two engines compute with different float precision).
     """
     want = offset + limit
     if limit == 0:
         return []
+    key = rank_key(digits)
     n = want + 1
     while True:
-        hits = sorted(fetch(n), key=lambda h: (-h.score, h.id))
-        if len(hits) < n or hits[-1].score != hits[want - 1].score:
+        hits = sorted(fetch(n), key=key)
+        if len(hits) < n or key(hits[-1])[0] != key(hits[want - 1])[0]:
             return hits[offset:want]
         n *= 2
 

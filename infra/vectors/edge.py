@@ -1,8 +1,9 @@
 """The embedded vector store: one qdrant-edge shard per collection, all under one folder.
 
-Layout: ``path/.lock`` (held by the owning process), ``path/<name>/collection.json`` (the spec)
-and ``path/<name>/shard/`` (the EdgeShard). A collection is built in ``path/.tmp-*`` and renamed
-into place, and renamed to ``path/.trash-*`` before removal, so a crash leaves no half collection.
+Layout: ``path/.lock`` (held by the owning process), ``path/<name>/collection.json`` (the spec),
+``path/<name>/shard/`` (the EdgeShard) and ``path/aliases.json`` (see aliases.py). A collection
+is built in ``path/.tmp-*`` and renamed into place, and renamed to ``path/.trash-*`` before
+removal, so a crash leaves no half collection.
 
 Facts about qdrant-edge-py 0.9.0 this relies on (measured):
 
@@ -34,7 +35,8 @@ from typing import IO
 import numpy as np
 import qdrant_edge as qe
 
-from infra.errors import CollectionExists, CollectionNotFound, Unavailable
+from infra.errors import CollectionExists, CollectionNotFound, Conflict, Unavailable
+from infra.vectors.aliases import EdgeAliases, load_aliases
 from infra.vectors.base import (
     COLLECTION_NAME_RE,
     IMAGE_VECTOR,
@@ -59,6 +61,7 @@ from infra.vectors.base import (
 )
 from infra.vectors.edge_files import fsync_dir, lock_folder, shard_config, write_json
 from infra.vectors.edge_filters import to_edge_filter
+from infra.vectors.edge_query import EdgeQueries
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +87,7 @@ class _Collection:
     closed: bool = False
 
 
-class EdgeVectorStore(VectorStore):
+class EdgeVectorStore(EdgeQueries, EdgeAliases, VectorStore):
     """Collections as qdrant-edge shards under `path`; one process owns the folder at a time.
 
     `index_chunk`: written points between two optimize() calls (each builds HNSW over about
@@ -114,8 +117,10 @@ class EdgeVectorStore(VectorStore):
         self._lock = threading.Lock()  # guards _collections; taken before any collection lock
         self._lockfile: IO[str] | None = lock_folder(self.path)
         self._collections: dict[str, _Collection] = {}
+        self._aliases = {}
         try:
             self._load_all()
+            self._aliases = load_aliases(self.path, self._collections)
         except BaseException:
             self.close()
             raise
@@ -128,8 +133,8 @@ class EdgeVectorStore(VectorStore):
         with self._lock:
             self._check_open()
             target = self.path / spec.name
-            if spec.name in self._collections or target.exists():
-                raise CollectionExists(f"collection {spec.name!r} already exists")
+            if spec.name in self._collections or spec.name in self._aliases or target.exists():
+                raise CollectionExists(f"collection or alias {spec.name!r} already exists")
             tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{spec.name}-", dir=self.path))
             try:
                 shard = qe.EdgeShard.create(str(tmp / SHARD_DIR), self._config(spec.dim))
@@ -169,9 +174,12 @@ class EdgeVectorStore(VectorStore):
         check_collection_name(name)
         with self._lock:
             self._check_open()
-            coll = self._collections.pop(name, None)
-            if coll is None:
+            if name in self._aliases:
+                raise Conflict(f"{name!r} is an alias: delete the alias, not the collection")
+            if name not in self._collections:
                 raise CollectionNotFound(f"collection {name!r} not found")
+            self._drop_aliases_of(name)
+            coll = self._collections.pop(name)
             with coll.lock:
                 coll.closed = True
                 coll.shard.close()
@@ -274,7 +282,7 @@ class EdgeVectorStore(VectorStore):
         check_collection_name(name)
         with self._lock:
             self._check_open()
-            coll = self._collections.get(name)
+            coll = self._collections.get(self._resolve(name))
         if coll is None:
             raise CollectionNotFound(f"collection {name!r} not found")
         with coll.lock:

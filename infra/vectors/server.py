@@ -1,7 +1,9 @@
 """The vector store over qdrant-client: a Qdrant server in production, ``:memory:`` in tests.
 
 Each collection keeps its CollectionSpec in the collection's own ``metadata`` (under
-``mmsearch``); collections without it are not ours and are reported as not found.
+``mmsearch``); collections without it are not ours and are reported as not found. Aliases are
+Qdrant's own; each call resolves a name through the server's alias list first (one more
+request), so a spec is looked up, and cached, under the collection's real name.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
@@ -23,6 +24,7 @@ from infra.errors import (
     BadFilter,
     CollectionExists,
     CollectionNotFound,
+    Conflict,
     InvalidRequest,
     Unavailable,
 )
@@ -48,6 +50,7 @@ from infra.vectors.base import (
     spec_from_json,
     spec_to_json,
 )
+from infra.vectors.server_query import ServerQueries, server_filter
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +67,7 @@ _INDEX_TYPES = {
 }
 
 
-class QdrantServerStore(VectorStore):
+class QdrantServerStore(ServerQueries, VectorStore):
     """The VectorStore contract over a QdrantClient (server URL, or local mode for tests)."""
 
     def __init__(self, client: QdrantClient) -> None:
@@ -75,6 +78,8 @@ class QdrantServerStore(VectorStore):
     def create_collection(self, spec: CollectionSpec) -> None:
         """Create; raises CollectionExists."""
         check_spec(spec)
+        if spec.name in self._aliases():
+            raise CollectionExists(f"{spec.name!r} already exists as an alias")
         with self._errors(spec.name):
             if self.client.collection_exists(spec.name):
                 raise CollectionExists(f"collection {spec.name!r} already exists")
@@ -96,7 +101,7 @@ class QdrantServerStore(VectorStore):
         """Spec plus point count; raises CollectionNotFound."""
         spec = self._spec(name, cached=False)
         with self._errors(name):
-            return CollectionInfo(spec, self.client.count(name, exact=True).count)
+            return CollectionInfo(spec, self.client.count(spec.name, exact=True).count)
 
     def list_collections(self) -> list[CollectionInfo]:
         """All collections, sorted by name."""
@@ -112,20 +117,27 @@ class QdrantServerStore(VectorStore):
 
     def delete_collection(self, name: str) -> None:
         """Drop a collection and its data; raises CollectionNotFound."""
+        check_collection_name(name)
+        aliases = self._aliases()
+        if name in aliases:
+            raise Conflict(f"{name!r} is an alias: delete the alias, not the collection")
         self._spec(name, cached=False)
         with self._errors(name):
+            gone = [_delete_alias(a) for a, target in aliases.items() if target == name]
+            if gone:
+                self.client.update_collection_aliases(change_aliases_operations=gone)
             self.client.delete_collection(name)
         self._forget(name)
         logger.info("deleted collection %s", name)
 
     def upsert(self, name: str, points: Sequence[VectorPoint]) -> None:
         """Insert or overwrite points by id; durable on return."""
-        dim = self._spec(name).dim
-        structs = [_point_struct(p, dim) for p in points]
+        spec = self._spec(name)
+        structs = [_point_struct(p, spec.dim) for p in points]
         with self._errors(name):
             for start in range(0, len(structs), UPSERT_BATCH):
                 batch = structs[start : start + UPSERT_BATCH]
-                self.client.upsert(name, points=batch, wait=True)
+                self.client.upsert(spec.name, points=batch, wait=True)
 
     def search(
         self,
@@ -141,13 +153,14 @@ class QdrantServerStore(VectorStore):
         """Nearest points by cosine on vector `using`, best first, ties broken by id."""
         check_vector_name(using)
         check_page(limit, offset, score_threshold)
-        query_filter = _filter(filter)
-        query = check_vector(vector, self._spec(name).dim, "query vector")
+        query_filter = server_filter(filter)
+        spec = self._spec(name)
+        query = check_vector(vector, spec.dim, "query vector")
 
         def fetch(n: int) -> list[Hit]:
             with self._errors(name, BadFilter if filter else InvalidRequest):
                 found = self.client.query_points(
-                    name, query=query, using=using, query_filter=query_filter, limit=n,
+                    spec.name, query=query, using=using, query_filter=query_filter, limit=n,
                     score_threshold=score_threshold, with_payload=True, with_vectors=False,
                 ).points
             return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in found]
@@ -156,20 +169,20 @@ class QdrantServerStore(VectorStore):
 
     def count(self, name: str, filter: FilterJSON | None = None) -> int:
         """Exact number of points, optionally matching a filter."""
-        count_filter = _filter(filter)
-        check_collection_name(name)
+        count_filter = server_filter(filter)
+        target = self._resolve(name)
         with self._errors(name, BadFilter if filter else InvalidRequest):
-            return self.client.count(name, count_filter=count_filter, exact=True).count
+            return self.client.count(target, count_filter=count_filter, exact=True).count
 
     def retrieve(
         self, name: str, ids: Sequence[str], with_vectors: bool = False
     ) -> list[VectorPoint]:
         """Points by id (missing ids are skipped), in the order asked."""
         wanted = list(dict.fromkeys(canonical_id(i) for i in ids))
-        check_collection_name(name)
+        target = self._resolve(name)
         with self._errors(name):
             records = self.client.retrieve(
-                name, ids=wanted, with_payload=True, with_vectors=with_vectors
+                target, ids=wanted, with_payload=True, with_vectors=with_vectors
             ) if wanted else []
         found = {str(r.id): r for r in records}
         return [read_point(i, found[i].vector, found[i].payload) for i in wanted if i in found]
@@ -177,10 +190,40 @@ class QdrantServerStore(VectorStore):
     def delete_points(self, name: str, ids: Sequence[str]) -> None:
         """Remove points by id; unknown ids are ignored."""
         wanted = list(dict.fromkeys(canonical_id(i) for i in ids))
-        check_collection_name(name)
+        target = self._resolve(name)
         selector = models.PointIdsList(points=list(wanted))
         with self._errors(name):
-            self.client.delete(name, points_selector=selector, wait=True)
+            self.client.delete(target, points_selector=selector, wait=True)
+
+    def set_alias(self, alias: str, collection: str) -> None:
+        """Create `alias`, or atomically re-point it; Conflict if a collection has that name."""
+        check_collection_name(alias)
+        aliases = self._aliases()
+        if alias not in aliases and alias in self._physical():
+            raise Conflict(f"{alias!r} is a collection, it cannot be an alias")
+        target = self._spec(collection, cached=False).name
+        if aliases.get(alias) == target:
+            return
+        create = models.CreateAlias(collection_name=target, alias_name=alias)
+        ops: list[models.AliasOperations] = [models.CreateAliasOperation(create_alias=create)]
+        if alias in aliases:  # delete and create in one request: an atomic switch
+            ops.insert(0, _delete_alias(alias))
+        with self._errors(collection):
+            self.client.update_collection_aliases(change_aliases_operations=ops)
+        logger.info("alias %s → collection %s", alias, target)
+
+    def delete_alias(self, alias: str) -> None:
+        """Remove an alias; raises CollectionNotFound if there is none by that name."""
+        check_collection_name(alias)
+        if alias not in self._aliases():
+            raise CollectionNotFound(f"alias {alias!r} not found", details={"alias": alias})
+        with self._errors(alias):
+            self.client.update_collection_aliases(change_aliases_operations=[_delete_alias(alias)])
+        logger.info("deleted alias %s", alias)
+
+    def list_aliases(self) -> dict[str, str]:
+        """Every alias and the collection it points at, sorted by alias."""
+        return dict(sorted(self._aliases().items()))
 
     def close(self) -> None:
         """Close the client's connections."""
@@ -188,9 +231,23 @@ class QdrantServerStore(VectorStore):
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _spec(self, name: str, cached: bool = True) -> CollectionSpec:
-        """The collection's spec (from its metadata); raise CollectionNotFound."""
+    def _resolve(self, name: str) -> str:
+        """The collection `name` stands for: itself, or the one it is an alias of."""
         check_collection_name(name)
+        return self._aliases().get(name, name)
+
+    def _aliases(self) -> dict[str, str]:
+        with self._errors(""):
+            found = self.client.get_aliases().aliases
+        return {a.alias_name: a.collection_name for a in found}
+
+    def _physical(self) -> set[str]:
+        with self._errors(""):
+            return {c.name for c in self.client.get_collections().collections}
+
+    def _spec(self, name: str, cached: bool = True) -> CollectionSpec:
+        """The spec (from its metadata) of the collection `name` stands for; CollectionNotFound."""
+        name = self._resolve(name)
         with self._lock:
             spec = self._specs.get(name) if cached else None
         if spec is not None:
@@ -236,16 +293,8 @@ class QdrantServerStore(VectorStore):
             raise
 
 
-def _filter(flt: FilterJSON | None) -> models.Filter | None:
-    if flt is None:
-        return None
-    if not isinstance(flt, dict):
-        raise BadFilter("a filter must be an object with must/should/must_not/min_should")
-    try:
-        return models.Filter.model_validate(flt)
-    except ValidationError as exc:
-        errors = [{"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]} for e in exc.errors()[:5]]
-        raise BadFilter("filter is not a valid Qdrant filter", details=errors) from exc
+def _delete_alias(alias: str) -> models.DeleteAliasOperation:
+    return models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
 
 
 def _reason(exc: UnexpectedResponse) -> str:

@@ -1,0 +1,152 @@
+"""Item lifecycle and near-duplicate groups, over the vector store's own operations."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from api.query import item_point_ids
+from api.query_schemas import (
+    Deleted,
+    DuplicateGroup,
+    DuplicateItem,
+    DuplicatesRequest,
+    DuplicatesResponse,
+    ItemPatch,
+    ItemPublic,
+    ItemsDelete,
+)
+from infra.errors import ItemNotFound
+from infra.filters import to_payload_filter
+from infra.runtime import Runtime
+from infra.vectors import IMAGE_VECTOR, CollectionSpec, VectorPoint
+
+SCAN_PAGE = 128
+
+
+def _point(runtime: Runtime, spec: CollectionSpec, item_id: str) -> VectorPoint:
+    found = runtime.vectors.retrieve(spec.name, item_point_ids(spec, [item_id]), with_vectors=True)
+    if not found:
+        raise ItemNotFound(f"item {item_id!r} not found in {spec.name!r}", details={"id": item_id})
+    return found[0]
+
+
+def _public(point: VectorPoint) -> ItemPublic:
+    payload = point.payload
+    return ItemPublic(
+        id=str(payload.get("id", point.id)),
+        uri=str(payload.get("uri", "")),
+        metadata=payload.get("metadata") or {},
+        text=payload.get("text"),
+        vectors=sorted(point.vectors),
+    )
+
+
+def get_item(runtime: Runtime, collection: str, item_id: str) -> ItemPublic:
+    """One item by its external id."""
+    spec = runtime.vectors.get_collection(collection).spec
+    return _public(_point(runtime, spec, item_id))
+
+
+def patch_item(runtime: Runtime, collection: str, item_id: str, body: ItemPatch) -> ItemPublic:
+    """Change an item's metadata without re-embedding it."""
+    spec = runtime.vectors.get_collection(collection).spec
+    point = _point(runtime, spec, item_id)
+    current: dict[str, Any] = point.payload.get("metadata") or {}
+    metadata = dict(body.metadata) if body.replace else {**current, **body.metadata}
+    runtime.vectors.set_payload(spec.name, [point.id], {"metadata": metadata})
+    point.payload["metadata"] = metadata
+    return _public(point)
+
+
+def delete_item(runtime: Runtime, collection: str, item_id: str) -> Deleted:
+    """Remove one item; 404 when it does not exist."""
+    spec = runtime.vectors.get_collection(collection).spec
+    point = _point(runtime, spec, item_id)
+    runtime.vectors.delete_points(spec.name, [point.id])
+    return Deleted(deleted=1)
+
+
+def delete_items(runtime: Runtime, collection: str, body: ItemsDelete) -> Deleted:
+    """Remove items by external ids or by a metadata filter; report how many went."""
+    spec = runtime.vectors.get_collection(collection).spec
+    if body.filter is not None:
+        payload_filter = to_payload_filter(body.filter) or {}
+        return Deleted(deleted=runtime.vectors.delete_by_filter(spec.name, payload_filter))
+    ids = item_point_ids(spec, body.ids or [])
+    existing = [p.id for p in runtime.vectors.retrieve(spec.name, ids)]
+    runtime.vectors.delete_points(spec.name, existing)
+    return Deleted(deleted=len(existing))
+
+
+class _Groups:
+    """Union-find over point ids, remembering each point's best link."""
+
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+        self.best: dict[str, float] = defaultdict(float)
+
+    def find(self, key: str) -> str:
+        self.parent.setdefault(key, key)
+        while self.parent[key] != key:
+            self.parent[key] = self.parent[self.parent[key]]
+            key = self.parent[key]
+        return key
+
+    def link(self, a: str, b: str, score: float) -> None:
+        self.parent[self.find(a)] = self.find(b)
+        self.best[a] = max(self.best[a], score)
+        self.best[b] = max(self.best[b], score)
+
+
+def find_duplicates(
+    runtime: Runtime, collection: str, body: DuplicatesRequest
+) -> DuplicatesResponse:
+    """Groups of items at least `threshold` similar, found with batched engine searches."""
+    store = runtime.vectors
+    spec = store.get_collection(collection).spec
+    payload_filter = to_payload_filter(body.filter)
+    groups, payloads, scanned, cursor = _Groups(), {}, 0, None
+    while True:
+        page, cursor = store.scroll(
+            spec.name, limit=SCAN_PAGE, after=cursor, filter=payload_filter, with_vectors=True
+        )
+        page = [p for p in page if IMAGE_VECTOR in p.vectors]
+        scanned += len(page)
+        neighbours = store.search_batch(
+            spec.name,
+            [p.vectors[IMAGE_VECTOR] for p in page],
+            filter=payload_filter,
+            limit=body.max_group_size,
+            score_threshold=body.threshold,
+        )
+        for point, hits in zip(page, neighbours, strict=True):
+            payloads[point.id] = point.payload
+            for hit in hits:
+                if hit.id != point.id:
+                    groups.link(point.id, hit.id, hit.score)
+        if cursor is None:
+            break
+    members: dict[str, list[str]] = defaultdict(list)
+    for point_id in groups.parent:
+        members[groups.find(point_id)].append(point_id)
+    result = [
+        DuplicateGroup(
+            items=sorted(
+                (
+                    DuplicateItem(
+                        id=str(payloads[i].get("id", i)),
+                        uri=str(payloads[i].get("uri", "")),
+                        score=groups.best[i],
+                    )
+                    for i in ids
+                    if i in payloads
+                ),
+                key=lambda item: (-item.score, item.id),
+            )
+        )
+        for ids in members.values()
+        if len(ids) > 1
+    ]
+    result.sort(key=lambda g: (-len(g.items), g.items[0].id))
+    return DuplicatesResponse(groups=result, scanned=scanned)

@@ -1,0 +1,104 @@
+"""Turn a query (text, image, stored item, or a weighted mix) into one unit vector."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import numpy as np
+
+from api.query_schemas import ImageRef, QueryFields, QueryPart
+from encoders import Encoder
+from infra.errors import InvalidRequest, ItemNotFound, TooLarge
+from infra.images import decode_image
+from infra.runtime import Runtime
+from infra.vectors import IMAGE_VECTOR, CollectionSpec
+from workers.pipeline import id_namespace, point_id
+
+Uploads = dict[str, bytes]
+
+
+def image_bytes(runtime: Runtime, ref: ImageRef, uploads: Uploads) -> bytes:
+    """The raw bytes of a query image, from a reference, base64 or a multipart part."""
+    limit = runtime.settings.max_image_bytes
+    if ref.base64 is not None:
+        if len(ref.base64) > limit * 4 // 3 + 4:
+            raise TooLarge("image exceeds the size limit")
+        try:
+            return base64.b64decode(ref.base64, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise InvalidRequest("image.base64 is not valid base64", code="invalid_base64") from exc
+    if ref.upload is not None:
+        if ref.upload not in uploads:
+            raise InvalidRequest(f"no multipart file part named {ref.upload!r}", code="no_upload")
+        data = uploads[ref.upload]
+        if len(data) > limit:
+            raise TooLarge("image exceeds the size limit")
+        return data
+    return runtime.objects.fetch(runtime.objects.parse(ref.uri or ""))
+
+
+def embed_image(runtime: Runtime, encoder: Encoder, ref: ImageRef, uploads: Uploads) -> np.ndarray:
+    """Decode and embed one query image."""
+    image = decode_image(
+        image_bytes(runtime, ref, uploads), max_pixels=runtime.settings.max_image_pixels
+    )
+    vector: np.ndarray = encoder.embed_images([image])[0]
+    return vector
+
+
+def item_point_ids(spec: CollectionSpec, item_ids: list[str]) -> list[str]:
+    """Point ids of items named by their external ids."""
+    return [point_id(id_namespace(spec), item_id) for item_id in item_ids]
+
+
+def item_vector(runtime: Runtime, spec: CollectionSpec, item_id: str) -> np.ndarray:
+    """An item's stored image vector (no re-embedding)."""
+    points = runtime.vectors.retrieve(spec.name, item_point_ids(spec, [item_id]), with_vectors=True)
+    if not points or IMAGE_VECTOR not in points[0].vectors:
+        raise ItemNotFound(f"item {item_id!r} not found", details={"id": item_id})
+    return np.asarray(points[0].vectors[IMAGE_VECTOR], dtype=np.float32)
+
+
+def _weighted_sum(
+    runtime: Runtime,
+    encoder: Encoder,
+    parts: list[QueryPart],
+    spec: CollectionSpec | None,
+    uploads: Uploads,
+) -> np.ndarray:
+    texts = [p.text for p in parts if p.text is not None]
+    text_vectors = iter(encoder.embed_texts(texts)) if texts else iter(())
+    total = np.zeros(encoder.dim, dtype=np.float32)
+    for part in parts:
+        if part.text is not None:
+            vector = next(text_vectors)
+        elif part.image is not None:
+            vector = embed_image(runtime, encoder, part.image, uploads)
+        else:
+            assert spec is not None and part.item_id is not None
+            vector = item_vector(runtime, spec, part.item_id)
+        total += part.weight * vector
+    norm = float(np.linalg.norm(total))
+    if norm < 1e-6:
+        raise InvalidRequest("the weighted query cancels out to a zero vector", code="empty_query")
+    return total / norm
+
+
+def query_vector(
+    runtime: Runtime,
+    encoder: Encoder,
+    fields: QueryFields,
+    spec: CollectionSpec | None,
+    uploads: Uploads,
+) -> np.ndarray:
+    """The unit vector for whichever query kind was given."""
+    if fields.text is not None:
+        vector: np.ndarray = encoder.embed_texts([fields.text])[0]
+        return vector
+    if fields.image is not None:
+        return embed_image(runtime, encoder, fields.image, uploads)
+    if fields.item_id is not None:
+        assert spec is not None
+        return item_vector(runtime, spec, fields.item_id)
+    return _weighted_sum(runtime, encoder, fields.query or [], spec, uploads)

@@ -1,0 +1,215 @@
+"""Typed bodies of the retrieval endpoints: search, fan-out, classify, items, duplicates."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from api.schemas import MAX_TEXT, CollectionName, FieldName, Strict
+
+ItemId = Annotated[str, Field(min_length=1, max_length=512)]
+QueryText = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
+
+
+class SearchMode(StrEnum):
+    IMAGE = "image"  # query against image embeddings
+    TEXT = "text"  # query against caption embeddings
+    HYBRID = "hybrid"  # reciprocal rank fusion of both
+
+
+class ImageRef(Strict):
+    """An image given by reference, inline as base64, or as a multipart file part."""
+
+    uri: str | None = Field(default=None, max_length=2048)
+    base64: str | None = None
+    upload: str | None = Field(default=None, max_length=200, description="multipart part name")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ImageRef:
+        if sum(v is not None for v in (self.uri, self.base64, self.upload)) != 1:
+            raise ValueError("give exactly one of 'uri', 'base64' or 'upload'")
+        return self
+
+
+class QueryPart(Strict):
+    """One weighted term of a multimodal query; a negative weight steers away."""
+
+    text: QueryText | None = None
+    image: ImageRef | None = None
+    item_id: ItemId | None = None
+    weight: float = Field(default=1.0, ge=-100.0, le=100.0)
+
+    @model_validator(mode="after")
+    def _one_term(self) -> QueryPart:
+        if sum(v is not None for v in (self.text, self.image, self.item_id)) != 1:
+            raise ValueError("each query part needs exactly one of 'text', 'image', 'item_id'")
+        if self.weight == 0:
+            raise ValueError("weight must not be 0")
+        return self
+
+
+class RecommendSpec(Strict):
+    positive: list[ItemId] = Field(min_length=1, max_length=64)
+    negative: list[ItemId] = Field(default_factory=list, max_length=64)
+
+
+class QueryFields(Strict):
+    """What to look for: exactly one of these."""
+
+    text: QueryText | None = None
+    image: ImageRef | None = None
+    item_id: ItemId | None = None
+    query: list[QueryPart] | None = Field(default=None, min_length=1, max_length=16)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("text must not be blank")
+        return value
+
+    def query_kinds(self) -> list[str]:
+        return [k for k in ("text", "image", "item_id", "query") if getattr(self, k) is not None]
+
+
+class Paging(Strict):
+    filter: dict[str, Any] | None = None
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0, le=100_000)
+    score_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+
+
+class SearchRequest(QueryFields, Paging):
+    recommend: RecommendSpec | None = None
+    mode: SearchMode = SearchMode.IMAGE
+    group_by: FieldName | None = None
+    group_size: int = Field(default=1, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _one_query(self) -> SearchRequest:
+        kinds = self.query_kinds() + (["recommend"] if self.recommend else [])
+        if len(kinds) != 1:
+            raise ValueError(
+                "give exactly one of 'text', 'image', 'item_id', 'query' or 'recommend'"
+            )
+        if self.mode == SearchMode.HYBRID and (self.group_by or self.recommend):
+            raise ValueError("mode 'hybrid' does not combine with group_by or recommend")
+        if self.mode == SearchMode.HYBRID and self.score_threshold is not None:
+            raise ValueError("score_threshold is a cosine bound; hybrid scores are rank fusion")
+        if self.group_by and self.offset:
+            raise ValueError("offset is not available with group_by; raise limit instead")
+        return self
+
+
+class FanoutSearchRequest(QueryFields, Paging):
+    collections: list[CollectionName] = Field(min_length=1, max_length=32)
+    mode: SearchMode = SearchMode.IMAGE
+
+    @model_validator(mode="after")
+    def _one_query(self) -> FanoutSearchRequest:
+        if len(self.query_kinds()) != 1 or self.item_id is not None:
+            raise ValueError("give exactly one of 'text', 'image' or 'query'")
+        if any(part.item_id for part in self.query or []):
+            raise ValueError("item_id terms name one collection; not available across several")
+        if len(set(self.collections)) != len(self.collections):
+            raise ValueError("collections must be distinct")
+        return self
+
+
+class SearchHit(BaseModel):
+    id: str
+    uri: str
+    score: float
+    metadata: dict[str, Any]
+    text: str | None = None
+    collection: str | None = None
+
+
+class SearchGroup(BaseModel):
+    key: Any
+    results: list[SearchHit]
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchHit] = Field(default_factory=list)
+    groups: list[SearchGroup] | None = None
+    took_ms: float
+
+
+class ClassifyRequest(Strict):
+    collection: CollectionName | None = None
+    model: str | None = Field(default=None, max_length=512)
+    image: ImageRef
+    labels: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        min_length=1, max_length=1000
+    )
+    prompt_template: str = Field(default="a photo of {}", max_length=500)
+
+    @model_validator(mode="after")
+    def _check(self) -> ClassifyRequest:
+        if self.collection is not None and self.model is not None:
+            raise ValueError("give 'collection' or 'model', not both")
+        if "{}" not in self.prompt_template:
+            raise ValueError("prompt_template must contain {} where the label goes")
+        return self
+
+
+class LabelScore(BaseModel):
+    label: str
+    probability: float
+
+
+class ClassifyResponse(BaseModel):
+    model: str
+    labels: list[LabelScore]
+
+
+class ItemPublic(BaseModel):
+    id: str
+    uri: str
+    metadata: dict[str, Any]
+    text: str | None = None
+    vectors: list[str] = Field(description="named vectors the item has (image, text)")
+
+
+class ItemPatch(Strict):
+    metadata: dict[FieldName, Any] = Field(max_length=256)
+    replace: bool = Field(default=False, description="replace all metadata instead of merging")
+
+
+class ItemsDelete(Strict):
+    ids: list[ItemId] | None = Field(default=None, min_length=1, max_length=10_000)
+    filter: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> ItemsDelete:
+        if (self.ids is None) == (self.filter is None):
+            raise ValueError("give exactly one of 'ids' or 'filter'")
+        return self
+
+
+class Deleted(BaseModel):
+    deleted: int
+
+
+class DuplicatesRequest(Strict):
+    threshold: float = Field(default=0.95, ge=0.0, le=1.0)
+    max_group_size: int = Field(default=50, ge=2, le=1000)
+    filter: dict[str, Any] | None = None
+
+
+class DuplicateItem(BaseModel):
+    id: str
+    uri: str
+    score: float = Field(description="similarity to the closest other item of the group")
+
+
+class DuplicateGroup(BaseModel):
+    items: list[DuplicateItem]
+
+
+class DuplicatesResponse(BaseModel):
+    groups: list[DuplicateGroup]
+    scanned: int

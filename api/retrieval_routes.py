@@ -1,0 +1,98 @@
+"""The /v1 retrieval endpoints: search, fan-out, classify, items, duplicates."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from api import classify as classify_service
+from api import item_service, search_service
+from api.query import Uploads
+from api.query_schemas import (
+    ClassifyRequest,
+    DuplicatesRequest,
+    FanoutSearchRequest,
+    ItemPatch,
+    ItemsDelete,
+    SearchRequest,
+)
+from api.routes import parse, render, runtime
+from infra.errors import InvalidRequest
+
+bp = Blueprint("retrieval", __name__, url_prefix="/v1")
+
+
+def _body_and_uploads() -> tuple[dict[str, Any], Uploads]:
+    """JSON body, or multipart: a JSON `request` field plus image file parts.
+
+    A multipart request with one file and no query uses that file as the image query.
+    """
+    if not request.mimetype.startswith("multipart/"):
+        return parse_json(), {}
+    uploads = {name: part.read() for name, part in request.files.items()}
+    raw = request.form.get("request", "{}")
+    try:
+        body = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest("form field 'request' is not valid JSON", code="invalid_json") from exc
+    if not isinstance(body, dict):
+        raise InvalidRequest("form field 'request' must be a JSON object")
+    no_query = not any(k in body for k in ("text", "image", "item_id", "query", "recommend"))
+    if no_query and len(uploads) == 1:
+        body["image"] = {"upload": next(iter(uploads))}
+    return body, uploads
+
+
+def parse_json() -> dict[str, Any]:
+    body = request.get_json(force=True, silent=False)
+    if not isinstance(body, dict):
+        raise InvalidRequest("request body must be a JSON object", details=[{"field": "body"}])
+    return body
+
+
+@bp.post("/collections/<name>/search")
+def search(name: str) -> tuple[Response, int]:
+    body, uploads = _body_and_uploads()
+    query = SearchRequest.model_validate(body)
+    return render(search_service.search(runtime(), name, query, uploads))
+
+
+@bp.post("/search")
+def fanout_search() -> tuple[Response, int]:
+    body, uploads = _body_and_uploads()
+    query = FanoutSearchRequest.model_validate(body)
+    return render(search_service.fanout(runtime(), query, uploads))
+
+
+@bp.post("/classify")
+def classify() -> tuple[Response, int]:
+    body, uploads = _body_and_uploads()
+    query = ClassifyRequest.model_validate(body)
+    return render(classify_service.classify(runtime(), query, uploads))
+
+
+@bp.get("/collections/<name>/items/<path:item_id>")
+def get_item(name: str, item_id: str) -> tuple[Response, int]:
+    return render(item_service.get_item(runtime(), name, item_id))
+
+
+@bp.patch("/collections/<name>/items/<path:item_id>")
+def patch_item(name: str, item_id: str) -> tuple[Response, int]:
+    return render(item_service.patch_item(runtime(), name, item_id, parse(ItemPatch)))
+
+
+@bp.delete("/collections/<name>/items/<path:item_id>")
+def delete_item(name: str, item_id: str) -> tuple[Response, int]:
+    return render(item_service.delete_item(runtime(), name, item_id))
+
+
+@bp.post("/collections/<name>/items:delete")
+def delete_items(name: str) -> tuple[Response, int]:
+    return render(item_service.delete_items(runtime(), name, parse(ItemsDelete)))
+
+
+@bp.post("/collections/<name>/duplicates")
+def duplicates(name: str) -> tuple[Response, int]:
+    return render(item_service.find_duplicates(runtime(), name, parse(DuplicatesRequest)))

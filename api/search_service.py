@@ -1,0 +1,148 @@
+"""Search a collection (vector, hybrid, recommend, grouped) or several at once (fan-out)."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from api.query import Uploads, item_point_ids, query_vector
+from api.query_schemas import (
+    FanoutSearchRequest,
+    SearchGroup,
+    SearchHit,
+    SearchMode,
+    SearchRequest,
+    SearchResponse,
+)
+from infra.errors import InvalidRequest
+from infra.filters import metadata_key, to_payload_filter
+from infra.runtime import Runtime
+from infra.vectors import IMAGE_VECTOR, TEXT_VECTOR, CollectionSpec, Hit
+
+_FANOUT = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fanout")
+
+
+def to_hit(hit: Hit, collection: str | None = None) -> SearchHit:
+    """The public form of a scored point."""
+    payload: dict[str, Any] = hit.payload
+    return SearchHit(
+        id=str(payload.get("id", hit.id)),
+        uri=str(payload.get("uri", "")),
+        score=hit.score,
+        metadata=payload.get("metadata") or {},
+        text=payload.get("text"),
+        collection=collection,
+    )
+
+
+def _using(mode: SearchMode) -> str:
+    return TEXT_VECTOR if mode == SearchMode.TEXT else IMAGE_VECTOR
+
+
+def search(
+    runtime: Runtime, collection: str, body: SearchRequest, uploads: Uploads
+) -> SearchResponse:
+    """Rank one collection's items for a query."""
+    started = time.perf_counter()
+    spec = runtime.vectors.get_collection(collection).spec
+    flt = to_payload_filter(body.filter)
+    store, using = runtime.vectors, _using(body.mode)
+    if body.recommend is not None:
+        hits = store.recommend(
+            spec.name,
+            item_point_ids(spec, body.recommend.positive),
+            item_point_ids(spec, body.recommend.negative),
+            using=using,
+            filter=flt,
+            limit=body.limit,
+            offset=body.offset,
+            score_threshold=body.score_threshold,
+        )
+        return _response(hits, started)
+    vector = query_vector(runtime, runtime.encoder(spec.model), body, spec, uploads)
+    if body.group_by is not None:
+        groups = store.search_groups(
+            spec.name,
+            vector,
+            group_by=metadata_key(body.group_by),
+            group_size=body.group_size,
+            limit=body.limit,
+            using=using,
+            filter=flt,
+            score_threshold=body.score_threshold,
+        )
+        return SearchResponse(
+            groups=[SearchGroup(key=g.key, results=[to_hit(h) for h in g.hits]) for g in groups],
+            took_ms=_ms(started),
+        )
+    if body.mode == SearchMode.HYBRID:
+        hits = store.search_hybrid(
+            spec.name,
+            {IMAGE_VECTOR: vector, TEXT_VECTOR: vector},
+            filter=flt,
+            limit=body.limit,
+            offset=body.offset,
+        )
+    else:
+        hits = store.search(
+            spec.name,
+            vector,
+            using=using,
+            filter=flt,
+            limit=body.limit,
+            offset=body.offset,
+            score_threshold=body.score_threshold,
+        )
+    return _response(hits, started)
+
+
+def fanout(runtime: Runtime, body: FanoutSearchRequest, uploads: Uploads) -> SearchResponse:
+    """Search several collections of one model in parallel and merge by score."""
+    started = time.perf_counter()
+    specs = [runtime.vectors.get_collection(name).spec for name in body.collections]
+    _same_model(specs)
+    vector = query_vector(runtime, runtime.encoder(specs[0].model), body, None, uploads)
+    flt = to_payload_filter(body.filter)
+    depth = body.limit + body.offset
+
+    def one(spec: CollectionSpec) -> list[Hit]:
+        if body.mode == SearchMode.HYBRID:
+            return runtime.vectors.search_hybrid(
+                spec.name, {IMAGE_VECTOR: vector, TEXT_VECTOR: vector}, filter=flt, limit=depth
+            )
+        return runtime.vectors.search(
+            spec.name,
+            vector,
+            using=_using(body.mode),
+            filter=flt,
+            limit=depth,
+            score_threshold=body.score_threshold,
+        )
+
+    merged = [
+        (hit, name)
+        for name, hits in zip(body.collections, _FANOUT.map(one, specs), strict=True)
+        for hit in hits
+    ]
+    merged.sort(key=lambda pair: (-pair[0].score, pair[1], pair[0].id))
+    page = merged[body.offset : depth]
+    return SearchResponse(results=[to_hit(h, name) for h, name in page], took_ms=_ms(started))
+
+
+def _same_model(specs: list[CollectionSpec]) -> None:
+    models = {spec.name: spec.model for spec in specs}
+    if len(set(models.values())) > 1:
+        raise InvalidRequest(
+            "collections use different models, so their scores are not comparable",
+            code="model_mismatch",
+            details=models,
+        )
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def _response(hits: list[Hit], started: float) -> SearchResponse:
+    return SearchResponse(results=[to_hit(h) for h in hits], took_ms=_ms(started))

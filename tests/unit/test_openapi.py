@@ -1,0 +1,37 @@
+"""The OpenAPI document is valid and covers exactly the app's routes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from openapi_spec_validator import validate
+
+from api.app import create_app
+from api.openapi import SEARCH_EXAMPLES, build_openapi
+from api.query_schemas import SearchRequest
+from infra.settings import Settings
+
+
+def test_document_is_valid_openapi() -> None:
+    validate(build_openapi())  # type: ignore[arg-type]
+
+
+def test_document_covers_every_route(tmp_path: Path) -> None:
+    app = create_app(Settings(redis_url="redis://127.0.0.1:1/0", data_dir=tmp_path))
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            routes.add((method.lower(), path))
+    documented = {
+        (method, path) for path, ops in build_openapi()["paths"].items() for method in ops
+    }
+    assert documented == routes
+
+
+def test_every_search_example_is_a_valid_request() -> None:
+    for example in SEARCH_EXAMPLES.values():
+        SearchRequest.model_validate(example["value"])

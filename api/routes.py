@@ -7,8 +7,9 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel
 
+from api import collections_service as collections
 from api import services
-from api.schemas import CollectionCreate, CollectionsPublic, IngestRequest
+from api.schemas import CollectionCreate, CollectionsPublic, IngestRequest, ReembedRequest
 from infra.errors import InvalidRequest, TooLarge
 from infra.runtime import Runtime
 
@@ -39,24 +40,35 @@ def render(model: BaseModel, status: int = 200) -> tuple[Response, int]:
 
 @bp.post("/collections")
 def create_collection() -> tuple[Response, int]:
-    return render(services.create_collection(runtime(), parse(CollectionCreate)), 201)
+    return render(collections.create_collection(runtime(), parse(CollectionCreate)), 201)
 
 
 @bp.get("/collections")
 def list_collections() -> tuple[Response, int]:
-    data = [services.collection_public(c) for c in runtime().vectors.list_collections()]
+    data = collections.list_collections(runtime())
     return render(CollectionsPublic(data=data, count=len(data)))
 
 
 @bp.get("/collections/<name>")
 def get_collection(name: str) -> tuple[Response, int]:
-    return render(services.collection_public(runtime().vectors.get_collection(name)))
+    return render(collections.collection_public(runtime().vectors.get_collection(name)))
+
+
+@bp.get("/collections/<name>/versions")
+def collection_versions(name: str) -> tuple[Response, int]:
+    data = collections.versions(runtime(), name)
+    return render(CollectionsPublic(data=data, count=len(data)))
+
+
+@bp.post("/collections/<name>/reembed")
+def reembed(name: str) -> tuple[Response, int]:
+    return render(collections.reembed(runtime(), name, parse(ReembedRequest)), 202)
 
 
 @bp.delete("/collections/<name>")
 def delete_collection(name: str) -> tuple[Response, int]:
-    runtime().vectors.delete_collection(name)
-    return jsonify({"name": name, "deleted": True}), 200
+    deleted = collections.delete_collection(runtime(), name)
+    return jsonify({"name": name, "deleted": True, "versions": deleted}), 200
 
 
 @bp.post("/collections/<name>/ingest")

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from infra.jobs import JobStatus
 from infra.vectors import FieldType
 
-CollectionName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+
+def _no_version_suffix(name: str) -> str:
+    if "--" in name:
+        raise ValueError("'--' is reserved for collection versions")
+    return name
+
+
+CollectionName = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,55}$"), AfterValidator(_no_version_suffix)
+]
 FieldName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}$")]
 MAX_TEXT = 4096
 
@@ -26,11 +35,17 @@ class CollectionCreate(Strict):
 
 class CollectionPublic(BaseModel):
     name: str
+    version: str = Field(description="the physical collection behind the name")
+    active: bool = Field(description="whether searches under `name` use this version")
     model: str
     dim: int
     count: int
     payload_schema: dict[str, FieldType]
     random_weights: bool = Field(description="True when the model has random test weights")
+
+
+class ReembedRequest(Strict):
+    model: str = Field(min_length=1, max_length=512)
 
 
 class CollectionsPublic(BaseModel):
@@ -90,6 +105,7 @@ class JobAccepted(BaseModel):
     job_id: str
     status: JobStatus
     total: int | None = Field(description="None while a prefix is still being listed")
+    collection: str | None = Field(default=None, description="the version a re-embed builds")
 
 
 class JobError(BaseModel):

@@ -6,63 +6,16 @@ import logging
 from datetime import UTC, datetime
 
 from api.schemas import (
-    CollectionCreate,
-    CollectionPublic,
     IngestRequest,
     JobAccepted,
     JobError,
     JobPublic,
 )
-from encoders import UnknownModel, parse_model_name
-from infra.errors import InvalidRequest, Unavailable
-from infra.filters import metadata_key
 from infra.jobs import JobState, JobStatus
 from infra.runtime import Runtime
-from infra.vectors import CollectionInfo, CollectionSpec
 from workers.dispatch import send_batches, send_prefix
 
 log = logging.getLogger(__name__)
-
-
-def collection_public(info: CollectionInfo) -> CollectionPublic:
-    """The public view of a collection."""
-    spec = info.spec
-    schema = {key.removeprefix("metadata."): kind for key, kind in spec.payload_schema.items()}
-    return CollectionPublic(
-        name=spec.name,
-        model=spec.model,
-        dim=spec.dim,
-        count=info.count,
-        payload_schema=schema,
-        random_weights=parse_model_name(spec.model).is_random,
-    )
-
-
-def create_collection(runtime: Runtime, body: CollectionCreate) -> CollectionPublic:
-    """Load (or reuse) the model to learn its dimension, then create the collection."""
-    model = body.model or runtime.settings.default_model
-    try:
-        encoder = runtime.encoder(model)
-    except UnknownModel as exc:
-        raise InvalidRequest(str(exc), code="unknown_model") from exc
-    except (OSError, RuntimeError) as exc:
-        log.exception("cannot load model %s", model)
-        raise Unavailable(
-            f"model {model!r} could not be loaded: {type(exc).__name__}; offline servers need "
-            "a local weights file (ARCH/file:PATH) or a model cache",
-            code="model_unavailable",
-        ) from exc
-    schema = {metadata_key(field): kind for field, kind in body.payload_schema.items()}
-    spec = CollectionSpec(
-        name=body.name,
-        dim=encoder.dim,
-        model=encoder.name,
-        payload_schema=schema,
-        extra={"id_namespace": body.name},
-    )
-    runtime.vectors.create_collection(spec)
-    log.info("created collection %s (model %s, dim %d)", spec.name, spec.model, spec.dim)
-    return collection_public(runtime.vectors.get_collection(body.name))
 
 
 def submit_ingest(runtime: Runtime, collection: str, body: IngestRequest) -> JobAccepted:

@@ -75,6 +75,7 @@ class JobState:
     error_count: int
     errors: list[ItemFailure] = field(default_factory=list)
     message: str | None = None
+    switch_alias: str | None = None
 
     @property
     def pending(self) -> int:
@@ -110,8 +111,11 @@ class JobStore:
         base = _PREFIX + job_id
         return base, base + ":batches", base + ":errors"
 
-    def create(self, collection: str, total: int, *, listing: bool = False) -> str:
-        """A new queued job; `listing` means the total is still being counted."""
+    def create(
+        self, collection: str, total: int, *, listing: bool = False, switch_alias: str = ""
+    ) -> str:
+        """A new queued job; `listing`: the total is still being counted; `switch_alias`: point
+        that alias at `collection` once the job has completed."""
         job_id = uuid.uuid4().hex
         now = repr(time.time())
         key, _, _ = self._keys(job_id)
@@ -125,6 +129,7 @@ class JobStore:
             "created_at": now,
             "updated_at": now,
             "cancelled": 0,
+            "switch_alias": switch_alias,
         }
         self._redis.hset(key, mapping=mapping)  # type: ignore[arg-type]
         self._redis.expire(key, self._ttl_s)
@@ -212,6 +217,7 @@ class JobStore:
             error_count=int(error_count),
             errors=errors,
             message=fields.get("fatal") or None,
+            switch_alias=fields.get("switch_alias") or None,
         )
 
 

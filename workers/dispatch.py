@@ -53,3 +53,10 @@ def send_prefix(
     from workers.tasks import expand_prefix
 
     expand_prefix.apply_async(args=(job_id, collection, prefix, metadata, options))
+
+
+def send_collection_copy(job_id: str, source: str, target: str) -> None:
+    """Queue the task that re-embeds every item of `source` into `target`."""
+    from workers.tasks import copy_collection
+
+    copy_collection.apply_async(args=(job_id, source, target))

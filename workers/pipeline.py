@@ -15,7 +15,7 @@ import numpy as np
 from encoders import Encoder
 from infra.errors import CollectionNotFound, ItemError, ItemErrorCode
 from infra.images import decode_image
-from infra.jobs import ItemFailure
+from infra.jobs import ItemFailure, JobStatus
 from infra.runtime import Runtime
 from infra.vectors import IMAGE_VECTOR, TEXT_VECTOR, CollectionSpec, VectorPoint
 from workers.enrich import AutoLabels, top_labels, within_batch_duplicates
@@ -272,3 +272,19 @@ def record_outcome(runtime: Runtime, job_id: str, batch: str, outcome: BatchOutc
     )
     if not counted:
         log.info("job %s batch %s was already counted (redelivery)", job_id, batch)
+    finish_if_done(runtime, job_id)
+
+
+def finish_if_done(runtime: Runtime, job_id: str) -> None:
+    """Run a completed job's final step: a re-embed switches its alias to the new version.
+
+    Called after every counter write; whichever write completes the job sees it complete.
+    Switching is idempotent, so two callers seeing it at once do no harm.
+    """
+    state = runtime.jobs.get(job_id, errors_limit=0)
+    if state.switch_alias and state.status in (
+        JobStatus.SUCCEEDED,
+        JobStatus.COMPLETED_WITH_ERRORS,
+    ):
+        runtime.vectors.set_alias(state.switch_alias, state.collection)
+        log.info("job %s: %s now serves %s", job_id, state.switch_alias, state.collection)

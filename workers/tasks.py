@@ -7,10 +7,11 @@ from typing import Any
 
 from celery import Task
 
-from infra.errors import ItemError, ItemErrorCode
+from infra.errors import CollectionNotFound, ItemError, ItemErrorCode
 from infra.runtime import get_runtime
 from workers.celery_app import celery_app
-from workers.dispatch import chunked, send_batches
+from workers.dispatch import chunked
+from workers.listing import collection_items, prefix_items, queue_listing
 from workers.pipeline import (
     IngestOptions,
     UpsertFailed,
@@ -54,24 +55,22 @@ def expand_prefix(
 ) -> None:
     """List a prefix and queue its images as batches, counting the job's total as it goes."""
     runtime = get_runtime()
-    jobs, objects = runtime.jobs, runtime.objects
-    batch_size = runtime.settings.batch_size
+    items = prefix_items(runtime, prefix, metadata)
     try:
-        jobs.mark_started(job_id)
-        uris = objects.list_prefix(
-            objects.parse(prefix, prefix=True), runtime.settings.max_prefix_objects
+        queue_listing(
+            runtime, job_id, collection, chunked(items, runtime.settings.batch_size), options
         )
-        total = 0
-        for index, chunk in enumerate(chunked(uris, batch_size)):
-            if jobs.is_cancelled(job_id):
-                return
-            total += len(chunk)
-            jobs.set_total(job_id, total)
-            items = [{"uri": uri, "metadata": metadata} for uri in chunk]
-            send_batches(
-                job_id, collection, items, batch_size, tag=f"p{index}-", options=options
-            )
-        jobs.set_total(job_id, total, listing_done=True)
     except ItemError as exc:
         log.warning("job %s: cannot list %s: %s", job_id, prefix, exc.message)
-        jobs.fail(job_id, f"{exc.code}: {exc.message}")
+        runtime.jobs.fail(job_id, f"{exc.code}: {exc.message}")
+
+
+@celery_app.task(name="mmsearch.copy_collection")
+def copy_collection(job_id: str, source: str, target: str) -> None:
+    """Re-embed every item of `source` into `target` (a model migration)."""
+    runtime = get_runtime()
+    items = collection_items(runtime, source)
+    try:
+        queue_listing(runtime, job_id, target, chunked(items, runtime.settings.batch_size))
+    except CollectionNotFound as exc:
+        runtime.jobs.fail(job_id, f"collection_not_found: {exc.message}")

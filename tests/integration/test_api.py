@@ -44,6 +44,8 @@ def test_collection_lifecycle_and_errors(platform: Platform, tiny_model: str) ->
     created = platform.create_collection(name, tiny_model, payload_schema={"year": "integer"})
     assert created == {
         "name": name,
+        "version": f"{name}--v1",
+        "active": True,
         "model": tiny_model,
         "dim": 64,
         "count": 0,
@@ -54,7 +56,8 @@ def test_collection_lifecycle_and_errors(platform: Platform, tiny_model: str) ->
     assert error_of(again, 409)["code"] == "collection_exists"
     listed = platform.request("GET", "/v1/collections").json()
     assert name in [c["name"] for c in listed["data"]] and listed["count"] == len(listed["data"])
-    assert platform.request("DELETE", f"/v1/collections/{name}").status_code == 200
+    deleted = platform.request("DELETE", f"/v1/collections/{name}")
+    assert deleted.json() == {"name": name, "deleted": True, "versions": [f"{name}--v1"]}
     assert error_of(platform.request("GET", f"/v1/collections/{name}"), 404)["code"] == (
         "collection_not_found"
     )
@@ -71,6 +74,8 @@ def test_request_validation(platform: Platform, indexed: tuple[str, str]) -> Non
     bad_name = platform.request("POST", "/v1/collections", json={"name": "../etc"})
     err = error_of(bad_name, 422)
     assert err["code"] == "invalid_request" and err["details"][0]["field"] == "name"
+    reserved = platform.request("POST", "/v1/collections", json={"name": "a--v2"})
+    assert error_of(reserved, 422)["details"][0]["field"] == "name"
     bad_model = platform.request("POST", "/v1/collections", json={"name": "m1", "model": "nope"})
     assert error_of(bad_model, 422)["code"] == "unknown_model"
     both = platform.request(

@@ -1,0 +1,162 @@
+"""Collections as versions behind an alias: `photos` → `photos--v1`, re-embedded into `--v2`.
+
+A collection's public name is an alias of its active version, so a model migration builds a
+new version beside the old one and switches the alias only when the new one is complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from api.schemas import CollectionCreate, CollectionPublic, JobAccepted, ReembedRequest
+from encoders import Encoder, UnknownModel, parse_model_name
+from infra.errors import CollectionExists, CollectionNotFound, Conflict, InvalidRequest, Unavailable
+from infra.filters import metadata_key
+from infra.jobs import JobStatus
+from infra.runtime import Runtime
+from infra.vectors import CollectionInfo, CollectionSpec
+from workers.dispatch import send_collection_copy
+
+log = logging.getLogger(__name__)
+
+_VERSION = re.compile(r"^(?P<public>.+)--v(?P<n>\d+)$")
+
+
+def version_name(public: str, version: int) -> str:
+    return f"{public}--v{version}"
+
+
+def version_number(physical: str) -> int:
+    """The version a physical collection name carries (0 for an unversioned collection)."""
+    match = _VERSION.match(physical)
+    return int(match.group("n")) if match else 0
+
+
+def public_name(spec: CollectionSpec) -> str:
+    """The name clients use for a collection version."""
+    return str(spec.extra.get("public_name", spec.name))
+
+
+def collection_public(info: CollectionInfo, active: str | None = None) -> CollectionPublic:
+    """The public view of a collection (or of one of its versions)."""
+    spec = info.spec
+    schema = {key.removeprefix("metadata."): kind for key, kind in spec.payload_schema.items()}
+    return CollectionPublic(
+        name=public_name(spec),
+        version=spec.name,
+        model=spec.model,
+        dim=spec.dim,
+        count=info.count,
+        payload_schema=schema,
+        random_weights=parse_model_name(spec.model).is_random,
+        active=active is None or active == spec.name,
+    )
+
+
+def _load_encoder(runtime: Runtime, model: str) -> Encoder:
+    try:
+        return runtime.encoder(model)
+    except UnknownModel as exc:
+        raise InvalidRequest(str(exc), code="unknown_model") from exc
+    except (OSError, RuntimeError) as exc:
+        log.exception("cannot load model %s", model)
+        raise Unavailable(
+            f"model {model!r} could not be loaded: {type(exc).__name__}; offline servers need "
+            "a local weights file (ARCH/file:PATH) or a model cache",
+            code="model_unavailable",
+        ) from exc
+
+
+def _exists(runtime: Runtime, name: str) -> bool:
+    try:
+        runtime.vectors.get_collection(name)
+        return True
+    except CollectionNotFound:
+        return False
+
+
+def create_collection(runtime: Runtime, body: CollectionCreate) -> CollectionPublic:
+    """Create version 1 and point the public name at it."""
+    if _exists(runtime, body.name):
+        raise CollectionExists(f"collection {body.name!r} already exists")
+    encoder = _load_encoder(runtime, body.model or runtime.settings.default_model)
+    schema = {metadata_key(field): kind for field, kind in body.payload_schema.items()}
+    spec = CollectionSpec(
+        name=version_name(body.name, 1),
+        dim=encoder.dim,
+        model=encoder.name,
+        payload_schema=schema,
+        extra={"id_namespace": body.name, "public_name": body.name, "version": 1},
+    )
+    runtime.vectors.create_collection(spec)
+    runtime.vectors.set_alias(body.name, spec.name)
+    log.info("created collection %s (model %s, dim %d)", body.name, spec.model, spec.dim)
+    return collection_public(runtime.vectors.get_collection(body.name))
+
+
+def versions(runtime: Runtime, name: str) -> list[CollectionPublic]:
+    """Every version of a collection, oldest first, with the active one marked."""
+    active = runtime.vectors.get_collection(name).spec
+    public = public_name(active)
+    found = [
+        collection_public(info, active.name)
+        for info in runtime.vectors.list_collections()
+        if public_name(info.spec) == public
+    ]
+    return sorted(found, key=lambda c: version_number(c.version))
+
+
+def list_collections(runtime: Runtime) -> list[CollectionPublic]:
+    """Active versions under their public names, plus collections without an alias."""
+    aliases = runtime.vectors.list_aliases()
+    targets = set(aliases.values())
+    listed = []
+    for info in runtime.vectors.list_collections():
+        spec = info.spec
+        if spec.name in targets or "public_name" not in spec.extra:
+            listed.append(collection_public(info))
+    return sorted(listed, key=lambda c: c.name)
+
+
+def delete_collection(runtime: Runtime, name: str) -> list[str]:
+    """By public name: drop every version. By version name: drop that inactive version."""
+    store = runtime.vectors
+    aliases = store.list_aliases()
+    if name in aliases:
+        doomed = [v.version for v in versions(runtime, name)]
+        store.delete_alias(name)
+    else:
+        spec = store.get_collection(name).spec
+        if spec.name in aliases.values():
+            raise Conflict(f"{name!r} is the active version; delete {public_name(spec)!r}")
+        doomed = [spec.name]
+    for physical in doomed:
+        store.delete_collection(physical)
+    log.info("deleted collection %s (%s)", name, ", ".join(doomed))
+    return doomed
+
+
+def reembed(runtime: Runtime, name: str, body: ReembedRequest) -> JobAccepted:
+    """Re-embed every item into a new version with another model; switch when complete."""
+    store = runtime.vectors
+    if name not in store.list_aliases():
+        raise InvalidRequest(f"{name!r} is not a collection's public name", code="not_an_alias")
+    source = store.get_collection(name).spec
+    encoder = _load_encoder(runtime, body.model)
+    public = public_name(source)
+    latest = max(version_number(v.version) for v in versions(runtime, name))
+    target = CollectionSpec(
+        name=version_name(public, latest + 1),
+        dim=encoder.dim,
+        model=encoder.name,
+        payload_schema=dict(source.payload_schema),
+        extra={**source.extra, "version": latest + 1},
+    )
+    store.create_collection(target)
+    job_id = runtime.jobs.create(target.name, 0, listing=True, switch_alias=public)
+    send_collection_copy(job_id, source.name, target.name)
+    log.info(
+        "job %s: re-embedding %s into %s with %s", job_id, source.name, target.name, target.model
+    )
+    return JobAccepted(job_id=job_id, status=JobStatus.QUEUED, total=None, collection=target.name)

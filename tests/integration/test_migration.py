@@ -1,0 +1,95 @@
+"""Model migration: re-embed into a new version, switch the alias only when it is complete."""
+
+from __future__ import annotations
+
+import io
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from encoders import get_encoder
+from infra.jobs import FINAL_STATUSES
+from tests.fixtures.images import Photo, flickr_photos, generated_photos
+from tests.fixtures.platform import Platform
+
+N = 70
+NEW_MODEL = "mmsearch-tiny/random:5"
+
+
+def photos(count: int) -> list[Photo]:
+    try:
+        return flickr_photos(count)
+    except pytest.skip.Exception:
+        return generated_photos(count)
+
+
+def test_reembed_switches_only_when_complete(
+    platform: Platform, s3_client: Any, tiny_model: str
+) -> None:
+    pics = photos(N)
+    bucket = f"mig-{uuid.uuid4().hex[:8]}"
+    s3_client.create_bucket(Bucket=bucket)
+    for photo in pics:
+        s3_client.put_object(Bucket=bucket, Key=photo.name, Body=photo.data)
+    name = f"mig-{uuid.uuid4().hex[:8]}"
+    platform.create_collection(name, tiny_model, payload_schema={"album": "keyword"})
+    items = [
+        {
+            "uri": f"s3://{bucket}/{p.name}",
+            "id": p.name,
+            "text": p.caption,
+            "metadata": {"album": f"a{i % 3}"},
+        }
+        for i, p in enumerate(pics)
+    ]
+    assert platform.wait_job(platform.ingest(name, {"items": items}))["status"] == "succeeded"
+
+    response = platform.request(
+        "POST", f"/v1/collections/{name}/reembed", json={"model": NEW_MODEL}
+    )
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert accepted["collection"] == f"{name}--v2"
+    seen_models = set()
+    deadline = time.monotonic() + 120
+    while True:
+        info = platform.request("GET", f"/v1/collections/{name}").json()
+        seen_models.add(info["model"])
+        hits = platform.search(name, {"text": "a dog", "limit": 100})["results"]
+        assert len(hits) == N and info["count"] == N  # never a half-built version
+        job = platform.request("GET", f"/v1/jobs/{accepted['job_id']}").json()
+        if job["status"] in FINAL_STATUSES or time.monotonic() > deadline:
+            break
+    assert (job["status"], job["succeeded"], job["total"]) == ("succeeded", N, N)
+    info = platform.request("GET", f"/v1/collections/{name}").json()
+    assert (info["version"], info["model"], info["count"]) == (f"{name}--v2", NEW_MODEL, N)
+    assert seen_models <= {tiny_model, NEW_MODEL}
+
+    encoder = get_encoder(NEW_MODEL)
+    images = encoder.embed_images([Image.open(io.BytesIO(p.data)).convert("RGB") for p in pics])
+    query = encoder.embed_texts(["a dog"])[0]
+    got = platform.search(name, {"text": "a dog", "limit": 10})["results"]
+    scores = images @ query
+    want = sorted(range(N), key=lambda i: (-scores[i], pics[i].name))[:10]
+    assert [h["id"] for h in got] == [pics[i].name for i in want]
+    np.testing.assert_allclose([h["score"] for h in got], scores[want], atol=1e-4)
+    item = platform.request("GET", f"/v1/collections/{name}/items/{pics[4].name}").json()
+    assert item["metadata"] == {"album": "a1"} and item["text"] == pics[4].caption
+    assert item["vectors"] == ["image", "text"]
+    flt = {"must": [{"key": "album", "match": {"value": "a0"}}]}
+    assert len(platform.search(name, {"text": "x", "limit": 100, "filter": flt})["results"]) == 24
+
+    versions = platform.request("GET", f"/v1/collections/{name}/versions").json()["data"]
+    assert [(v["version"], v["active"], v["model"]) for v in versions] == [
+        (f"{name}--v1", False, tiny_model),
+        (f"{name}--v2", True, NEW_MODEL),
+    ]
+    active = platform.request("DELETE", f"/v1/collections/{name}--v2")
+    assert active.status_code == 409
+    assert platform.request("DELETE", f"/v1/collections/{name}--v1").status_code == 200
+    listed = platform.request("GET", "/v1/collections").json()["data"]
+    assert [c["version"] for c in listed if c["name"] == name] == [f"{name}--v2"]

@@ -1,0 +1,67 @@
+"""Jobs whose items are discovered as they run: a storage prefix, or another collection."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from infra.runtime import Runtime
+from workers.dispatch import send_batches
+from workers.pipeline import finish_if_done
+
+log = logging.getLogger(__name__)
+
+
+def queue_listing(
+    runtime: Runtime,
+    job_id: str,
+    collection: str,
+    chunks: Iterable[list[dict[str, Any]]],
+    options: dict[str, Any] | None = None,
+) -> None:
+    """Queue each chunk as a batch while counting the job's total; close the listing at the end.
+
+    Batch keys are the chunk positions, so a redelivered listing re-sends the same batches and
+    each is still counted once.
+    """
+    jobs = runtime.jobs
+    jobs.mark_started(job_id)
+    total = 0
+    for index, items in enumerate(chunks):
+        if jobs.is_cancelled(job_id):
+            return
+        total += len(items)
+        jobs.set_total(job_id, total)
+        send_batches(job_id, collection, items, len(items), tag=f"p{index}-", options=options)
+    jobs.set_total(job_id, total, listing_done=True)
+    finish_if_done(runtime, job_id)
+
+
+def prefix_items(
+    runtime: Runtime, prefix: str, metadata: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    """Items for every image under a storage prefix."""
+    objects = runtime.objects
+    refs = objects.list_prefix(
+        objects.parse(prefix, prefix=True), runtime.settings.max_prefix_objects
+    )
+    for uri in refs:
+        yield {"uri": uri, "metadata": metadata}
+
+
+def collection_items(runtime: Runtime, source: str) -> Iterator[dict[str, Any]]:
+    """Items to re-embed: each point's uri, external id, metadata and caption, in id order."""
+    cursor = None
+    while True:
+        points, cursor = runtime.vectors.scroll(source, limit=256, after=cursor)
+        for point in points:
+            payload = point.payload
+            yield {
+                "uri": payload.get("uri"),
+                "id": payload.get("id"),
+                "metadata": payload.get("metadata") or {},
+                "text": payload.get("text"),
+            }
+        if cursor is None:
+            return

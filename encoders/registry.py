@@ -32,7 +32,14 @@ def _open_clip_factory(ref: ModelRef, device: str, cache_dir: Path | None) -> En
     return OpenClipEncoder(ref, device=device, cache_dir=cache_dir)
 
 
+def _hf_factory(ref: ModelRef, device: str, cache_dir: Path | None) -> Encoder:
+    from encoders.hf_backend import HFEncoder  # torch and transformers only when needed
+
+    return HFEncoder(ref, device=device, cache_dir=cache_dir)
+
+
 register_backend("open_clip", _open_clip_factory)
+register_backend("hf", _hf_factory)
 
 
 def list_backends() -> list[str]:

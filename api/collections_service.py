@@ -154,6 +154,7 @@ def reembed(runtime: Runtime, name: str, body: ReembedRequest) -> JobAccepted:
         extra={**source.extra, "version": latest + 1},
     )
     store.create_collection(target)
+    runtime.jobs.start_migration(public, target.name)  # before the copy lists the source
     job_id = runtime.jobs.create(target.name, 0, listing=True, switch_alias=public)
     send_collection_copy(job_id, source.name, target.name)
     log.info(

@@ -15,6 +15,7 @@ import redis
 from infra.errors import JobNotFound
 
 _PREFIX = "mmsearch:job:"
+_MIGRATION = "mmsearch:migration:"
 
 # Counts a batch once even if a redelivered task finishes it again (acks_late + worker loss).
 _COMPLETE_BATCH = """
@@ -153,6 +154,7 @@ class JobStore:
         self._redis.hset(
             key, mapping={"fatal": message[:500], "listing": 0, "updated_at": repr(time.time())}
         )
+        self._end_migration(self.get(job_id, errors_limit=0))
 
     def cancel(self, job_id: str) -> JobState:
         """Ask pending batches to skip; a finished job is left as it is."""
@@ -160,7 +162,28 @@ class JobStore:
         if state.status not in FINAL_STATUSES:
             key, _, _ = self._keys(job_id)
             self._redis.hset(key, mapping={"cancelled": 1, "updated_at": repr(time.time())})
-        return self.get(job_id, errors_limit=0)
+        state = self.get(job_id, errors_limit=0)
+        self._end_migration(state)
+        return state
+
+    # A re-embed job marks its collection as migrating, so that items ingested meanwhile are
+    # also written to the version being built.
+    def start_migration(self, public: str, target: str) -> None:
+        """Mark `public` as being re-embedded into `target`."""
+        self._redis.set(_MIGRATION + public, target, ex=self._ttl_s)
+
+    def migration_target(self, public: str) -> str | None:
+        """The version `public` is being re-embedded into, if any."""
+        value = self._redis.get(_MIGRATION + public)
+        return _text(value) if value is not None else None
+
+    def _end_migration(self, state: JobState) -> None:
+        if state.switch_alias and self.migration_target(state.switch_alias) == state.collection:
+            self._redis.delete(_MIGRATION + state.switch_alias)
+
+    def end_migration(self, state: JobState) -> None:
+        """Clear the migration mark a finished re-embed job set."""
+        self._end_migration(state)
 
     def is_cancelled(self, job_id: str) -> bool:
         key, _, _ = self._keys(job_id)

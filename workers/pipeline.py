@@ -245,6 +245,7 @@ def run_batch(
     try:
         spec = runtime.vectors.get_collection(collection).spec
         outcome = embed_and_upsert(runtime, spec, items, options)
+        mirror_to_migration(runtime, spec, items, options)
     except CollectionNotFound:
         message = f"collection {collection!r} no longer exists"
         outcome = failed_batch(raw_items, ItemErrorCode.UPSERT_FAILED, message)
@@ -259,6 +260,26 @@ def run_batch(
         len(outcome.skipped),
     )
     return outcome
+
+
+def mirror_to_migration(
+    runtime: Runtime, spec: CollectionSpec, items: Sequence[IngestItem], options: IngestOptions
+) -> None:
+    """Also index the batch into the version a re-embed is building, so it misses nothing.
+
+    Read after the primary write: a finishing re-embed moves the alias before it clears its
+    mark, so one of the two always shows the new version.
+    """
+    public = spec.extra.get("public_name")
+    if not public:
+        return
+    targets = {runtime.jobs.migration_target(str(public))}
+    targets.add(runtime.vectors.get_collection(str(public)).spec.name)
+    for target in sorted(t for t in targets if t and t != spec.name):
+        try:
+            embed_and_upsert(runtime, runtime.vectors.get_collection(target).spec, items, options)
+        except Exception:  # the primary write stands; log and keep the batch's outcome
+            log.exception("could not mirror a batch of %s into %s", spec.name, target)
 
 
 def record_outcome(runtime: Runtime, job_id: str, batch: str, outcome: BatchOutcome) -> None:
@@ -287,4 +308,5 @@ def finish_if_done(runtime: Runtime, job_id: str) -> None:
         JobStatus.COMPLETED_WITH_ERRORS,
     ):
         runtime.vectors.set_alias(state.switch_alias, state.collection)
+        runtime.jobs.end_migration(state)
         log.info("job %s: %s now serves %s", job_id, state.switch_alias, state.collection)

@@ -143,8 +143,13 @@ def reembed(runtime: Runtime, name: str, body: ReembedRequest) -> JobAccepted:
     if name not in store.list_aliases():
         raise InvalidRequest(f"{name!r} is not a collection's public name", code="not_an_alias")
     source = store.get_collection(name).spec
-    encoder = _load_encoder(runtime, body.model)
     public = public_name(source)
+    running = runtime.jobs.migration_target(public)
+    if running:
+        raise Conflict(
+            f"{public!r} is already being re-embedded into {running!r}", code="reembed_running"
+        )
+    encoder = _load_encoder(runtime, body.model)
     latest = max(version_number(v.version) for v in versions(runtime, name))
     target = CollectionSpec(
         name=version_name(public, latest + 1),

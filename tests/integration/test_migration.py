@@ -57,6 +57,8 @@ def test_reembed_switches_only_when_complete(
     accepted = response.json()
     assert accepted["collection"] == f"{name}--v2"
     late_job = platform.ingest(name, {"items": late})  # written to both versions
+    again = platform.request("POST", f"/v1/collections/{name}/reembed", json={"model": NEW_MODEL})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "reembed_running"
     seen_models = set()
     deadline = time.monotonic() + 120
     while True:

@@ -139,9 +139,13 @@ def test_collections_lifecycle_and_errors(stores: list[VectorStore]) -> None:
         assert [c.spec.name for c in store.list_collections()] == ["other", "photos"]
         store.delete_collection("other")
         for call, args in [
-            ("get_collection", ()), ("delete_collection", ()), ("count", ()),
-            ("search", (np.ones(DIM),)), ("upsert", (make_points(2),)),
-            ("retrieve", ([point_id(1)],)), ("delete_points", ([point_id(1)],)),
+            ("get_collection", ()),
+            ("delete_collection", ()),
+            ("count", ()),
+            ("search", (np.ones(DIM),)),
+            ("upsert", (make_points(2),)),
+            ("retrieve", ([point_id(1)],)),
+            ("delete_points", ([point_id(1)],)),
         ]:
             with pytest.raises(CollectionNotFound):
                 getattr(store, call)("missing", *args)
@@ -160,7 +164,8 @@ def test_edge_persists_collections_specs_and_points(tmp_path: Path) -> None:
 
     store = EdgeVectorStore(tmp_path)
     assert [(c.spec, c.count) for c in store.list_collections()] == [
-        (replace(SPEC, name="empty", payload_schema={}), 0), (SPEC, 300),
+        (replace(SPEC, name="empty", payload_schema={}), 0),
+        (SPEC, 300),
     ]
     assert set(store._collections[SPEC.name].shard.info().payload_schema) == set(SCHEMA)
     after = [store.search(SPEC.name, q, filter=FILTERS["keyword"], limit=10) for q in queries()]

@@ -117,7 +117,8 @@ def test_hybrid_search_agrees_and_is_rrf(stores: list[VectorStore]) -> None:
         vectors = {"image": image, "text": text}
         hits = same(stores, "search_hybrid", vectors, limit=20)
         rankings = [
-            exact_ranking(image, points=DISTINCT), exact_ranking(text, "text", points=DISTINCT)
+            exact_ranking(image, points=DISTINCT),
+            exact_ranking(text, "text", points=DISTINCT),
         ]
         expected = rrf(rankings, 100)
         best = sorted(expected.items(), key=lambda kv: (-round(kv[1], 6), kv[0]))[:20]
@@ -249,8 +250,9 @@ def test_search_groups_agree_with_full_grouping(
     loaded(stores)
     for q in queries():
         for group_by, limit, size in GROUP_CASES:
-            groups = same(stores, "search_groups", q, group_by=group_by, limit=limit,
-                          group_size=size)
+            groups = same(
+                stores, "search_groups", q, group_by=group_by, limit=limit, group_size=size
+            )
             got = [(g.key, [h.id for h in g.hits]) for g in groups]
             assert got == expected_groups(q, group_by, limit, size), (group_by, limit, size)
             assert all(len(g.hits) <= size for g in groups) and len(groups) <= limit
@@ -285,8 +287,11 @@ def test_search_groups_validate(stores: list[VectorStore]) -> None:
     loaded(stores, make_points(5))
     for store in stores:
         for kwargs in [
-            {"group_by": ""}, {"group_by": "a..b"}, {"group_by": "x", "group_size": 0},
-            {"group_by": "x", "limit": 0}, {"group_by": "x", "using": "audio"},
+            {"group_by": ""},
+            {"group_by": "a..b"},
+            {"group_by": "x", "group_size": 0},
+            {"group_by": "x", "limit": 0},
+            {"group_by": "x", "using": "audio"},
         ]:
             with pytest.raises(InvalidRequest):
                 store.search_groups(SPEC.name, np.ones(DIM), **kwargs)
@@ -341,8 +346,9 @@ def test_scroll_pages_in_id_order(stores: list[VectorStore]) -> None:
         assert [i for page in pages[0] for i in page] == everything
     beach = sorted(p.id for p in POINTS if p.payload["metadata"].get("album") == "beach")
     for store in stores:
-        assert [i for page in scroll_all(store, limit=9, filter=FILTERS["keyword"])
-                for i in page] == beach
+        assert [
+            i for page in scroll_all(store, limit=9, filter=FILTERS["keyword"]) for i in page
+        ] == beach
     page = same(stores, "scroll", limit=4, after=everything[10], with_vectors=True)
     assert [p.id for p in page[0]] == everything[11:15] and page[1] == everything[14]
     assert all("image" in p.vectors for p in page[0])
@@ -370,8 +376,11 @@ def test_set_payload_overwrites_top_level_keys(stores: list[VectorStore]) -> Non
         store.set_payload(SPEC.name, ids[:2], {})
     points = same(stores, "retrieve", [*ids, point_id(1)])
     for p in points[:-1]:
-        assert p.payload == {"uri": f"s3://bucket/img/{int(p.payload['uri'][-8:-4]):04d}.jpg",
-                             "metadata": {"album": "x"}, "new": 1}
+        assert p.payload == {
+            "uri": f"s3://bucket/img/{int(p.payload['uri'][-8:-4]):04d}.jpg",
+            "metadata": {"album": "x"},
+            "new": 1,
+        }
     assert points[-1].payload == POINTS[1].payload
     assert same(stores, "count", {"must": [{"key": "new", "match": {"value": 1}}]}) == 20
     assert same(stores, "retrieve", [MISSING_ID]) == []

@@ -1,14 +1,16 @@
-"""Per-batch extras at ingest: zero-shot auto labels and near-duplicate skipping."""
+"""Per-batch extras at ingest: options, zero-shot auto labels and near-duplicate skipping."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from encoders import Encoder
+from infra.runtime import Runtime
 
 DEFAULT_TEMPLATE = "a photo of {}"
 _LABEL_CACHE: dict[tuple[str, tuple[str, ...], str], np.ndarray] = {}
@@ -67,3 +69,48 @@ def within_batch_duplicates(vectors: np.ndarray, threshold: float) -> dict[int, 
         for later in np.nonzero(similar[row, row + 1 :] >= threshold)[0] + row + 1:
             dropped.setdefault(int(later), row)
     return dropped
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """Job-wide ingest options, carried in each batch task."""
+
+    auto_labels: AutoLabels | None = None
+    dedup_threshold: float | None = None
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None) -> IngestOptions:
+        raw = raw or {}
+        labels = raw.get("auto_labels")
+        return cls(
+            auto_labels=AutoLabels(**{**labels, "labels": tuple(labels["labels"])})
+            if labels
+            else None,
+            dedup_threshold=raw.get("dedup_threshold"),
+        )
+
+
+NO_OPTIONS = IngestOptions()
+
+
+def skip_duplicates(
+    runtime: Runtime,
+    collection: str,
+    ids: list[str],
+    external: list[str],
+    vectors: np.ndarray,
+    threshold: float,
+) -> dict[int, str]:
+    """Rows whose nearest stored (or earlier in-batch) neighbour is ≥ threshold: row → its id."""
+    hits = runtime.vectors.search_batch(
+        collection, list(vectors), limit=2, score_threshold=threshold
+    )
+    skipped = {}
+    for row, found in enumerate(hits):
+        other = next((hit for hit in found if hit.id != ids[row]), None)
+        if other is not None:
+            skipped[row] = str(other.payload.get("id", other.id))
+    survivors = [row for row in range(len(ids)) if row not in skipped]
+    for row, kept in within_batch_duplicates(vectors[survivors], threshold).items():
+        skipped[survivors[row]] = external[survivors[kept]]
+    return skipped

@@ -10,15 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from encoders import Encoder
 from infra.errors import CollectionNotFound, ItemError, ItemErrorCode
 from infra.images import decode_image
 from infra.jobs import ItemFailure, JobStatus
 from infra.runtime import Runtime
 from infra.vectors import IMAGE_VECTOR, TEXT_VECTOR, CollectionSpec, VectorPoint
-from workers.enrich import AutoLabels, top_labels, within_batch_duplicates
+from workers.enrich import NO_OPTIONS, IngestOptions, skip_duplicates, top_labels
 
 log = logging.getLogger(__name__)
 
@@ -130,53 +128,11 @@ def build_payload(item: IngestItem) -> dict[str, Any]:
     return payload
 
 
-@dataclass(frozen=True)
-class IngestOptions:
-    """Job-wide ingest options, carried in each batch task."""
-
-    auto_labels: AutoLabels | None = None
-    dedup_threshold: float | None = None
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any] | None) -> IngestOptions:
-        raw = raw or {}
-        labels = raw.get("auto_labels")
-        return cls(
-            auto_labels=AutoLabels(**{**labels, "labels": tuple(labels["labels"])})
-            if labels
-            else None,
-            dedup_threshold=raw.get("dedup_threshold"),
-        )
-
-
-def _skip_duplicates(
-    runtime: Runtime,
-    collection: str,
-    ids: list[str],
-    external: list[str],
-    vectors: np.ndarray,
-    threshold: float,
-) -> dict[int, str]:
-    """Rows whose nearest stored (or earlier in-batch) neighbour is ≥ threshold: row → its id."""
-    hits = runtime.vectors.search_batch(
-        collection, list(vectors), limit=2, score_threshold=threshold
-    )
-    skipped = {}
-    for row, found in enumerate(hits):
-        other = next((hit for hit in found if hit.id != ids[row]), None)
-        if other is not None:
-            skipped[row] = str(other.payload.get("id", other.id))
-    survivors = [row for row in range(len(ids)) if row not in skipped]
-    for row, kept in within_batch_duplicates(vectors[survivors], threshold).items():
-        skipped[survivors[row]] = external[survivors[kept]]
-    return skipped
-
-
 def embed_and_upsert(
     runtime: Runtime,
     spec: CollectionSpec,
     items: Sequence[IngestItem],
-    options: IngestOptions = IngestOptions(),
+    options: IngestOptions = NO_OPTIONS,
 ) -> BatchOutcome:
     """Index a batch; bad items become failures, a store failure raises UpsertFailed."""
     encoder = runtime.encoder(spec.model)
@@ -198,7 +154,7 @@ def embed_and_upsert(
     skipped: dict[int, str] = {}
     if options.dedup_threshold is not None:
         external = [item.external_id for item in kept]
-        skipped = _skip_duplicates(
+        skipped = skip_duplicates(
             runtime, spec.name, ids, external, vectors, options.dedup_threshold
         )
     text_of = dict(zip(captioned, texts, strict=True))
@@ -233,7 +189,7 @@ def run_batch(
     collection: str,
     batch: str,
     raw_items: list[dict[str, Any]],
-    options: IngestOptions = IngestOptions(),
+    options: IngestOptions = NO_OPTIONS,
 ) -> BatchOutcome:
     """Process one batch of a job and count it exactly once."""
     jobs = runtime.jobs

@@ -11,9 +11,9 @@ from infra.errors import CollectionNotFound, ItemError, ItemErrorCode
 from infra.runtime import get_runtime
 from workers.celery_app import celery_app
 from workers.dispatch import chunked
+from workers.enrich import IngestOptions
 from workers.listing import collection_items, prefix_items, queue_listing
 from workers.pipeline import (
-    IngestOptions,
     UpsertFailed,
     failed_batch,
     record_outcome,

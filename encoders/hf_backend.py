@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from tokenizers.pre_tokenizers import ByteLevel
 from transformers import (
@@ -48,6 +47,7 @@ from transformers import (
 )
 
 from encoders.base import ModelRef, UnknownModel
+from encoders.torch_util import resolve_device, to_unit_numpy
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +56,6 @@ TEST_ARCHITECTURES = ("tiny-clip", "tiny-siglip")
 _BOS, _EOS = "<|startoftext|>", "<|endoftext|>"
 _TINY_CONTEXT = 16
 _TINY_IMAGE = 32
-
-
-def resolve_device(device: str) -> str:
-    """`auto` → cuda when present, else cpu."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 class HFEncoder:
@@ -120,7 +113,7 @@ class HFEncoder:
             for key, value in tokens.items()
             if key in ("input_ids", "attention_mask")
         }
-        return _to_unit_numpy(_features(self._model.get_text_features(**inputs)))
+        return to_unit_numpy(_features(self._model.get_text_features(**inputs)))
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         """Resize, crop and normalise one image (converted to RGB) to the model's input tensor."""
@@ -137,7 +130,7 @@ class HFEncoder:
         if self.device.startswith("cuda"):
             pixels = pixels.pin_memory().to(self.device, non_blocking=True)
         pixels = pixels.to(dtype=self._dtype)
-        return _to_unit_numpy(_features(self._model.get_image_features(pixel_values=pixels)))
+        return to_unit_numpy(_features(self._model.get_image_features(pixel_values=pixels)))
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """(n, dim) float32 unit vectors for decoded images."""
@@ -232,8 +225,3 @@ def _features(output: Any) -> torch.Tensor:
         return output
     features: torch.Tensor = output.pooler_output
     return features
-
-
-def _to_unit_numpy(features: torch.Tensor) -> np.ndarray:
-    unit = F.normalize(features.float(), dim=-1)
-    return np.ascontiguousarray(unit.cpu().numpy(), dtype=np.float32)

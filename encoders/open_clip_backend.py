@@ -10,23 +10,16 @@ from typing import Any
 import numpy as np
 import open_clip
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from encoders.base import ModelRef, UnknownModel
+from encoders.torch_util import resolve_device, to_unit_numpy
 
 log = logging.getLogger(__name__)
 
 _CONFIG_DIR = Path(__file__).parent / "model_configs"
 for _config in sorted(_CONFIG_DIR.glob("*.json")):
     open_clip.add_model_config(_config)
-
-
-def resolve_device(device: str) -> str:
-    """`auto` → cuda when present, else cpu."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 class OpenClipEncoder:
@@ -75,7 +68,7 @@ class OpenClipEncoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         tokens = self._tokenizer(list(texts)).to(self.device)
         features = self._model.encode_text(tokens)
-        return _to_unit_numpy(features)
+        return to_unit_numpy(features)
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         """Resize, crop and normalise one RGB image to the model's input tensor."""
@@ -92,7 +85,7 @@ class OpenClipEncoder:
             pixels = pixels.pin_memory().to(self.device, non_blocking=True)
         pixels = pixels.to(dtype=self._dtype).contiguous(memory_format=torch.channels_last)
         features = self._model.encode_image(pixels)
-        return _to_unit_numpy(features)
+        return to_unit_numpy(features)
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """(n, dim) float32 unit vectors for decoded images."""
@@ -102,8 +95,3 @@ class OpenClipEncoder:
 def _has_text_projection(model: Any) -> bool:
     projection = getattr(model, "text_projection", None)
     return isinstance(projection, torch.Tensor) and projection.ndim == 2
-
-
-def _to_unit_numpy(features: torch.Tensor) -> np.ndarray:
-    unit = F.normalize(features.float(), dim=-1)
-    return np.ascontiguousarray(unit.cpu().numpy(), dtype=np.float32)

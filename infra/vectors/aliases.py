@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from infra.errors import CollectionNotFound, Conflict
-from infra.vectors.base import COLLECTION_NAME_RE, check_collection_name
+from infra.vectors.base import COLLECTION_NAME_RE
+from infra.vectors.checks import check_collection_name
 from infra.vectors.edge_files import fsync_dir, write_json
 
 if TYPE_CHECKING:

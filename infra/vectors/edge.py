@@ -18,11 +18,9 @@ Facts about qdrant-edge-py 0.9.0 this relies on (measured):
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -32,50 +30,38 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-import numpy as np
 import qdrant_edge as qe
 
 from infra.errors import CollectionExists, CollectionNotFound, Conflict, Unavailable
 from infra.vectors.aliases import EdgeAliases, load_aliases
 from infra.vectors.base import (
     COLLECTION_NAME_RE,
-    IMAGE_VECTOR,
     CollectionInfo,
     CollectionSpec,
-    FieldType,
     FilterJSON,
-    Hit,
     VectorPoint,
     VectorStore,
+)
+from infra.vectors.checks import (
     canonical_id,
     check_collection_name,
-    check_page,
     check_point,
     check_spec,
-    check_vector,
-    check_vector_name,
-    rank_page,
     read_point,
-    spec_from_json,
-    spec_to_json,
 )
-from infra.vectors.edge_files import fsync_dir, lock_folder, shard_config, write_json
+from infra.vectors.edge_files import (
+    SHARD_DIR,
+    SPEC_FILE,
+    build_collection,
+    fsync_dir,
+    lock_folder,
+    read_spec,
+    shard_config,
+)
 from infra.vectors.edge_filters import to_edge_filter
 from infra.vectors.edge_query import EdgeQueries
 
 logger = logging.getLogger(__name__)
-
-SPEC_FILE = "collection.json"
-SHARD_DIR = "shard"
-
-_INDEX_TYPES = {
-    FieldType.KEYWORD: qe.PayloadSchemaType.Keyword,
-    FieldType.INTEGER: qe.PayloadSchemaType.Integer,
-    FieldType.FLOAT: qe.PayloadSchemaType.Float,
-    FieldType.BOOL: qe.PayloadSchemaType.Bool,
-    FieldType.DATETIME: qe.PayloadSchemaType.Datetime,
-    FieldType.TEXT: qe.PayloadSchemaType.Text,
-}
 
 
 @dataclass
@@ -135,19 +121,7 @@ class EdgeVectorStore(EdgeQueries, EdgeAliases, VectorStore):
             target = self.path / spec.name
             if spec.name in self._collections or spec.name in self._aliases or target.exists():
                 raise CollectionExists(f"collection or alias {spec.name!r} already exists")
-            tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{spec.name}-", dir=self.path))
-            try:
-                shard = qe.EdgeShard.create(str(tmp / SHARD_DIR), self._config(spec.dim))
-                for key, kind in spec.payload_schema.items():
-                    shard.update(qe.UpdateOperation.create_field_index(key, _INDEX_TYPES[kind]))
-                shard.flush()
-                shard.close()  # reopened below at its final path
-                write_json(tmp / SPEC_FILE, spec_to_json(spec))
-                os.rename(tmp, target)
-                fsync_dir(self.path)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
+            build_collection(target, spec, self._config(spec.dim))
             self._collections[spec.name] = self._open(spec, target)
         logger.info("created collection %s (dim=%d, model=%s)", spec.name, spec.dim, spec.model)
 
@@ -206,39 +180,6 @@ class EdgeVectorStore(EdgeQueries, EdgeAliases, VectorStore):
             if wanted:
                 coll.shard.update(qe.UpdateOperation.delete_points(list(wanted)))
                 self._written(name, coll, len(wanted))
-
-    def search(
-        self,
-        name: str,
-        vector: np.ndarray,
-        *,
-        using: str = IMAGE_VECTOR,
-        filter: FilterJSON | None = None,
-        limit: int = 10,
-        offset: int = 0,
-        score_threshold: float | None = None,
-    ) -> list[Hit]:
-        """Nearest points by cosine on vector `using`, best first, ties broken by id."""
-        check_vector_name(using)
-        check_page(limit, offset, score_threshold)
-        edge_filter = to_edge_filter(filter)
-        with self._use(name) as coll:
-            query = qe.Query.Nearest(check_vector(vector, coll.spec.dim, "query vector"), using)
-
-            def fetch(n: int) -> list[Hit]:
-                request = qe.SearchRequest(
-                    query=query,
-                    limit=n,
-                    filter=edge_filter,
-                    params=self._params,
-                    with_payload=True,
-                    with_vector=False,
-                    score_threshold=score_threshold,
-                )
-                found = coll.shard.search(request)
-                return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in found]
-
-            return rank_page(fetch, limit, offset)
 
     def count(self, name: str, filter: FilterJSON | None = None) -> int:
         """Exact number of points, optionally matching a filter."""
@@ -332,7 +273,7 @@ class EdgeVectorStore(EdgeQueries, EdgeAliases, VectorStore):
                 if not (entry / SPEC_FILE).is_file():
                     logger.warning("ignoring %s: no %s", entry, SPEC_FILE)
                     continue
-                spec = spec_from_json(json.loads((entry / SPEC_FILE).read_text("utf-8")))
+                spec = read_spec(entry)
                 self._collections[entry.name] = self._open(spec, entry)
         logger.info("opened %d collection(s) in %s", len(self._collections), self.path)
 

@@ -1,19 +1,33 @@
-"""Files of the embedded store: the folder lock, synced JSON, and each shard's engine config."""
+"""Files of the embedded store: the folder lock, collection folders, synced JSON, shard config."""
 
 from __future__ import annotations
 
 import fcntl
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import IO, Any
 
 import qdrant_edge as qe
 
 from infra.errors import Unavailable
-from infra.vectors.base import VECTOR_NAMES
+from infra.vectors.base import VECTOR_NAMES, CollectionSpec, FieldType
+from infra.vectors.checks import spec_from_json, spec_to_json
 
 LOCK_FILE = ".lock"
+SPEC_FILE = "collection.json"
+SHARD_DIR = "shard"
+
+_INDEX_TYPES = {
+    FieldType.KEYWORD: qe.PayloadSchemaType.Keyword,
+    FieldType.INTEGER: qe.PayloadSchemaType.Integer,
+    FieldType.FLOAT: qe.PayloadSchemaType.Float,
+    FieldType.BOOL: qe.PayloadSchemaType.Bool,
+    FieldType.DATETIME: qe.PayloadSchemaType.Datetime,
+    FieldType.TEXT: qe.PayloadSchemaType.Text,
+}
 
 
 def shard_config(
@@ -32,6 +46,33 @@ def shard_config(
     cosine = qe.Distance.Cosine
     vectors = {n: qe.EdgeVectorParams(size=dim, distance=cosine) for n in VECTOR_NAMES}
     return qe.EdgeConfig(vectors=vectors, optimizers=optimizers)
+
+
+def build_collection(target: Path, spec: CollectionSpec, config: qe.EdgeConfig) -> None:
+    """Create the folder `target` (spec file, empty shard with its payload indexes) atomically.
+
+    It is built in ``.tmp-*`` next to `target` and renamed into place, so a crash leaves no
+    half collection; the shard is closed again (the store reopens it at its final path).
+    """
+    folder = target.parent
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{spec.name}-", dir=folder))
+    try:
+        shard = qe.EdgeShard.create(str(tmp / SHARD_DIR), config)
+        for key, kind in spec.payload_schema.items():
+            shard.update(qe.UpdateOperation.create_field_index(key, _INDEX_TYPES[kind]))
+        shard.flush()
+        shard.close()  # reopened at its final path
+        write_json(tmp / SPEC_FILE, spec_to_json(spec))
+        os.rename(tmp, target)
+        fsync_dir(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def read_spec(folder: Path) -> CollectionSpec:
+    """The spec stored in a collection folder."""
+    return spec_from_json(json.loads((folder / SPEC_FILE).read_text("utf-8")))
 
 
 def lock_folder(path: Path) -> IO[str]:

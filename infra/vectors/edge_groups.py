@@ -19,7 +19,8 @@ from typing import Any, cast
 
 import qdrant_edge as qe
 
-from infra.vectors.base import Hit, HitGroup, rank_key
+from infra.vectors.base import Hit, HitGroup
+from infra.vectors.checks import rank_key
 from infra.vectors.queries import GroupKey, finish_groups, group_keys
 
 FIRST_PAGE = 64

@@ -16,12 +16,8 @@ import numpy as np
 import qdrant_edge as qe
 
 from infra.errors import BadFilter
-from infra.vectors.base import (
-    IMAGE_VECTOR,
-    FilterJSON,
-    Hit,
-    HitGroup,
-    VectorPoint,
+from infra.vectors.base import IMAGE_VECTOR, FilterJSON, Hit, HitGroup, VectorPoint
+from infra.vectors.checks import (
     canonical_id,
     check_page,
     check_vector,
@@ -51,7 +47,7 @@ if TYPE_CHECKING:
 
 
 class EdgeQueries:
-    """Hybrid, recommend, grouped and batch searches, scroll, set_payload, delete_by_filter."""
+    """Every kind of search, scroll, set_payload and delete_by_filter."""
 
     if TYPE_CHECKING:
         _params: qe.SearchParams
@@ -59,6 +55,38 @@ class EdgeQueries:
         def _use(self, name: str) -> AbstractContextManager[_Collection]: ...
 
         def _written(self, name: str, coll: _Collection, n: int) -> None: ...
+
+    def search(
+        self,
+        name: str,
+        vector: np.ndarray,
+        *,
+        using: str = IMAGE_VECTOR,
+        filter: FilterJSON | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        score_threshold: float | None = None,
+    ) -> list[Hit]:
+        """Nearest points by cosine on vector `using`, best first, ties broken by id."""
+        check_vector_name(using)
+        check_page(limit, offset, score_threshold)
+        edge_filter = to_edge_filter(filter)
+        with self._use(name) as coll:
+            query = qe.Query.Nearest(check_vector(vector, coll.spec.dim, "query vector"), using)
+
+            def fetch(n: int) -> list[Hit]:
+                request = qe.SearchRequest(
+                    query=query,
+                    limit=n,
+                    filter=edge_filter,
+                    params=self._params,
+                    with_payload=True,
+                    with_vector=False,
+                    score_threshold=score_threshold,
+                )
+                return edge_hits(coll.shard.search(request))
+
+            return rank_page(fetch, limit, offset)
 
     def search_hybrid(
         self,

@@ -13,10 +13,8 @@ from typing import Any
 import numpy as np
 
 from infra.errors import InvalidRequest, ItemNotFound
-from infra.vectors.base import (
-    Hit,
-    HitGroup,
-    VectorPoint,
+from infra.vectors.base import Hit, HitGroup, VectorPoint
+from infra.vectors.checks import (
     canonical_id,
     check_page,
     check_vector,

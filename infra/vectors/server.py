@@ -11,13 +11,11 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 
 import numpy as np
 from qdrant_client import QdrantClient, models
-from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from infra.errors import (
     AppError,
@@ -26,7 +24,6 @@ from infra.errors import (
     CollectionNotFound,
     Conflict,
     InvalidRequest,
-    Unavailable,
 )
 from infra.vectors.base import (
     IMAGE_VECTOR,
@@ -38,6 +35,8 @@ from infra.vectors.base import (
     Hit,
     VectorPoint,
     VectorStore,
+)
+from infra.vectors.checks import (
     canonical_id,
     check_collection_name,
     check_page,
@@ -50,6 +49,7 @@ from infra.vectors.base import (
     spec_from_json,
     spec_to_json,
 )
+from infra.vectors.server_errors import qdrant_errors
 from infra.vectors.server_query import ServerQueries, server_filter
 
 logger = logging.getLogger(__name__)
@@ -267,42 +267,15 @@ class QdrantServerStore(ServerQueries, VectorStore):
         with self._lock:
             self._specs.pop(name, None)
 
-    @contextmanager
-    def _errors(self, name: str, bad_request: type[AppError] = InvalidRequest) -> Iterator[None]:
-        """Translate client and server errors into the platform's errors."""
-        try:
-            yield
-        except UnexpectedResponse as exc:
-            reason = _reason(exc)
-            if exc.status_code == 404:
-                self._forget(name)
-                raise CollectionNotFound(f"collection {name!r} not found") from exc
-            if exc.status_code == 409 or "already exists" in reason:
-                raise CollectionExists(f"collection {name!r} already exists") from exc
-            if exc.status_code in (400, 422):
-                raise bad_request(f"qdrant rejected the request: {reason}") from exc
-            raise Unavailable(f"qdrant answered {exc.status_code}: {reason}") from exc
-        except ResponseHandlingException as exc:
-            raise Unavailable(f"qdrant is unreachable: {exc}") from exc
-        except ValueError as exc:  # local mode reports missing/existing collections this way
-            if "not found" in str(exc):
-                self._forget(name)
-                raise CollectionNotFound(f"collection {name!r} not found") from exc
-            if "already exists" in str(exc):
-                raise CollectionExists(f"collection {name!r} already exists") from exc
-            raise
+    def _errors(
+        self, name: str, bad_request: type[AppError] = InvalidRequest
+    ) -> AbstractContextManager[None]:
+        """Translate client and server errors into the platform's errors (see server_errors)."""
+        return qdrant_errors(name, bad_request, self._forget)
 
 
 def _delete_alias(alias: str) -> models.DeleteAliasOperation:
     return models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
-
-
-def _reason(exc: UnexpectedResponse) -> str:
-    try:
-        content: Any = exc.structured()
-        return str(content.get("status", {}).get("error") or content)
-    except Exception:
-        return exc.reason_phrase or str(exc.status_code)
 
 
 def _point_struct(point: VectorPoint, dim: int) -> models.PointStruct:

@@ -11,13 +11,8 @@ from pydantic import ValidationError
 from qdrant_client import QdrantClient, models
 
 from infra.errors import AppError, BadFilter, InvalidRequest
-from infra.vectors.base import (
-    IMAGE_VECTOR,
-    CollectionSpec,
-    FilterJSON,
-    Hit,
-    HitGroup,
-    VectorPoint,
+from infra.vectors.base import IMAGE_VECTOR, CollectionSpec, FilterJSON, Hit, HitGroup, VectorPoint
+from infra.vectors.checks import (
     canonical_id,
     check_page,
     check_vector,

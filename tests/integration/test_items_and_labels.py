@@ -8,24 +8,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from encoders import get_encoder
-from tests.fixtures.images import Photo, flickr_photos, generated_photos
+from tests.fixtures.images import decode, real_or_generated
 from tests.fixtures.platform import Platform
 
 LABELS = ["dog", "beach", "street", "child", "mountain", "bicycle"]
-
-
-def photos(count: int) -> list[Photo]:
-    try:
-        return flickr_photos(count)
-    except pytest.skip.Exception:
-        return generated_photos(count)
-
-
-def decode(data: bytes) -> Image.Image:
-    return Image.open(io.BytesIO(data)).convert("RGB")
 
 
 def near_copy(data: bytes) -> bytes:
@@ -54,7 +42,7 @@ def softmax_probs(model: str, image: np.ndarray, template: str = "a photo of {}"
 
 
 def test_item_lifecycle(platform: Platform, s3_client: Any, tiny_model: str) -> None:
-    pics = photos(6)
+    pics = real_or_generated(6)
     bucket = upload(s3_client, {p.name: p.data for p in pics})
     name = f"life-{uuid.uuid4().hex[:8]}"
     platform.create_collection(name, tiny_model, payload_schema={"album": "keyword"})
@@ -98,7 +86,7 @@ def test_item_lifecycle(platform: Platform, s3_client: Any, tiny_model: str) -> 
 
 
 def test_classify_and_auto_labels(platform: Platform, s3_client: Any, tiny_model: str) -> None:
-    pics = photos(8)
+    pics = real_or_generated(8)
     bucket = upload(s3_client, {p.name: p.data for p in pics})
     encoder = get_encoder(tiny_model)
     image = encoder.embed_images([decode(pics[0].data)])[0]
@@ -153,7 +141,7 @@ def duplicate_threshold(model: str, originals: list[bytes], copies: list[bytes])
 def test_duplicates_and_dedup_at_ingest(
     platform: Platform, s3_client: Any, tiny_model: str
 ) -> None:
-    pics = photos(16)
+    pics = real_or_generated(16)
     copies = {f"copy-{p.name}": near_copy(p.data) for p in pics[:4]}
     threshold = duplicate_threshold(tiny_model, [p.data for p in pics], list(copies.values()))
     bucket = upload(s3_client, {**{p.name: p.data for p in pics}, **copies})

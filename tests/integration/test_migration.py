@@ -8,12 +8,11 @@ import uuid
 from typing import Any
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from encoders import get_encoder
 from infra.jobs import FINAL_STATUSES
-from tests.fixtures.images import Photo, flickr_photos, generated_photos
+from tests.fixtures.images import real_or_generated
 from tests.fixtures.platform import Platform
 
 N = 70
@@ -21,17 +20,10 @@ NEW_MODEL = "hf:tiny-clip/random:5"  # across backends, and to another dimension
 EXTRA = 6
 
 
-def photos(count: int) -> list[Photo]:
-    try:
-        return flickr_photos(count)
-    except pytest.skip.Exception:
-        return generated_photos(count)
-
-
 def test_reembed_switches_only_when_complete(
     platform: Platform, s3_client: Any, tiny_model: str
 ) -> None:
-    pics = photos(N + EXTRA)
+    pics = real_or_generated(N + EXTRA)
     bucket = f"mig-{uuid.uuid4().hex[:8]}"
     s3_client.create_bucket(Bucket=bucket)
     for photo in pics:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from encoders import get_encoder
-from tests.fixtures.images import Photo, flickr_photos, generated_photos
+from tests.fixtures.images import Photo, decode, real_or_generated
 from tests.fixtures.platform import Platform
 
 N = 40
@@ -30,17 +28,6 @@ class Gallery:
         return f"s3://{self.bucket}/{self.photos[i].name}"
 
 
-def load_photos(count: int) -> list[Photo]:
-    try:
-        return flickr_photos(count)
-    except pytest.skip.Exception:
-        return generated_photos(count)
-
-
-def decode(data: bytes) -> Image.Image:
-    return Image.open(io.BytesIO(data)).convert("RGB")
-
-
 def ranking(scores: np.ndarray, names: list[str], keep: list[int] | None = None) -> list[str]:
     rows = keep if keep is not None else list(range(len(names)))
     return [names[i] for i in sorted(rows, key=lambda i: (-scores[i], names[i]))]
@@ -48,7 +35,7 @@ def ranking(scores: np.ndarray, names: list[str], keep: list[int] | None = None)
 
 @pytest.fixture(scope="module")
 def gallery(platform: Platform, s3_client: Any, tiny_model: str) -> Gallery:
-    photos = load_photos(N)
+    photos = real_or_generated(N)
     bucket = f"gal-{uuid.uuid4().hex[:8]}"
     s3_client.create_bucket(Bucket=bucket)
     for photo in photos:

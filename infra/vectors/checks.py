@@ -1,0 +1,150 @@
+"""Helpers shared by the vector store implementations, so both validate and rank the same way.
+
+Names, ids, vectors, points and pages are checked here (raising InvalidRequest), hits are ranked
+by score then id, and collection specs are converted to and from JSON.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from infra.errors import InvalidRequest
+from infra.vectors.base import (
+    COLLECTION_NAME_RE,
+    VECTOR_NAMES,
+    CollectionSpec,
+    FieldType,
+    Hit,
+    VectorPoint,
+)
+
+
+def check_collection_name(name: str) -> str:
+    """Return `name` if it is a valid collection name (also a safe folder name), else raise."""
+    if not isinstance(name, str) or not COLLECTION_NAME_RE.match(name):
+        raise InvalidRequest(
+            "collection name must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
+            details={"name": str(name)[:100]},
+        )
+    return name
+
+
+def canonical_id(point_id: str) -> str:
+    """The canonical (lowercase, hyphenated) form of a uuid point id; raise if not a uuid."""
+    try:
+        return str(uuid.UUID(str(point_id)))
+    except ValueError:
+        details = {"id": str(point_id)[:100]}
+        raise InvalidRequest("point ids must be uuid strings", details=details) from None
+
+
+def check_vector(vector: np.ndarray, dim: int, what: str = "vector") -> list[float]:
+    """A finite vector of length `dim` as a list of floats; raise InvalidRequest otherwise."""
+    arr = np.asarray(vector, dtype=np.float32).reshape(-1)
+    if arr.shape[0] != dim or not np.isfinite(arr).all() or not arr.any():
+        raise InvalidRequest(f"{what} must be {dim} finite numbers, not all zero")
+    return list(arr.tolist())
+
+
+def check_vector_name(name: str) -> str:
+    """Return `name` if it is one of VECTOR_NAMES, else raise InvalidRequest."""
+    if name not in VECTOR_NAMES:
+        raise InvalidRequest(f"unknown vector {name!r}; expected one of {list(VECTOR_NAMES)}")
+    return name
+
+
+def check_point(point: VectorPoint, dim: int) -> tuple[str, dict[str, list[float]]]:
+    """A point's canonical id and its validated named vectors (at least one); raise if invalid."""
+    if not point.vectors:
+        raise InvalidRequest("a point needs at least one vector", details={"id": point.id})
+    if not isinstance(point.payload, dict):
+        raise InvalidRequest("a point's payload must be an object", details={"id": point.id})
+    vectors = {
+        check_vector_name(name): check_vector(vec, dim, f"vector {name!r}")
+        for name, vec in point.vectors.items()
+    }
+    return canonical_id(point.id), vectors
+
+
+def read_point(point_id: str, vectors: Any, payload: dict[str, Any] | None) -> VectorPoint:
+    """A VectorPoint from an engine's record (vectors: name → list, or None when not asked)."""
+    arrays = {k: np.asarray(v, dtype=np.float32) for k, v in (vectors or {}).items()}
+    return VectorPoint(id=point_id, vectors=arrays, payload=dict(payload or {}))
+
+
+def check_page(limit: int, offset: int, score_threshold: float | None) -> None:
+    """Raise InvalidRequest for a negative page or a non-finite threshold."""
+    if limit < 0 or offset < 0:
+        raise InvalidRequest("limit and offset must not be negative")
+    if score_threshold is not None and not math.isfinite(score_threshold):
+        raise InvalidRequest("score_threshold must be a finite number")
+
+
+def rank_key(digits: int | None = None) -> Callable[[Hit], tuple[float, str]]:
+    """Sort key: score desc (rounded to `digits` decimals if given), then id."""
+    if digits is None:
+        return lambda h: (-h.score, h.id)
+    return lambda h: (-round(h.score, digits), h.id)
+
+
+def rank_page(
+    fetch: Callable[[int], list[Hit]], limit: int, offset: int, digits: int | None = None
+) -> list[Hit]:
+    """Hits [offset, offset+limit) by score desc then id, from `fetch(n)` = the engine's top n.
+
+    Engines order equal scores arbitrarily, so when a tie straddles the end of the page more
+    hits are fetched until the tie is complete. `digits`: compare scores rounded to that many
+    decimals (for scores two engines compute with different float precision).
+    """
+    want = offset + limit
+    if limit == 0:
+        return []
+    key = rank_key(digits)
+    n = want + 1
+    while True:
+        hits = sorted(fetch(n), key=key)
+        if len(hits) < n or key(hits[-1])[0] != key(hits[want - 1])[0]:
+            return hits[offset:want]
+        n *= 2
+
+
+def spec_to_json(spec: CollectionSpec) -> dict[str, Any]:
+    """A collection spec as plain JSON (stored next to, or inside, the collection)."""
+    return {
+        "name": spec.name,
+        "dim": spec.dim,
+        "model": spec.model,
+        "payload_schema": {key: str(kind) for key, kind in spec.payload_schema.items()},
+        "extra": spec.extra,
+    }
+
+
+def spec_from_json(data: dict[str, Any]) -> CollectionSpec:
+    """The inverse of spec_to_json."""
+    return CollectionSpec(
+        name=str(data["name"]),
+        dim=int(data["dim"]),
+        model=str(data["model"]),
+        payload_schema={k: FieldType(v) for k, v in (data.get("payload_schema") or {}).items()},
+        extra=dict(data.get("extra") or {}),
+    )
+
+
+def check_spec(spec: CollectionSpec) -> CollectionSpec:
+    """Validate a spec to create (name, dim, field types); raise InvalidRequest."""
+    check_collection_name(spec.name)
+    if not isinstance(spec.dim, int) or not 1 <= spec.dim <= 65536:
+        raise InvalidRequest("dim must be an integer between 1 and 65536")
+    for key, kind in spec.payload_schema.items():
+        if not key or not isinstance(key, str):
+            raise InvalidRequest("payload_schema keys must be non-empty payload paths")
+        try:
+            FieldType(kind)
+        except ValueError:
+            raise InvalidRequest(f"unknown field type {kind!r} for {key!r}") from None
+    return spec

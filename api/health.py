@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 
+from api.metrics import render_metrics
 from api.openapi import build_openapi
 from encoders import loaded_encoders
 from infra.runtime import Runtime
@@ -18,6 +19,12 @@ bp = Blueprint("health", __name__)
 @bp.get("/openapi.json")
 def openapi() -> tuple[Response, int]:
     return jsonify(build_openapi()), 200
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    body, content_type = render_metrics()
+    return Response(body, content_type=content_type)
 
 
 @bp.get("/healthz")

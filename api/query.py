@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
 
 import numpy as np
 
+from api.metrics import TextQueryCache
 from api.query_schemas import ImageRef, QueryFields, QueryPart
 from encoders import Encoder
 from infra.errors import InvalidRequest, ItemNotFound, TooLarge
@@ -16,6 +18,18 @@ from infra.vectors import IMAGE_VECTOR, CollectionSpec
 from workers.pipeline import id_namespace, point_id
 
 Uploads = dict[str, bytes]
+
+_CACHE: TextQueryCache | None = None
+_CACHE_LOCK = threading.Lock()
+
+
+def text_cache(runtime: Runtime) -> TextQueryCache:
+    """The process's text-query embedding cache (sized from settings on first use)."""
+    global _CACHE
+    with _CACHE_LOCK:
+        if _CACHE is None:
+            _CACHE = TextQueryCache(runtime.settings.query_cache_size)
+        return _CACHE
 
 
 def image_bytes(runtime: Runtime, ref: ImageRef, uploads: Uploads) -> bytes:
@@ -67,12 +81,11 @@ def _weighted_sum(
     spec: CollectionSpec | None,
     uploads: Uploads,
 ) -> np.ndarray:
-    texts = [p.text for p in parts if p.text is not None]
-    text_vectors = iter(encoder.embed_texts(texts)) if texts else iter(())
+    cache = text_cache(runtime)
     total = np.zeros(encoder.dim, dtype=np.float32)
     for part in parts:
         if part.text is not None:
-            vector = next(text_vectors)
+            vector = cache.embed(encoder, part.text)
         elif part.image is not None:
             vector = embed_image(runtime, encoder, part.image, uploads)
         else:
@@ -94,8 +107,7 @@ def query_vector(
 ) -> np.ndarray:
     """The unit vector for whichever query kind was given."""
     if fields.text is not None:
-        vector: np.ndarray = encoder.embed_texts([fields.text])[0]
-        return vector
+        return text_cache(runtime).embed(encoder, fields.text)
     if fields.image is not None:
         return embed_image(runtime, encoder, fields.image, uploads)
     if fields.item_id is not None:

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, request
 
 from api import classify as classify_service
 from api import item_service, search_service
+from api.metrics import SEARCH_SECONDS
 from api.query import Uploads
 from api.query_schemas import (
     ClassifyRequest,
@@ -56,14 +57,16 @@ def parse_json() -> dict[str, Any]:
 def search(name: str) -> tuple[Response, int]:
     body, uploads = _body_and_uploads()
     query = SearchRequest.model_validate(body)
-    return render(search_service.search(runtime(), name, query, uploads))
+    with SEARCH_SECONDS.labels("collection").time():
+        return render(search_service.search(runtime(), name, query, uploads))
 
 
 @bp.post("/search")
 def fanout_search() -> tuple[Response, int]:
     body, uploads = _body_and_uploads()
     query = FanoutSearchRequest.model_validate(body)
-    return render(search_service.fanout(runtime(), query, uploads))
+    with SEARCH_SECONDS.labels("fanout").time():
+        return render(search_service.fanout(runtime(), query, uploads))
 
 
 @bp.post("/classify")

@@ -10,6 +10,7 @@ import logging
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 from common import load_photos, running_stack
@@ -17,6 +18,17 @@ from common import load_photos, running_stack
 from encoders import get_encoder
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+def cache_counts(platform: Any) -> tuple[int, int]:
+    """Text-query cache hits and misses so far, read from the server's /metrics."""
+    text = platform.request("GET", "/metrics").text
+    counts = {"hit": 0, "miss": 0}
+    for line in text.splitlines():
+        for result in counts:
+            if line.startswith(f'mmsearch_query_cache_total{{result="{result}"}}'):
+                counts[result] = int(float(line.rsplit(" ", 1)[1]))
+    return counts["hit"], counts["miss"]
 
 
 def percentiles(samples_ms: list[float]) -> str:
@@ -30,10 +42,15 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--clients", type=int, default=1)
+    parser.add_argument(
+        "--distinct", type=int, default=0, help="distinct query texts, cycled (0: all distinct)"
+    )
     args = parser.parse_args()
 
     photos, source = load_photos(args.n)
     queries = [f"{p.caption} #{i}" for i, p in enumerate(photos)]
+    if args.distinct:
+        queries = queries[: args.distinct]
     queries = (queries * (args.queries // len(queries) + 1))[: args.queries]
     encoder = get_encoder(args.model)
     encoder.embed_texts(["warm up"])
@@ -55,10 +72,12 @@ def main() -> None:
             body = platform.search("bench", {"text": text, "limit": 10})
             return (time.perf_counter() - started) * 1000, float(body["took_ms"])
 
+        before = cache_counts(platform)
         started = time.perf_counter()
         with ThreadPoolExecutor(args.clients) as pool:
             results = list(pool.map(one, queries))
         wall = time.perf_counter() - started
+        hits, misses = (a - b for a, b in zip(cache_counts(platform), before, strict=True))
     http_ms = [r[0] for r in results]
     server_ms = [r[1] for r in results]
     print(
@@ -69,6 +88,7 @@ def main() -> None:
     print(f"server took_ms   : {percentiles(server_ms)}")
     print(f"HTTP round trip  : {percentiles(http_ms)}  QPS {len(queries) / wall:.1f}")
     overhead = statistics.median(http_ms) - statistics.median(encode_ms)
+    print(f"query cache      : {hits} hits, {misses} misses (hit ratio {hits / len(queries):.2f})")
     ratio = statistics.median(http_ms) / statistics.median(encode_ms)
     print(f"p50 overhead above bare encode: {overhead:.2f} ms (HTTP / encode p50 = {ratio:.2f})")
 

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     max_image_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
     max_image_pixels: int = Field(default=64_000_000, ge=1)
     max_job_errors: int = Field(default=1000, ge=1)
+    query_cache_size: int = Field(
+        default=10_000, ge=0, description="Text-query embeddings kept per API process (0: off)"
+    )
     max_prefix_objects: int = Field(default=1_000_000, ge=1)
     task_visibility_timeout_s: int = Field(
         default=1800,

@@ -158,3 +158,22 @@ def test_api_keys_guard_v1(redis_url: str, tmp_path: Path) -> None:
     assert client.get("/v1/collections", headers={"X-API-Key": "wrong"}).status_code == 401
     ok = client.get("/v1/collections", headers={"Authorization": f"Bearer {key}"})
     assert ok.status_code == 200 and ok.json == {"data": [], "count": 0}
+
+
+def cache_hits(platform: Platform) -> float:
+    for line in platform.request("GET", "/metrics").text.splitlines():
+        if line.startswith('mmsearch_query_cache_total{result="hit"}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_repeated_text_queries_hit_the_cache(platform: Platform, indexed: tuple[str, str]) -> None:
+    name, _ = indexed
+    text = f"a cached query {uuid.uuid4().hex}"
+    first = platform.search(name, {"text": text, "limit": 20})["results"]
+    hits = cache_hits(platform)
+    second = platform.search(name, {"text": text, "limit": 20})["results"]
+    assert cache_hits(platform) == hits + 1
+    assert second == first
+    metrics = platform.request("GET", "/metrics").text
+    assert 'mmsearch_search_seconds_count{kind="collection"}' in metrics

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel
 
 from api import collections_service as collections
-from api import services
+from api import ingest_service
 from api.schemas import CollectionCreate, CollectionsPublic, IngestRequest, ReembedRequest
 from infra.errors import InvalidRequest, TooLarge
 from infra.runtime import Runtime
@@ -79,7 +79,8 @@ def ingest(name: str) -> tuple[Response, int]:
         raise TooLarge(
             f"{len(items)} items exceeds the limit of {limit} per request", details={"limit": limit}
         )
-    return render(services.submit_ingest(runtime(), name, IngestRequest.model_validate(body)), 202)
+    accepted = ingest_service.submit_ingest(runtime(), name, IngestRequest.model_validate(body))
+    return render(accepted, 202)
 
 
 def _int_arg(name: str, default: int, high: int) -> int:
@@ -98,9 +99,9 @@ def get_job(job_id: str) -> tuple[Response, int]:
     limit = _int_arg("errors_limit", 100, 1000)
     offset = _int_arg("errors_offset", 0, 10_000_000)
     state = runtime().jobs.get(job_id, errors_limit=limit, errors_offset=offset)
-    return render(services.job_public(state))
+    return render(ingest_service.job_public(state))
 
 
 @bp.delete("/jobs/<job_id>")
 def cancel_job(job_id: str) -> tuple[Response, int]:
-    return render(services.job_public(runtime().jobs.cancel(job_id)))
+    return render(ingest_service.job_public(runtime().jobs.cancel(job_id)))

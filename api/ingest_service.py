@@ -1,4 +1,4 @@
-"""What the endpoints do, as plain functions over the runtime (no Flask here)."""
+"""Ingest jobs: accept a request, queue its batches, and show a job's state (no Flask here)."""
 
 from __future__ import annotations
 

@@ -56,6 +56,7 @@ from infra.vectors.edge_files import (
     fsync_dir,
     lock_folder,
     read_spec,
+    search_params,
     shard_config,
 )
 from infra.vectors.edge_filters import to_edge_filter
@@ -80,6 +81,7 @@ class EdgeVectorStore(EdgeQueries, EdgeAliases, VectorStore):
     that many points, holding the GIL meanwhile); collections smaller than that are searched
     exactly. `max_segments` / `max_segment_points` bound how far segments are merged.
     `hnsw_ef`: HNSW search breadth; 128 beats the default recall at about the same latency.
+    `hnsw_m`, `hnsw_ef_construct`, `quantization` (None or "int8"): see `shard_config`.
     `fsync`: flush after each write so it survives power loss, not only a crash.
     """
 
@@ -91,6 +93,9 @@ class EdgeVectorStore(EdgeQueries, EdgeAliases, VectorStore):
         max_segments: int = 8,
         max_segment_points: int = 100_000,
         hnsw_ef: int | None = 128,
+        hnsw_m: int | None = None,
+        hnsw_ef_construct: int | None = None,
+        quantization: str | None = None,
         fsync: bool = True,
     ) -> None:
         self.path = Path(path)
@@ -98,7 +103,9 @@ class EdgeVectorStore(EdgeQueries, EdgeAliases, VectorStore):
         self._index_chunk = max(1, index_chunk)
         self._max_segments = max_segments
         self._max_segment_points = max_segment_points
-        self._params = qe.SearchParams(hnsw_ef=hnsw_ef)
+        self._params = search_params(hnsw_ef, quantization)
+        self._index = {"hnsw_m": hnsw_m, "hnsw_ef_construct": hnsw_ef_construct}
+        self._quantization = quantization
         self._fsync = fsync
         self._lock = threading.Lock()  # guards _collections; taken before any collection lock
         self._lockfile: IO[str] | None = lock_folder(self.path)
@@ -257,7 +264,10 @@ class EdgeVectorStore(EdgeQueries, EdgeAliases, VectorStore):
         )
 
     def _config(self, dim: int) -> qe.EdgeConfig:
-        return shard_config(dim, self._index_chunk, self._max_segments, self._max_segment_points)
+        chunk, segments, points = self._index_chunk, self._max_segments, self._max_segment_points
+        return shard_config(
+            dim, chunk, segments, points, **self._index, quantization=self._quantization
+        )
 
     def _open(self, spec: CollectionSpec, folder: Path) -> _Collection:
         shard = qe.EdgeShard.load(str(folder / SHARD_DIR), self._config(spec.dim))

@@ -19,6 +19,7 @@ from infra.vectors.checks import spec_from_json, spec_to_json
 LOCK_FILE = ".lock"
 SPEC_FILE = "collection.json"
 SHARD_DIR = "shard"
+QUANTIZATIONS = (None, "int8")
 
 _INDEX_TYPES = {
     FieldType.KEYWORD: qe.PayloadSchemaType.Keyword,
@@ -31,9 +32,21 @@ _INDEX_TYPES = {
 
 
 def shard_config(
-    dim: int, index_chunk: int, max_segments: int, max_segment_points: int
+    dim: int,
+    index_chunk: int,
+    max_segments: int,
+    max_segment_points: int,
+    *,
+    hnsw_m: int | None = None,
+    hnsw_ef_construct: int | None = None,
+    quantization: str | None = None,
 ) -> qe.EdgeConfig:
-    """Named cosine vectors and optimizer thresholds (given in points, set in KB)."""
+    """Named cosine vectors and optimizer thresholds (given in points, set in KB).
+
+    `hnsw_m` / `hnsw_ef_construct`: HNSW graph degree and build breadth (None: the engine's
+    16 / 100). `quantization`: None, or "int8" (scalar int8 vectors kept in RAM; searches
+    rescore with the original vectors, see `search_params`).
+    """
 
     def kb(points: int) -> int:
         return max(1, points * dim * 4 // 1024)
@@ -43,9 +56,31 @@ def shard_config(
         default_segment_number=max_segments,
         max_segment_size=kb(max_segment_points),
     )
+    hnsw = None
+    if hnsw_m is not None or hnsw_ef_construct is not None:
+        hnsw = qe.HnswIndexConfig(
+            m=16 if hnsw_m is None else hnsw_m,
+            ef_construct=100 if hnsw_ef_construct is None else hnsw_ef_construct,
+            full_scan_threshold=10_000,  # KB, the engine's default
+        )
+    quant = None
+    if quantization is not None:
+        quant = qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, always_ram=True)
     cosine = qe.Distance.Cosine
     vectors = {n: qe.EdgeVectorParams(size=dim, distance=cosine) for n in VECTOR_NAMES}
-    return qe.EdgeConfig(vectors=vectors, optimizers=optimizers)
+    return qe.EdgeConfig(
+        vectors=vectors, optimizers=optimizers, hnsw_config=hnsw, quantization_config=quant
+    )
+
+
+def search_params(hnsw_ef: int | None, quantization: str | None) -> qe.SearchParams:
+    """Search breadth, plus rescoring (2x oversampled) when vectors are quantized."""
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {QUANTIZATIONS}, not {quantization!r}")
+    if quantization is None:
+        return qe.SearchParams(hnsw_ef=hnsw_ef)
+    rescore = qe.QuantizationSearchParams(rescore=True, oversampling=2.0)
+    return qe.SearchParams(hnsw_ef=hnsw_ef, quantization=rescore)
 
 
 def build_collection(target: Path, spec: CollectionSpec, config: qe.EdgeConfig) -> None:

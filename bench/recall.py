@@ -1,0 +1,201 @@
+"""Recall@10 and latency of the embedded store's HNSW settings against numpy brute force.
+
+.venv/bin/python bench/recall.py [--n 100000] [--queries 200] [--noise 1.0]
+
+N clustered 512-d unit vectors (1000 centres + gaussian noise whose norm is `--noise` times
+the centre's, fixed seed) with a keyword payload `metadata.group` (50 values: a filter keeps
+~2%) and an integer payload `rank` (0..999: `rank < 300` keeps ~30%). Each config builds its
+own EdgeVectorStore in a temp dir (in a fresh forked process, so RSS is its own), upserts batches
+of 1000 (fsync off: the build figure is indexing, not flushing), lets the store index every
+`index_chunk` points and then optimizes until every point is in an HNSW graph. Queries are
+held-out noisy vectors near the centres, run one at a time through `EdgeVectorStore.search`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from infra.vectors.base import IMAGE_VECTOR, CollectionSpec, FieldType, VectorPoint
+from infra.vectors.edge import EdgeVectorStore
+
+DIM = 512
+CENTRES = 1000
+GROUPS = 50
+RANK_CUT = 300  # of 1000
+K = 10
+SEED = 7
+NAME = "bench"
+SCHEMA = {"metadata.group": FieldType.KEYWORD, "rank": FieldType.INTEGER}
+
+
+@dataclass(frozen=True)
+class Config:
+    label: str
+    store: dict[str, Any]
+
+
+def grid(n: int) -> list[Config]:
+    exact = {"index_chunk": n + 1, "hnsw_ef": None}
+    return [
+        Config("exact scan (no HNSW)", exact),
+        Config("m16 efc100 ef128", {"hnsw_m": 16, "hnsw_ef_construct": 100, "hnsw_ef": 128}),
+        Config("m32 efc256 ef256", {"hnsw_m": 32, "hnsw_ef_construct": 256, "hnsw_ef": 256}),
+        Config("m32 efc256 ef512", {"hnsw_m": 32, "hnsw_ef_construct": 256, "hnsw_ef": 512}),
+        Config(
+            "m32 efc256 ef512 int8",
+            {"hnsw_m": 32, "hnsw_ef_construct": 256, "hnsw_ef": 512, "quantization": "int8"},
+        ),
+    ]
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def dataset(n: int, q: int, noise: float) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(SEED)
+    centres = unit(rng.standard_normal((CENTRES, DIM)))
+    sigma = noise / np.sqrt(DIM)  # noise norm ~`noise` times the centre's
+
+    def near(count: int) -> np.ndarray:
+        which = rng.integers(0, CENTRES, count)
+        return unit(centres[which] + sigma * rng.standard_normal((count, DIM)).astype(np.float32))
+
+    return {
+        "x": near(n),
+        "q": near(q),
+        "group": rng.integers(0, GROUPS, n),
+        "rank": rng.integers(0, 1000, n),
+    }
+
+
+def filters(data: dict[str, np.ndarray]) -> list[tuple[str, dict[str, Any] | None, np.ndarray]]:
+    """(label, filter JSON, mask of the points it keeps)."""
+    keyword = {"must": [{"key": "metadata.group", "match": {"value": "g7"}}]}
+    ranged = {"must": [{"key": "rank", "range": {"lt": RANK_CUT}}]}
+    everything = np.ones(len(data["x"]), dtype=bool)
+    return [
+        ("none", None, everything),
+        ("keyword ~2%", keyword, data["group"] == 7),
+        ("range ~30%", ranged, data["rank"] < RANK_CUT),
+    ]
+
+
+def truth(data: dict[str, np.ndarray], mask: np.ndarray) -> list[set[int]]:
+    """Exact top-K indices per query among the points `mask` keeps."""
+    scores = data["q"] @ data["x"].T
+    scores[:, ~mask] = -np.inf
+    top = np.argpartition(-scores, K, axis=1)[:, :K]
+    return [set(row.tolist()) for row in top]
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def disk_mib(folder: Path) -> float:
+    """Allocated size (like du), not apparent size: mmap files may be sparse."""
+    blocks = sum(
+        os.stat(Path(root) / f).st_blocks for root, _, files in os.walk(folder) for f in files
+    )
+    return blocks * 512 / 2**20
+
+
+def build(store: EdgeVectorStore, data: dict[str, np.ndarray]) -> dict[str, int]:
+    store.create_collection(CollectionSpec(NAME, DIM, "bench", dict(SCHEMA)))
+    x, groups, ranks = data["x"], data["group"], data["rank"]
+    for start in range(0, len(x), 1000):
+        batch = [
+            VectorPoint(
+                str(uuid.UUID(int=i)),
+                {IMAGE_VECTOR: x[i]},
+                {"metadata": {"group": f"g{groups[i]}"}, "rank": int(ranks[i])},
+            )
+            for i in range(start, min(start + 1000, len(x)))
+        ]
+        store.upsert(NAME, batch)
+    with store._use(NAME) as coll:  # the store's chunks are done; index what is left
+        info = coll.shard.info()
+        if store._index_chunk <= len(x):
+            for _ in range(10):
+                if info.indexed_vectors_count >= info.points_count:
+                    break
+                coll.shard.optimize()
+                info = coll.shard.info()
+        return {
+            "points": info.points_count,
+            "indexed": info.indexed_vectors_count,
+            "segments": info.segments_count,
+        }
+
+
+def run_config(config: Config, data: dict[str, np.ndarray], truths: Any) -> dict[str, Any]:
+    """One config in its own (forked) process: build, then every filter's recall and latency."""
+    with tempfile.TemporaryDirectory(prefix="recall-") as tmp:
+        rss_before = rss_mib()
+        store = EdgeVectorStore(Path(tmp), fsync=False, **config.store)
+        started = time.perf_counter()
+        info = build(store, data)
+        out: dict[str, Any] = {"build_s": time.perf_counter() - started, **info}
+        out["rss_mib"], out["rss_delta_mib"] = rss_mib(), rss_mib() - rss_before
+        out["disk_mib"] = disk_mib(Path(tmp))
+        rows = []
+        for (label, flt, _), exact in zip(filters(data), truths, strict=True):
+            for v in data["q"][:5]:  # warm up
+                store.search(NAME, v, filter=flt, limit=K)
+            found, took = [], []
+            for v in data["q"]:
+                t0 = time.perf_counter()
+                hits = store.search(NAME, v, filter=flt, limit=K)
+                took.append((time.perf_counter() - t0) * 1000)
+                found.append({uuid.UUID(h.id).int for h in hits})
+            recall = np.mean([len(f & e) / K for f, e in zip(found, exact, strict=True)])
+            p50, p99 = np.percentile(took, [50, 99])
+            rows.append((label, float(recall), float(p50), float(p99)))
+        out["rows"] = rows
+        store.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100_000, help="points")
+    parser.add_argument("--queries", type=int, default=200, help="queries per filter")
+    help_noise = "noise norm ÷ centre norm (larger: clusters overlap, a harder search)"
+    parser.add_argument("--noise", type=float, default=1.0, help=help_noise)
+    args = parser.parse_args()
+    began = time.perf_counter()
+    data = dataset(args.n, args.queries, args.noise)
+    truths = [truth(data, mask) for _, _, mask in filters(data)]
+    shape = f"{args.n} points, {args.queries} queries, dim {DIM}, noise {args.noise}"
+    print(f"{shape}, {os.cpu_count()} CPUs")
+    header = f"{'config':24} {'build s':>8} {'RSS MiB (+Δ)':>14} {'disk MiB':>9}"
+    print(f"{header}  {'filter':12} {'recall@10':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    for config in grid(args.n):  # a fresh fork per config: its RSS is its own
+        with ProcessPoolExecutor(1, mp_context=get_context("fork")) as pool:
+            r = pool.submit(run_config, config, data, truths).result()
+        rss = f"{r['rss_mib']:.0f} (+{r['rss_delta_mib']:.0f})"
+        lead = f"{config.label:24} {r['build_s']:8.1f} {rss:>14} {r['disk_mib']:9.0f}"
+        for i, (label, recall, p50, p99) in enumerate(r["rows"]):
+            cells = f"{label:12} {recall:9.3f} {p50:8.2f} {p99:8.2f}"
+            print(f"{lead if i == 0 else ' ' * len(lead)}  {cells}", flush=True)
+        print(f"{'':24} {r['indexed']}/{r['points']} vectors indexed, {r['segments']} segments")
+    print(f"total {time.perf_counter() - began:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

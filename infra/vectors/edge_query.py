@@ -73,20 +73,32 @@ class EdgeQueries:
         edge_filter = to_edge_filter(filter)
         with self._use(name) as coll:
             query = qe.Query.Nearest(check_vector(vector, coll.spec.dim, "query vector"), using)
+            return self._nearest_page(coll, query, edge_filter, limit, offset, score_threshold)
 
-            def fetch(n: int) -> list[Hit]:
-                request = qe.SearchRequest(
-                    query=query,
-                    limit=n,
-                    filter=edge_filter,
-                    params=self._params,
-                    with_payload=True,
-                    with_vector=False,
-                    score_threshold=score_threshold,
-                )
-                return edge_hits(coll.shard.search(request))
+    def _nearest_page(
+        self,
+        coll: _Collection,
+        query: qe.Query,
+        edge_filter: qe.Filter | None,
+        limit: int,
+        offset: int,
+        score_threshold: float | None,
+    ) -> list[Hit]:
+        """One page of a nearest-vector search, ranked by score then id."""
 
-            return rank_page(fetch, limit, offset)
+        def fetch(n: int) -> list[Hit]:
+            request = qe.SearchRequest(
+                query=query,
+                limit=n,
+                filter=edge_filter,
+                params=self._params,
+                with_payload=True,
+                with_vector=False,
+                score_threshold=score_threshold,
+            )
+            return edge_hits(coll.shard.search(request))
+
+        return rank_page(fetch, limit, offset)
 
     def search_hybrid(
         self,
@@ -149,20 +161,7 @@ class EdgeQueries:
                 must=None if edge_filter is None else [edge_filter],
                 must_not=[qe.HasIdCondition(set(examples))],
             )
-
-            def fetch(n: int) -> list[Hit]:
-                request = qe.SearchRequest(
-                    query=query,
-                    limit=n,
-                    filter=not_examples,
-                    params=self._params,
-                    with_payload=True,
-                    with_vector=False,
-                    score_threshold=score_threshold,
-                )
-                return edge_hits(coll.shard.search(request))
-
-            return rank_page(fetch, limit, offset)
+            return self._nearest_page(coll, query, not_examples, limit, offset, score_threshold)
 
     def search_groups(
         self,

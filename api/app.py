@@ -33,7 +33,9 @@ def preload_default_model(runtime: Runtime) -> threading.Thread:
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     """Build the API; `settings` overrides the environment, `runtime` shares existing clients."""
-    runtime = runtime or Runtime(settings or get_settings())
+    if runtime is None:
+        settings = settings or get_settings()
+        runtime = Runtime(settings, text_only=not settings.api_image_queries)
     settings = runtime.settings
     set_runtime(runtime)
     configure_celery(settings)

@@ -15,7 +15,7 @@ from workers.enrich import label_matrix, label_probabilities
 def classify(runtime: Runtime, body: ClassifyRequest, uploads: Uploads) -> ClassifyResponse:
     """Probabilities of each label for one image, most likely first."""
     if body.collection is not None:
-        model = runtime.vectors.get_collection(body.collection).spec.model
+        model = runtime.vectors.spec(body.collection).model
     else:
         model = body.model or runtime.settings.default_model
     try:

@@ -9,7 +9,13 @@ from __future__ import annotations
 import logging
 import re
 
-from api.schemas import CollectionCreate, CollectionPublic, JobAccepted, ReembedRequest
+from api.schemas import (
+    CollectionCreate,
+    CollectionPublic,
+    IndexSettings,
+    JobAccepted,
+    ReembedRequest,
+)
 from encoders import Encoder, UnknownModel, parse_model_name
 from infra.errors import CollectionExists, CollectionNotFound, Conflict, InvalidRequest, Unavailable
 from infra.filters import metadata_key
@@ -49,6 +55,7 @@ def collection_public(info: CollectionInfo, active: str | None = None) -> Collec
         dim=spec.dim,
         count=info.count,
         payload_schema=schema,
+        index=IndexSettings.of(spec.index),
         random_weights=parse_model_name(spec.model).is_random,
         active=active is None or active == spec.name,
     )
@@ -88,6 +95,7 @@ def create_collection(runtime: Runtime, body: CollectionCreate) -> CollectionPub
         model=encoder.name,
         payload_schema=schema,
         extra={"id_namespace": body.name, "public_name": body.name, "version": 1},
+        index=body.index.config(),
     )
     runtime.vectors.create_collection(spec)
     runtime.vectors.set_alias(body.name, spec.name)
@@ -157,6 +165,7 @@ def reembed(runtime: Runtime, name: str, body: ReembedRequest) -> JobAccepted:
         model=encoder.name,
         payload_schema=dict(source.payload_schema),
         extra={**source.extra, "version": latest + 1},
+        index=body.index.config() if body.index else source.index,
     )
     store.create_collection(target)
     runtime.jobs.start_migration(public, target.name)  # before the copy lists the source

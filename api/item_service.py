@@ -44,13 +44,13 @@ def _public(point: VectorPoint) -> ItemPublic:
 
 def get_item(runtime: Runtime, collection: str, item_id: str) -> ItemPublic:
     """One item by its external id."""
-    spec = runtime.vectors.get_collection(collection).spec
+    spec = runtime.vectors.spec(collection)
     return _public(_point(runtime, spec, item_id))
 
 
 def patch_item(runtime: Runtime, collection: str, item_id: str, body: ItemPatch) -> ItemPublic:
     """Change an item's metadata without re-embedding it."""
-    spec = runtime.vectors.get_collection(collection).spec
+    spec = runtime.vectors.spec(collection)
     point = _point(runtime, spec, item_id)
     current: dict[str, Any] = point.payload.get("metadata") or {}
     metadata = dict(body.metadata) if body.replace else {**current, **body.metadata}
@@ -61,7 +61,7 @@ def patch_item(runtime: Runtime, collection: str, item_id: str, body: ItemPatch)
 
 def delete_item(runtime: Runtime, collection: str, item_id: str) -> Deleted:
     """Remove one item; 404 when it does not exist."""
-    spec = runtime.vectors.get_collection(collection).spec
+    spec = runtime.vectors.spec(collection)
     point = _point(runtime, spec, item_id)
     runtime.vectors.delete_points(spec.name, [point.id])
     return Deleted(deleted=1)
@@ -69,7 +69,7 @@ def delete_item(runtime: Runtime, collection: str, item_id: str) -> Deleted:
 
 def delete_items(runtime: Runtime, collection: str, body: ItemsDelete) -> Deleted:
     """Remove items by external ids or by a metadata filter; report how many went."""
-    spec = runtime.vectors.get_collection(collection).spec
+    spec = runtime.vectors.spec(collection)
     if body.filter is not None:
         payload_filter = to_payload_filter(body.filter) or {}
         return Deleted(deleted=runtime.vectors.delete_by_filter(spec.name, payload_filter))
@@ -104,7 +104,7 @@ def find_duplicates(
 ) -> DuplicatesResponse:
     """Groups of items at least `threshold` similar, found with batched engine searches."""
     store = runtime.vectors
-    spec = store.get_collection(collection).spec
+    spec = store.spec(collection)
     payload_filter = to_payload_filter(body.filter)
     groups, payloads, scanned, cursor = _Groups(), {}, 0, None
     while True:

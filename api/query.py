@@ -54,9 +54,14 @@ def image_bytes(runtime: Runtime, ref: ImageRef, uploads: Uploads) -> bytes:
 
 def embed_image(runtime: Runtime, encoder: Encoder, ref: ImageRef, uploads: Uploads) -> np.ndarray:
     """Decode and embed one query image."""
-    image = decode_image(
-        image_bytes(runtime, ref, uploads), max_pixels=runtime.settings.max_image_pixels
-    )
+    if not encoder.has_image_tower:
+        raise InvalidRequest(
+            "image queries are disabled on this API (MMSEARCH_API_IMAGE_QUERIES=false)",
+            code="image_queries_disabled",
+        )
+    s = runtime.settings
+    data = image_bytes(runtime, ref, uploads)
+    image = decode_image(data, max_pixels=s.max_image_pixels, min_side=s.decode_min_side)
     vector: np.ndarray = encoder.embed_images([image])[0]
     return vector
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from infra.jobs import JobStatus
-from infra.vectors import FieldType
+from infra.vectors import FieldType, IndexConfig
 
 
 def _no_version_suffix(name: str) -> str:
@@ -27,10 +28,41 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_INDEX = IndexConfig()
+
+
+class IndexSettings(Strict):
+    """How a collection's vectors are indexed; the defaults reach recall@10 ≥ 0.99 on 100k+."""
+
+    m: int = Field(default=_INDEX.m, ge=4, le=128, description="HNSW graph degree")
+    ef_construct: int = Field(
+        default=_INDEX.ef_construct, ge=4, le=4096, description="HNSW build breadth"
+    )
+    hnsw_ef: int = Field(default=_INDEX.hnsw_ef, ge=1, le=4096, description="HNSW search breadth")
+    quantization: Literal["int8"] | None = Field(
+        default="int8",
+        description="int8: scalar-quantized copies in RAM, candidates rescored exactly; null: off",
+    )
+    indexing_threshold: int = Field(
+        default=_INDEX.indexing_threshold,
+        ge=0,
+        le=100_000_000,
+        description="segments (and filtered subsets) with fewer points are searched exactly",
+    )
+
+    def config(self) -> IndexConfig:
+        return IndexConfig(**self.model_dump())
+
+    @classmethod
+    def of(cls, config: IndexConfig) -> IndexSettings:
+        return cls(**asdict(config))
+
+
 class CollectionCreate(Strict):
     name: CollectionName
     model: str | None = Field(default=None, max_length=512, description="Default: server's model")
     payload_schema: dict[FieldName, FieldType] = Field(default_factory=dict, max_length=64)
+    index: IndexSettings = Field(default_factory=IndexSettings)
 
 
 class CollectionPublic(BaseModel):
@@ -41,11 +73,15 @@ class CollectionPublic(BaseModel):
     dim: int
     count: int
     payload_schema: dict[str, FieldType]
+    index: IndexSettings
     random_weights: bool = Field(description="True when the model has random test weights")
 
 
 class ReembedRequest(Strict):
     model: str = Field(min_length=1, max_length=512)
+    index: IndexSettings | None = Field(
+        default=None, description="the new version's index settings; default: the current ones"
+    )
 
 
 class CollectionsPublic(BaseModel):

@@ -45,7 +45,7 @@ def search(
 ) -> SearchResponse:
     """Rank one collection's items for a query."""
     started = time.perf_counter()
-    spec = runtime.vectors.get_collection(collection).spec
+    spec = runtime.vectors.spec(collection)
     flt = to_payload_filter(body.filter)
     store, using = runtime.vectors, _using(body.mode)
     if body.recommend is not None:
@@ -100,7 +100,7 @@ def search(
 def fanout(runtime: Runtime, body: FanoutSearchRequest, uploads: Uploads) -> SearchResponse:
     """Search several collections of one model in parallel and merge by score."""
     started = time.perf_counter()
-    specs = [runtime.vectors.get_collection(name).spec for name in body.collections]
+    specs = [runtime.vectors.spec(name) for name in body.collections]
     _same_model(specs)
     vector = query_vector(runtime, runtime.encoder(specs[0].model), body, None, uploads)
     flt = to_payload_filter(body.filter)

@@ -76,3 +76,12 @@ def running_stack(model: str, batch_size: int, photos: list[Photo]) -> Iterator[
             platform.stop()
             moto.stop()
             redis.stop()
+
+
+def decode_all(photos: list[Photo]) -> list[Any]:
+    """The photos as RGB PIL images."""
+    import io
+
+    from PIL import Image
+
+    return [Image.open(io.BytesIO(p.data)).convert("RGB") for p in photos]

@@ -7,7 +7,7 @@ the centre's, fixed seed) with a keyword payload `metadata.group` (50 values: a 
 ~2%) and an integer payload `rank` (0..999: `rank < 300` keeps ~30%). Each config builds its
 own EdgeVectorStore in a temp dir (in a fresh forked process, so RSS is its own), upserts batches
 of 1000 (fsync off: the build figure is indexing, not flushing), lets the store index every
-`index_chunk` points and then optimizes until every point is in an HNSW graph. Queries are
+`indexing_threshold` points and then optimizes until every point is in an HNSW graph. Queries are
 held-out noisy vectors near the centres, run one at a time through `EdgeVectorStore.search`.
 """
 
@@ -19,14 +19,21 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from infra.vectors.base import IMAGE_VECTOR, CollectionSpec, FieldType, VectorPoint
+from infra.vectors.base import (
+    IMAGE_VECTOR,
+    LEGACY_INDEX,
+    CollectionSpec,
+    FieldType,
+    IndexConfig,
+    VectorPoint,
+)
 from infra.vectors.edge import EdgeVectorStore
 
 DIM = 512
@@ -42,20 +49,18 @@ SCHEMA = {"metadata.group": FieldType.KEYWORD, "rank": FieldType.INTEGER}
 @dataclass(frozen=True)
 class Config:
     label: str
-    store: dict[str, Any]
+    index: IndexConfig
 
 
 def grid(n: int) -> list[Config]:
-    exact = {"index_chunk": n + 1, "hnsw_ef": None}
+    plain = IndexConfig(quantization=None)
     return [
-        Config("exact scan (no HNSW)", exact),
-        Config("m16 efc100 ef128", {"hnsw_m": 16, "hnsw_ef_construct": 100, "hnsw_ef": 128}),
-        Config("m32 efc256 ef256", {"hnsw_m": 32, "hnsw_ef_construct": 256, "hnsw_ef": 256}),
-        Config("m32 efc256 ef512", {"hnsw_m": 32, "hnsw_ef_construct": 256, "hnsw_ef": 512}),
-        Config(
-            "m32 efc256 ef512 int8",
-            {"hnsw_m": 32, "hnsw_ef_construct": 256, "hnsw_ef": 512, "quantization": "int8"},
-        ),
+        Config("exact scan (no HNSW)", replace(plain, indexing_threshold=n + 1)),
+        Config("m16 efc100 ef128", LEGACY_INDEX),
+        Config("m16 efc100 ef128 int8", replace(LEGACY_INDEX, quantization="int8")),
+        Config("m32 efc256 ef256", replace(plain, hnsw_ef=256)),
+        Config("m32 efc256 ef512", replace(plain, hnsw_ef=512)),
+        Config("default: m32 efc256 ef512 int8", IndexConfig()),
     ]
 
 
@@ -115,8 +120,10 @@ def disk_mib(folder: Path) -> float:
     return blocks * 512 / 2**20
 
 
-def build(store: EdgeVectorStore, data: dict[str, np.ndarray]) -> dict[str, int]:
-    store.create_collection(CollectionSpec(NAME, DIM, "bench", dict(SCHEMA)))
+def build(
+    store: EdgeVectorStore, data: dict[str, np.ndarray], index: IndexConfig
+) -> dict[str, int]:
+    store.create_collection(CollectionSpec(NAME, DIM, "bench", dict(SCHEMA), index=index))
     x, groups, ranks = data["x"], data["group"], data["rank"]
     for start in range(0, len(x), 1000):
         batch = [
@@ -130,7 +137,7 @@ def build(store: EdgeVectorStore, data: dict[str, np.ndarray]) -> dict[str, int]
         store.upsert(NAME, batch)
     with store._use(NAME) as coll:  # the store's chunks are done; index what is left
         info = coll.shard.info()
-        if store._index_chunk <= len(x):
+        if index.indexing_threshold <= len(x):
             for _ in range(10):
                 if info.indexed_vectors_count >= info.points_count:
                     break
@@ -143,13 +150,15 @@ def build(store: EdgeVectorStore, data: dict[str, np.ndarray]) -> dict[str, int]
         }
 
 
-def run_config(config: Config, data: dict[str, np.ndarray], truths: Any) -> dict[str, Any]:
+def run_config(
+    config: Config, data: dict[str, np.ndarray], truths: Any, segments: int
+) -> dict[str, Any]:
     """One config in its own (forked) process: build, then every filter's recall and latency."""
     with tempfile.TemporaryDirectory(prefix="recall-") as tmp:
         rss_before = rss_mib()
-        store = EdgeVectorStore(Path(tmp), fsync=False, **config.store)
+        store = EdgeVectorStore(Path(tmp), fsync=False, max_segments=segments)
         started = time.perf_counter()
-        info = build(store, data)
+        info = build(store, data, config.index)
         out: dict[str, Any] = {"build_s": time.perf_counter() - started, **info}
         out["rss_mib"], out["rss_delta_mib"] = rss_mib(), rss_mib() - rss_before
         out["disk_mib"] = disk_mib(Path(tmp))
@@ -177,23 +186,27 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="queries per filter")
     help_noise = "noise norm ÷ centre norm (larger: clusters overlap, a harder search)"
     parser.add_argument("--noise", type=float, default=1.0, help=help_noise)
+    parser.add_argument("--segments", type=int, default=8, help="the store's max_segments")
+    parser.add_argument("--only", help="run only the configs whose label contains this")
     args = parser.parse_args()
     began = time.perf_counter()
     data = dataset(args.n, args.queries, args.noise)
     truths = [truth(data, mask) for _, _, mask in filters(data)]
-    shape = f"{args.n} points, {args.queries} queries, dim {DIM}, noise {args.noise}"
+    shape = f"{args.n} points, {args.queries} queries, dim {DIM}, noise {args.noise}, "
+    shape += f"max {args.segments} segments"
     print(f"{shape}, {os.cpu_count()} CPUs")
-    header = f"{'config':24} {'build s':>8} {'RSS MiB (+Δ)':>14} {'disk MiB':>9}"
+    header = f"{'config':31} {'build s':>8} {'RSS MiB (+Δ)':>14} {'disk MiB':>9}"
     print(f"{header}  {'filter':12} {'recall@10':>9} {'p50 ms':>8} {'p99 ms':>8}")
-    for config in grid(args.n):  # a fresh fork per config: its RSS is its own
+    configs = [c for c in grid(args.n) if not args.only or args.only in c.label]
+    for config in configs:  # a fresh fork per config: its RSS is its own
         with ProcessPoolExecutor(1, mp_context=get_context("fork")) as pool:
-            r = pool.submit(run_config, config, data, truths).result()
+            r = pool.submit(run_config, config, data, truths, args.segments).result()
         rss = f"{r['rss_mib']:.0f} (+{r['rss_delta_mib']:.0f})"
-        lead = f"{config.label:24} {r['build_s']:8.1f} {rss:>14} {r['disk_mib']:9.0f}"
+        lead = f"{config.label:31} {r['build_s']:8.1f} {rss:>14} {r['disk_mib']:9.0f}"
         for i, (label, recall, p50, p99) in enumerate(r["rows"]):
             cells = f"{label:12} {recall:9.3f} {p50:8.2f} {p99:8.2f}"
             print(f"{lead if i == 0 else ' ' * len(lead)}  {cells}", flush=True)
-        print(f"{'':24} {r['indexed']}/{r['points']} vectors indexed, {r['segments']} segments")
+        print(f"{'':31} {r['indexed']}/{r['points']} vectors indexed, {r['segments']} segments")
     print(f"total {time.perf_counter() - began:.0f} s")
 
 

@@ -1,6 +1,6 @@
 """Embedding models behind one protocol and a registry."""
 
-from encoders.base import Encoder, ModelRef, UnknownModel, parse_model_name
+from encoders.base import Encoder, ImageTowerNotLoaded, ModelRef, UnknownModel, parse_model_name
 from encoders.registry import (
     TINY_TEST_MODEL,
     get_encoder,
@@ -14,6 +14,7 @@ __all__ = [
     "TINY_TEST_MODEL",
     "Encoder",
     "ModelRef",
+    "ImageTowerNotLoaded",
     "UnknownModel",
     "get_encoder",
     "list_backends",

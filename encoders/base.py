@@ -18,6 +18,10 @@ class UnknownModel(ValueError):
     """A model name no backend can build."""
 
 
+class ImageTowerNotLoaded(RuntimeError):
+    """An image was given to an encoder loaded with its text tower only."""
+
+
 @dataclass(frozen=True)
 class ModelRef:
     """A parsed model name: `ARCH/TAG`, `ARCH/file:PATH`, `ARCH/random[:SEED]`, `backend:...`."""
@@ -32,6 +36,9 @@ class ModelRef:
 
     @property
     def seed(self) -> int:
+        """The random-weights seed (DEFAULT_SEED for real weights, which do not use one)."""
+        if not self.is_random:
+            return DEFAULT_SEED
         _, _, seed = self.weights.partition(":")
         return int(seed) if seed else DEFAULT_SEED
 
@@ -68,6 +75,7 @@ class Encoder(Protocol):
     dim: int
     device: str
     is_random: bool
+    has_image_tower: bool  # False when loaded text-only: embed_images raises ImageTowerNotLoaded
     logit_scale: float  # exp of the learned temperature: softmax(scale * cosine) for zero-shot
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:

@@ -25,6 +25,7 @@ softmax, so its bias is exposed as `logit_bias` (0.0 for CLIP).
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,7 +47,7 @@ from transformers import (
     SiglipImageProcessor,
 )
 
-from encoders.base import ModelRef, UnknownModel
+from encoders.base import ImageTowerNotLoaded, ModelRef, UnknownModel
 from encoders.torch_util import resolve_device, to_unit_numpy
 
 log = logging.getLogger(__name__)
@@ -59,12 +60,22 @@ _TINY_IMAGE = 32
 
 
 class HFEncoder:
-    """A transformers CLIP or SigLIP model loaded once; fp16 on GPU, fp32 on CPU."""
+    """A transformers CLIP or SigLIP model loaded once; fp16 on GPU, fp32 on CPU.
 
-    def __init__(self, ref: ModelRef, device: str = "auto", cache_dir: Path | None = None) -> None:
+    `text_only`: drop the vision tower once loaded (for an API that serves text queries only).
+    """
+
+    def __init__(
+        self,
+        ref: ModelRef,
+        device: str = "auto",
+        cache_dir: Path | None = None,
+        text_only: bool = False,
+    ) -> None:
         self.name = ref.name
         self.is_random = ref.is_random
         self.device = resolve_device(device)
+        self.has_image_tower = not text_only
         self._dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
         if ref.is_random:
             model, tokenizer, image_processor = _build_random(ref)
@@ -76,6 +87,12 @@ class HFEncoder:
                 f"unsupported hf model type {model_type!r} for {ref.name!r}; "
                 f"have {list(SUPPORTED_MODEL_TYPES)}"
             )
+        if text_only:
+            model.vision_model = None
+            if hasattr(model, "visual_projection"):
+                model.visual_projection = None
+            image_processor = None
+            gc.collect()
         model.to(device=self.device, dtype=self._dtype)
         model.eval()
         tokenizer.padding_side = "right"
@@ -117,6 +134,8 @@ class HFEncoder:
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         """Resize, crop and normalise one image (converted to RGB) to the model's input tensor."""
+        if self._image_processor is None:
+            raise ImageTowerNotLoaded(f"{self.name} was loaded without its image tower")
         pixels = self._image_processor(images=image.convert("RGB"), return_tensors="pt")
         tensor: torch.Tensor = pixels["pixel_values"][0]
         return tensor
@@ -126,6 +145,8 @@ class HFEncoder:
         """(n, dim) float32 unit vectors for preprocessed image tensors."""
         if not batch:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if not self.has_image_tower:
+            raise ImageTowerNotLoaded(f"{self.name} was loaded without its image tower")
         pixels = torch.stack(list(batch))
         if self.device.startswith("cuda"):
             pixels = pixels.pin_memory().to(self.device, non_blocking=True)

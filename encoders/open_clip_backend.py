@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,9 +11,11 @@ from typing import Any
 import numpy as np
 import open_clip
 import torch
+from open_clip.factory import convert_to_custom_text_state_dict, resize_text_pos_embed
 from PIL import Image
+from safetensors import safe_open
 
-from encoders.base import ModelRef, UnknownModel
+from encoders.base import ImageTowerNotLoaded, ModelRef, UnknownModel
 from encoders.torch_util import resolve_device, to_unit_numpy
 
 log = logging.getLogger(__name__)
@@ -23,27 +26,45 @@ for _config in sorted(_CONFIG_DIR.glob("*.json")):
 
 
 class OpenClipEncoder:
-    """An open_clip model loaded once; fp16 on GPU, fp32 on CPU."""
+    """An open_clip model loaded once; fp16 on GPU, fp32 on CPU.
 
-    def __init__(self, ref: ModelRef, device: str = "auto", cache_dir: Path | None = None) -> None:
+    `text_only`: load the text tower alone (for an API that serves text queries only). With
+    real weights the image tower is never built at full size and its weights are not kept;
+    with random weights the full model is built (the text tower must equal the full model's)
+    and the image tower dropped.
+    """
+
+    def __init__(
+        self,
+        ref: ModelRef,
+        device: str = "auto",
+        cache_dir: Path | None = None,
+        text_only: bool = False,
+    ) -> None:
         if ref.arch not in open_clip.list_models():
             raise UnknownModel(f"unknown open_clip architecture {ref.arch!r}")
         self.name = ref.name
         self.is_random = ref.is_random
         self.device = resolve_device(device)
+        self.has_image_tower = not text_only
         precision = "fp16" if self.device.startswith("cuda") else "fp32"
-        pretrained: str | None = None if ref.is_random else (ref.weights_file or ref.weights)
         if ref.weights_file is not None and not Path(ref.weights_file).is_file():
             raise UnknownModel(f"weights file not found: {ref.weights_file}")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(ref.seed)
-            model, _, preprocess = open_clip.create_model_and_transforms(
-                ref.arch,
-                pretrained=pretrained,
-                precision=precision,
-                device=self.device,
-                cache_dir=str(cache_dir) if cache_dir else None,
-            )
+            if text_only and not ref.is_random:
+                model, preprocess = _text_tower(ref, precision, self.device, cache_dir), None
+            else:
+                model, _, preprocess = open_clip.create_model_and_transforms(
+                    ref.arch,
+                    pretrained=None if ref.is_random else (ref.weights_file or ref.weights),
+                    precision=precision,
+                    device=self.device,
+                    cache_dir=str(cache_dir) if cache_dir else None,
+                )
+        if text_only:
+            model.visual, preprocess = None, None
+            gc.collect()
         model.eval()
         self._model: Any = model
         self._preprocess: Any = preprocess
@@ -56,10 +77,11 @@ class OpenClipEncoder:
         )
         scale = getattr(model, "logit_scale", None)
         self.logit_scale = float(scale.exp().item()) if isinstance(scale, torch.Tensor) else 100.0
+        towers = "text tower" if text_only else "model"
         if self.is_random:
-            log.warning("model %s has RANDOM weights: for tests and demos only", self.name)
+            log.warning("%s %s has RANDOM weights: for tests and demos only", towers, self.name)
         else:
-            log.info("loaded model %s on %s (%s)", self.name, self.device, precision)
+            log.info("loaded %s %s on %s (%s)", towers, self.name, self.device, precision)
 
     @torch.inference_mode()
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
@@ -72,6 +94,8 @@ class OpenClipEncoder:
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         """Resize, crop and normalise one RGB image to the model's input tensor."""
+        if self._preprocess is None:
+            raise ImageTowerNotLoaded(f"{self.name} was loaded without its image tower")
         tensor: torch.Tensor = self._preprocess(image)
         return tensor
 
@@ -80,6 +104,8 @@ class OpenClipEncoder:
         """(n, dim) float32 unit vectors for preprocessed image tensors."""
         if not batch:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if not self.has_image_tower:
+            raise ImageTowerNotLoaded(f"{self.name} was loaded without its image tower")
         pixels = torch.stack(list(batch))
         if self.device.startswith("cuda"):
             pixels = pixels.pin_memory().to(self.device, non_blocking=True)
@@ -95,3 +121,59 @@ class OpenClipEncoder:
 def _has_text_projection(model: Any) -> bool:
     projection = getattr(model, "text_projection", None)
     return isinstance(projection, torch.Tensor) and projection.ndim == 2
+
+
+# Stands in for the image tower while a text-only model is built, so no full-size one is.
+_PLACEHOLDER_VISION = {
+    "image_size": 32,
+    "patch_size": 32,
+    "width": 64,
+    "layers": 1,
+    "head_width": 64,
+}
+
+
+def _text_tower(ref: ModelRef, precision: str, device: str, cache_dir: Path | None) -> Any:
+    """The model with a placeholder image tower and the checkpoint's text-side weights."""
+    path = ref.weights_file
+    if path is None:
+        tag = open_clip.get_pretrained_cfg(ref.arch, ref.weights)
+        if not tag:
+            raise UnknownModel(f"unknown pretrained tag {ref.weights!r} for {ref.arch!r}")
+        path = open_clip.download_pretrained(tag, cache_dir=str(cache_dir) if cache_dir else None)
+    model = open_clip.create_model(
+        ref.arch, pretrained=None, precision=precision, vision_cfg=dict(_PLACEHOLDER_VISION)
+    )
+    model.visual = None
+    state = _text_state_dict(path)
+    if "positional_embedding" in state and not hasattr(model, "positional_embedding"):
+        state = convert_to_custom_text_state_dict(state)  # an old checkpoint layout
+    scale = state.get("logit_scale")
+    if scale is not None and scale.ndim != model.logit_scale.ndim:
+        state["logit_scale"] = scale.reshape(model.logit_scale.shape)
+    resize_text_pos_embed(state, model)
+    keys = model.load_state_dict(state, strict=False)
+    if keys.missing_keys or keys.unexpected_keys:
+        raise RuntimeError(
+            f"{path} does not fit {ref.arch}'s text tower: missing {keys.missing_keys[:5]}, "
+            f"unexpected {keys.unexpected_keys[:5]}"
+        )
+    return model.to(device=device)
+
+
+def _text_state_dict(path: str) -> dict[str, torch.Tensor]:
+    """A checkpoint's tensors outside the image tower, read lazily (memory-mapped), so the image
+    tower's weights are never held in memory."""
+    if path.endswith(".safetensors"):
+        with safe_open(path, framework="pt") as handle:
+            keys = [k for k in handle.keys() if not _is_visual(k)]  # noqa: SIM118 - not a dict
+            return {k: handle.get_tensor(k) for k in keys}
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise RuntimeError(f"{path} holds no state dict")
+    return {k.removeprefix("module."): v for k, v in state.items() if not _is_visual(k)}
+
+
+def _is_visual(key: str) -> bool:
+    return key.removeprefix("module.").startswith("visual.")

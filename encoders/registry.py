@@ -11,11 +11,13 @@ from encoders.base import Encoder, ModelRef, UnknownModel, parse_model_name
 
 log = logging.getLogger(__name__)
 
-EncoderFactory = Callable[[ModelRef, str, Path | None], Encoder]
+# (model, device, cache_dir, text_only) -> encoder
+EncoderFactory = Callable[[ModelRef, str, Path | None, bool], Encoder]
 
+_Key = tuple[str, str, bool]  # model name, device, text_only
 _BACKENDS: dict[str, EncoderFactory] = {}
-_LOADED: dict[tuple[str, str], Encoder] = {}
-_LOADING: dict[tuple[str, str], threading.Lock] = {}
+_LOADED: dict[_Key, Encoder] = {}
+_LOADING: dict[_Key, threading.Lock] = {}
 _LOCK = threading.Lock()
 
 TINY_TEST_MODEL = "mmsearch-tiny/random"
@@ -26,16 +28,18 @@ def register_backend(name: str, factory: EncoderFactory) -> None:
     _BACKENDS[name] = factory
 
 
-def _open_clip_factory(ref: ModelRef, device: str, cache_dir: Path | None) -> Encoder:
+def _open_clip_factory(
+    ref: ModelRef, device: str, cache_dir: Path | None, text_only: bool
+) -> Encoder:
     from encoders.open_clip_backend import OpenClipEncoder  # torch is imported only when needed
 
-    return OpenClipEncoder(ref, device=device, cache_dir=cache_dir)
+    return OpenClipEncoder(ref, device=device, cache_dir=cache_dir, text_only=text_only)
 
 
-def _hf_factory(ref: ModelRef, device: str, cache_dir: Path | None) -> Encoder:
+def _hf_factory(ref: ModelRef, device: str, cache_dir: Path | None, text_only: bool) -> Encoder:
     from encoders.hf_backend import HFEncoder  # torch and transformers only when needed
 
-    return HFEncoder(ref, device=device, cache_dir=cache_dir)
+    return HFEncoder(ref, device=device, cache_dir=cache_dir, text_only=text_only)
 
 
 register_backend("open_clip", _open_clip_factory)
@@ -64,12 +68,17 @@ def validate_model_name(name: str) -> ModelRef:
     return ref
 
 
-def get_encoder(name: str, device: str = "auto", cache_dir: Path | None = None) -> Encoder:
-    """The process-wide encoder for `name`, loaded on first use."""
+def get_encoder(
+    name: str, device: str = "auto", cache_dir: Path | None = None, text_only: bool = False
+) -> Encoder:
+    """The process-wide encoder for `name`, loaded on first use.
+
+    `text_only`: the text tower is enough (a loaded full model is used if there is one).
+    """
     ref = validate_model_name(name)
-    key = (ref.name, device)
+    key = (ref.name, device, text_only)
     with _LOCK:
-        encoder = _LOADED.get(key)
+        encoder = _LOADED.get((ref.name, device, False)) or _LOADED.get(key)
         if encoder is not None:
             return encoder
         load_lock = _LOADING.setdefault(key, threading.Lock())
@@ -77,8 +86,9 @@ def get_encoder(name: str, device: str = "auto", cache_dir: Path | None = None) 
         with _LOCK:
             encoder = _LOADED.get(key)
         if encoder is None:
-            log.info("loading encoder %s (device=%s)", ref.name, device)
-            encoder = _BACKENDS[ref.backend](ref, device, cache_dir)
+            towers = "text tower" if text_only else "text and image towers"
+            log.info("loading encoder %s (%s, device=%s)", ref.name, towers, device)
+            encoder = _BACKENDS[ref.backend](ref, device, cache_dir, text_only)
             with _LOCK:
                 _LOADED[key] = encoder
         return encoder

@@ -9,8 +9,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from infra.errors import ItemError, ItemErrorCode
 
 
-def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
-    """Bytes → upright RGB image (first frame); raise ItemError on non-images, bombs, corruption."""
+def decode_image(data: bytes, *, max_pixels: int, min_side: int = 0) -> Image.Image:
+    """Bytes → upright RGB image (first frame); raise ItemError on non-images, bombs, corruption.
+
+    `min_side` > 0: a JPEG is decoded at the largest DCT reduction (1/2, 1/4, 1/8) that keeps
+    both sides at least that long, a fraction of the work of a full decode for large photos.
+    """
     if not data:
         raise ItemError(ItemErrorCode.NOT_AN_IMAGE, "empty object")
     try:
@@ -30,6 +34,8 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
         )
     try:
         image.seek(0)
+        if min_side > 0 and image.format == "JPEG":
+            image.draft("RGB", (min_side, min_side))
         image.load()
         upright = ImageOps.exif_transpose(image) or image
         return to_rgb(upright)

@@ -19,8 +19,9 @@ from infra.vectors import VectorStore, open_vector_store
 class Runtime:
     """Lazily-built shared clients; in standalone mode the API and the worker share one."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, text_only: bool = False) -> None:
         self.settings = settings
+        self.text_only = text_only  # an API process without image queries: text towers only
         self._lock = threading.Lock()
         self._vectors: VectorStore | None = None
 
@@ -50,7 +51,9 @@ class Runtime:
     def encoder(self, model: str) -> Encoder:
         """The loaded encoder for a model name (once per process)."""
         s = self.settings
-        return get_encoder(model, device=s.device, cache_dir=s.model_cache_dir)
+        return get_encoder(
+            model, device=s.device, cache_dir=s.model_cache_dir, text_only=self.text_only
+        )
 
     def close(self) -> None:
         """Close the vector store and the Redis pool if they were opened."""

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     max_image_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
     max_image_pixels: int = Field(default=64_000_000, ge=1)
+    decode_min_side: int = Field(
+        default=512,
+        ge=0,
+        description="JPEGs are decoded at a reduced scale that keeps both sides at least this"
+        " long (models need 224-384); 0: always decode at full size",
+    )
     max_job_errors: int = Field(default=1000, ge=1)
     query_cache_size: int = Field(
         default=10_000, ge=0, description="Text-query embeddings kept per API process (0: off)"
@@ -68,6 +74,11 @@ class Settings(BaseSettings):
     job_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
 
     # API
+    api_image_queries: bool = Field(
+        default=True,
+        description="Image queries (uploads, base64, URIs) and /v1/classify need the image tower;"
+        " false: an API process loads each model's text tower only (less memory)",
+    )
     api_keys: CommaList = Field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)

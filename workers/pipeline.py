@@ -85,7 +85,8 @@ def load_item(runtime: Runtime, encoder: Encoder, item: IngestItem) -> Any:
     """Fetch, decode and preprocess one item; raise ItemError for this item alone."""
     ref = runtime.objects.parse(item.uri)
     data = runtime.objects.fetch(ref)
-    image = decode_image(data, max_pixels=runtime.settings.max_image_pixels)
+    s = runtime.settings
+    image = decode_image(data, max_pixels=s.max_image_pixels, min_side=s.decode_min_side)
     return encoder.preprocess(image)
 
 
@@ -199,7 +200,7 @@ def run_batch(
     jobs.mark_started(job_id)
     items = [IngestItem.from_dict(raw) for raw in raw_items]
     try:
-        spec = runtime.vectors.get_collection(collection).spec
+        spec = runtime.vectors.spec(collection)
         outcome = embed_and_upsert(runtime, spec, items, options)
         mirror_to_migration(runtime, spec, items, options)
     except CollectionNotFound:
@@ -233,7 +234,7 @@ def mirror_to_migration(
     targets.add(runtime.vectors.get_collection(str(public)).spec.name)
     for target in sorted(t for t in targets if t and t != spec.name):
         try:
-            embed_and_upsert(runtime, runtime.vectors.get_collection(target).spec, items, options)
+            embed_and_upsert(runtime, runtime.vectors.spec(target), items, options)
         except Exception:  # the primary write stands; log and keep the batch's outcome
             log.exception("could not mirror a batch of %s into %s", spec.name, target)
 

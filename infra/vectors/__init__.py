@@ -14,6 +14,7 @@ from infra.vectors.base import (
     FieldType,
     FilterJSON,
     Hit,
+    IndexConfig,
     VectorPoint,
     VectorStore,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "FieldType",
     "FilterJSON",
     "Hit",
+    "IndexConfig",
     "QdrantServerStore",
     "VectorPoint",
     "VectorStore",

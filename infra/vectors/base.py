@@ -31,6 +31,36 @@ class FieldType(StrEnum):
     TEXT = "text"
 
 
+QUANTIZATIONS = (None, "int8")
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """How a collection's vectors are indexed and searched.
+
+    The defaults reach recall@10 of 1.000 on 100k clustered 512-d vectors, filtered and not,
+    at about half the latency of an exact scan (bench/recall.py):
+
+    - `m`, `ef_construct`: HNSW graph degree and build breadth.
+    - `hnsw_ef`: search breadth.
+    - `quantization`: None, or "int8" (scalar int8 copies kept in RAM; searches walk them and
+      rescore the 2x oversampled candidates with the original vectors).
+    - `indexing_threshold`: points a segment holds before a graph is built for it; a smaller
+      collection (or segment) is searched exactly. A filter that keeps fewer points than that
+      is searched exactly too.
+    """
+
+    m: int = 32
+    ef_construct: int = 256
+    hnsw_ef: int = 512
+    quantization: str | None = "int8"
+    indexing_threshold: int = 10_000
+
+
+# Collections created before index settings were stored: the engines' own defaults.
+LEGACY_INDEX = IndexConfig(m=16, ef_construct=100, hnsw_ef=128, quantization=None)
+
+
 @dataclass(frozen=True)
 class CollectionSpec:
     """What a collection is: its vectors' size and model, and its indexed payload fields.
@@ -43,6 +73,7 @@ class CollectionSpec:
     model: str
     payload_schema: dict[str, FieldType] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    index: IndexConfig = field(default_factory=IndexConfig)
 
 
 @dataclass(frozen=True)
@@ -89,6 +120,10 @@ class VectorStore(ABC):
     @abstractmethod
     def get_collection(self, name: str) -> CollectionInfo:
         """Spec plus point count; raises CollectionNotFound."""
+
+    @abstractmethod
+    def spec(self, name: str) -> CollectionSpec:
+        """The spec alone (no count: cheap enough for every query); raises CollectionNotFound."""
 
     @abstractmethod
     def list_collections(self) -> list[CollectionInfo]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -16,10 +17,13 @@ import numpy as np
 from infra.errors import InvalidRequest
 from infra.vectors.base import (
     COLLECTION_NAME_RE,
+    LEGACY_INDEX,
+    QUANTIZATIONS,
     VECTOR_NAMES,
     CollectionSpec,
     FieldType,
     Hit,
+    IndexConfig,
     VectorPoint,
 )
 
@@ -121,6 +125,7 @@ def spec_to_json(spec: CollectionSpec) -> dict[str, Any]:
         "model": spec.model,
         "payload_schema": {key: str(kind) for key, kind in spec.payload_schema.items()},
         "extra": spec.extra,
+        "index": asdict(spec.index),
     }
 
 
@@ -132,6 +137,7 @@ def spec_from_json(data: dict[str, Any]) -> CollectionSpec:
         model=str(data["model"]),
         payload_schema={k: FieldType(v) for k, v in (data.get("payload_schema") or {}).items()},
         extra=dict(data.get("extra") or {}),
+        index=IndexConfig(**data["index"]) if "index" in data else LEGACY_INDEX,
     )
 
 
@@ -147,4 +153,22 @@ def check_spec(spec: CollectionSpec) -> CollectionSpec:
             FieldType(kind)
         except ValueError:
             raise InvalidRequest(f"unknown field type {kind!r} for {key!r}") from None
+    check_index(spec.index)
     return spec
+
+
+def check_index(index: IndexConfig) -> IndexConfig:
+    """Validate index settings; raise InvalidRequest."""
+    bounds = {
+        "m": (4, 128),
+        "ef_construct": (4, 4096),
+        "hnsw_ef": (1, 4096),
+        "indexing_threshold": (0, 100_000_000),
+    }
+    for key, (low, high) in bounds.items():
+        value = getattr(index, key)
+        if not isinstance(value, int) or not low <= value <= high:
+            raise InvalidRequest(f"index.{key} must be an integer between {low} and {high}")
+    if index.quantization not in QUANTIZATIONS:
+        raise InvalidRequest(f"index.quantization must be one of {QUANTIZATIONS}")
+    return index

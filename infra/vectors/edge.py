@@ -13,7 +13,8 @@ Facts about qdrant-edge-py 0.9.0 this relies on (measured):
   flush, and ``flush()`` (~5 ms per 64-point batch) makes it survive power loss too.
 - Nothing is indexed in the background: a segment is searched by exact scan until ``optimize()``
   builds its HNSW graph, once it is over the indexing threshold. The store calls ``optimize()``
-  after every ``index_chunk`` written points, so each call indexes about that many points.
+  after every ``spec.index.indexing_threshold`` written points, so each call indexes about that
+  many points.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ logger = logging.getLogger(__name__)
 class _Collection:
     spec: CollectionSpec
     shard: qe.EdgeShard
+    params: qe.SearchParams
     lock: threading.RLock = field(default_factory=threading.RLock)
     pending: int = 0  # points written since the last optimize()
     closed: bool = False
@@ -77,11 +79,10 @@ class _Collection:
 class EdgeVectorStore(EdgeQueries, EdgeAliases, VectorStore):
     """Collections as qdrant-edge shards under `path`; one process owns the folder at a time.
 
-    `index_chunk`: written points between two optimize() calls (each builds HNSW over about
-    that many points, holding the GIL meanwhile); collections smaller than that are searched
-    exactly. `max_segments` / `max_segment_points` bound how far segments are merged.
-    `hnsw_ef`: HNSW search breadth; 128 beats the default recall at about the same latency.
-    `hnsw_m`, `hnsw_ef_construct`, `quantization` (None or "int8"): see `shard_config`.
+    Each collection's HNSW and quantization settings are its spec's `index` (IndexConfig); its
+    `indexing_threshold` is also how many written points trigger an optimize() (which builds
+    HNSW over about that many points, holding the GIL meanwhile).
+    `max_segments` / `max_segment_points` bound how far segments are merged.
     `fsync`: flush after each write so it survives power loss, not only a crash.
     """
 
@@ -89,23 +90,14 @@ class EdgeVectorStore(EdgeQueries, EdgeAliases, VectorStore):
         self,
         path: Path,
         *,
-        index_chunk: int = 10_000,
         max_segments: int = 8,
         max_segment_points: int = 100_000,
-        hnsw_ef: int | None = 128,
-        hnsw_m: int | None = None,
-        hnsw_ef_construct: int | None = None,
-        quantization: str | None = None,
         fsync: bool = True,
     ) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
-        self._index_chunk = max(1, index_chunk)
         self._max_segments = max_segments
         self._max_segment_points = max_segment_points
-        self._params = search_params(hnsw_ef, quantization)
-        self._index = {"hnsw_m": hnsw_m, "hnsw_ef_construct": hnsw_ef_construct}
-        self._quantization = quantization
         self._fsync = fsync
         self._lock = threading.Lock()  # guards _collections; taken before any collection lock
         self._lockfile: IO[str] | None = lock_folder(self.path)
@@ -128,7 +120,7 @@ class EdgeVectorStore(EdgeQueries, EdgeAliases, VectorStore):
             target = self.path / spec.name
             if spec.name in self._collections or spec.name in self._aliases or target.exists():
                 raise CollectionExists(f"collection or alias {spec.name!r} already exists")
-            build_collection(target, spec, self._config(spec.dim))
+            build_collection(target, spec, self._config(spec))
             self._collections[spec.name] = self._open(spec, target)
         logger.info("created collection %s (dim=%d, model=%s)", spec.name, spec.dim, spec.model)
 
@@ -136,6 +128,11 @@ class EdgeVectorStore(EdgeQueries, EdgeAliases, VectorStore):
         """Spec plus point count; raises CollectionNotFound."""
         with self._use(name) as coll:
             return CollectionInfo(coll.spec, coll.shard.count(qe.CountRequest(exact=True)))
+
+    def spec(self, name: str) -> CollectionSpec:
+        """The spec alone; raises CollectionNotFound."""
+        with self._use(name) as coll:
+            return coll.spec
 
     def list_collections(self) -> list[CollectionInfo]:
         """All collections, sorted by name."""
@@ -244,7 +241,7 @@ class EdgeVectorStore(EdgeQueries, EdgeAliases, VectorStore):
         if self._fsync:
             coll.shard.flush()
         coll.pending += n
-        if coll.pending < self._index_chunk:
+        if coll.pending < max(1, coll.spec.index.indexing_threshold):
             return
         coll.pending = 0
         started = time.perf_counter()
@@ -263,17 +260,14 @@ class EdgeVectorStore(EdgeQueries, EdgeAliases, VectorStore):
             info.indexed_vectors_count,
         )
 
-    def _config(self, dim: int) -> qe.EdgeConfig:
-        chunk, segments, points = self._index_chunk, self._max_segments, self._max_segment_points
-        return shard_config(
-            dim, chunk, segments, points, **self._index, quantization=self._quantization
-        )
+    def _config(self, spec: CollectionSpec) -> qe.EdgeConfig:
+        return shard_config(spec.dim, spec.index, self._max_segments, self._max_segment_points)
 
     def _open(self, spec: CollectionSpec, folder: Path) -> _Collection:
-        shard = qe.EdgeShard.load(str(folder / SHARD_DIR), self._config(spec.dim))
+        shard = qe.EdgeShard.load(str(folder / SHARD_DIR), self._config(spec))
         info = shard.info()
         unindexed = max(0, info.points_count - info.indexed_vectors_count)  # a lower bound
-        return _Collection(spec, shard, pending=unindexed)
+        return _Collection(spec, shard, search_params(spec.index), pending=unindexed)
 
     def _load_all(self) -> None:
         for entry in sorted(self.path.iterdir()):

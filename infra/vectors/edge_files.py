@@ -13,13 +13,12 @@ from typing import IO, Any
 import qdrant_edge as qe
 
 from infra.errors import Unavailable
-from infra.vectors.base import VECTOR_NAMES, CollectionSpec, FieldType
+from infra.vectors.base import VECTOR_NAMES, CollectionSpec, FieldType, IndexConfig
 from infra.vectors.checks import spec_from_json, spec_to_json
 
 LOCK_FILE = ".lock"
 SPEC_FILE = "collection.json"
 SHARD_DIR = "shard"
-QUANTIZATIONS = (None, "int8")
 
 _INDEX_TYPES = {
     FieldType.KEYWORD: qe.PayloadSchemaType.Keyword,
@@ -32,39 +31,26 @@ _INDEX_TYPES = {
 
 
 def shard_config(
-    dim: int,
-    index_chunk: int,
-    max_segments: int,
-    max_segment_points: int,
-    *,
-    hnsw_m: int | None = None,
-    hnsw_ef_construct: int | None = None,
-    quantization: str | None = None,
+    dim: int, index: IndexConfig, max_segments: int, max_segment_points: int
 ) -> qe.EdgeConfig:
-    """Named cosine vectors and optimizer thresholds (given in points, set in KB).
-
-    `hnsw_m` / `hnsw_ef_construct`: HNSW graph degree and build breadth (None: the engine's
-    16 / 100). `quantization`: None, or "int8" (scalar int8 vectors kept in RAM; searches
-    rescore with the original vectors, see `search_params`).
-    """
+    """Named cosine vectors, the collection's HNSW / quantization settings, and optimizer
+    thresholds (`index` and the segment bounds count points; the engine takes KB)."""
 
     def kb(points: int) -> int:
         return max(1, points * dim * 4 // 1024)
 
     optimizers = qe.EdgeOptimizersConfig(
-        indexing_threshold=kb(index_chunk),
+        indexing_threshold=kb(index.indexing_threshold),
         default_segment_number=max_segments,
         max_segment_size=kb(max_segment_points),
     )
-    hnsw = None
-    if hnsw_m is not None or hnsw_ef_construct is not None:
-        hnsw = qe.HnswIndexConfig(
-            m=16 if hnsw_m is None else hnsw_m,
-            ef_construct=100 if hnsw_ef_construct is None else hnsw_ef_construct,
-            full_scan_threshold=10_000,  # KB, the engine's default
-        )
+    hnsw = qe.HnswIndexConfig(
+        m=index.m,
+        ef_construct=index.ef_construct,
+        full_scan_threshold=kb(index.indexing_threshold),
+    )
     quant = None
-    if quantization is not None:
+    if index.quantization == "int8":
         quant = qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, always_ram=True)
     cosine = qe.Distance.Cosine
     vectors = {n: qe.EdgeVectorParams(size=dim, distance=cosine) for n in VECTOR_NAMES}
@@ -73,14 +59,12 @@ def shard_config(
     )
 
 
-def search_params(hnsw_ef: int | None, quantization: str | None) -> qe.SearchParams:
+def search_params(index: IndexConfig) -> qe.SearchParams:
     """Search breadth, plus rescoring (2x oversampled) when vectors are quantized."""
-    if quantization not in QUANTIZATIONS:
-        raise ValueError(f"quantization must be one of {QUANTIZATIONS}, not {quantization!r}")
-    if quantization is None:
-        return qe.SearchParams(hnsw_ef=hnsw_ef)
+    if index.quantization is None:
+        return qe.SearchParams(hnsw_ef=index.hnsw_ef)
     rescore = qe.QuantizationSearchParams(rescore=True, oversampling=2.0)
-    return qe.SearchParams(hnsw_ef=hnsw_ef, quantization=rescore)
+    return qe.SearchParams(hnsw_ef=index.hnsw_ef, quantization=rescore)
 
 
 def build_collection(target: Path, spec: CollectionSpec, config: qe.EdgeConfig) -> None:

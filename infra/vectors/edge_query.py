@@ -50,7 +50,6 @@ class EdgeQueries:
     """Every kind of search, scroll, set_payload and delete_by_filter."""
 
     if TYPE_CHECKING:
-        _params: qe.SearchParams
 
         def _use(self, name: str) -> AbstractContextManager[_Collection]: ...
 
@@ -91,7 +90,7 @@ class EdgeQueries:
                 query=query,
                 limit=n,
                 filter=edge_filter,
-                params=self._params,
+                params=coll.params,
                 with_payload=True,
                 with_vector=False,
                 score_threshold=score_threshold,
@@ -116,7 +115,7 @@ class EdgeQueries:
         with self._use(name) as coll:
             queries, depth = check_hybrid(vectors, coll.spec.dim, limit, offset, prefetch_limit)
             prefetches = [
-                qe.Prefetch(limit=depth, query=qe.Query.Nearest(vec, using), params=self._params)
+                qe.Prefetch(limit=depth, query=qe.Query.Nearest(vec, using), params=coll.params)
                 for using, vec in queries.items()
             ]
 
@@ -185,7 +184,7 @@ class EdgeQueries:
                 coll.shard,
                 query,
                 edge_filter,
-                self._params,
+                coll.params,
                 group_by=group_by,
                 group_size=group_size,
                 limit=limit,
@@ -218,7 +217,7 @@ class EdgeQueries:
                     limit=n,
                     query=query,
                     filter=edge_filter,
-                    params=self._params,
+                    params=coll.params,
                     score_threshold=score_threshold,
                     with_payload=True,
                     with_vector=False,

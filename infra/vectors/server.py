@@ -50,6 +50,7 @@ from infra.vectors.checks import (
     spec_to_json,
 )
 from infra.vectors.server_errors import qdrant_errors
+from infra.vectors.server_index import index_config, search_params
 from infra.vectors.server_query import ServerQueries, server_filter
 
 logger = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class QdrantServerStore(ServerQueries, VectorStore):
                 spec.name,
                 vectors_config=dict.fromkeys(VECTOR_NAMES, params),
                 metadata={METADATA_KEY: spec_to_json(spec)},
+                **index_config(spec),
             )
             with warnings.catch_warnings():  # local mode warns that indexes have no effect
                 warnings.filterwarnings("ignore", message="Payload indexes have no effect")
@@ -102,6 +104,10 @@ class QdrantServerStore(ServerQueries, VectorStore):
         spec = self._spec(name, cached=False)
         with self._errors(name):
             return CollectionInfo(spec, self.client.count(spec.name, exact=True).count)
+
+    def spec(self, name: str) -> CollectionSpec:
+        """The spec alone (cached per process); raises CollectionNotFound."""
+        return self._spec(name)
 
     def list_collections(self) -> list[CollectionInfo]:
         """All collections, sorted by name."""
@@ -160,8 +166,15 @@ class QdrantServerStore(ServerQueries, VectorStore):
         def fetch(n: int) -> list[Hit]:
             with self._errors(name, BadFilter if filter else InvalidRequest):
                 found = self.client.query_points(
-                    spec.name, query=query, using=using, query_filter=query_filter, limit=n,
-                    score_threshold=score_threshold, with_payload=True, with_vectors=False,
+                    spec.name,
+                    query=query,
+                    using=using,
+                    query_filter=query_filter,
+                    limit=n,
+                    score_threshold=score_threshold,
+                    with_payload=True,
+                    with_vectors=False,
+                    search_params=search_params(spec.index),
                 ).points
             return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in found]
 
@@ -181,9 +194,13 @@ class QdrantServerStore(ServerQueries, VectorStore):
         wanted = list(dict.fromkeys(canonical_id(i) for i in ids))
         target = self._resolve(name)
         with self._errors(name):
-            records = self.client.retrieve(
-                target, ids=wanted, with_payload=True, with_vectors=with_vectors
-            ) if wanted else []
+            records = (
+                self.client.retrieve(
+                    target, ids=wanted, with_payload=True, with_vectors=with_vectors
+                )
+                if wanted
+                else []
+            )
         found = {str(r.id): r for r in records}
         return [read_point(i, found[i].vector, found[i].payload) for i in wanted if i in found]
 

@@ -34,6 +34,7 @@ from infra.vectors.queries import (
     scroll_fetch,
     scroll_page,
 )
+from infra.vectors.server_index import search_params
 
 _RRF = models.FusionQuery(fusion=models.Fusion.RRF)  # k = 2, Qdrant's default (see RRF_K)
 
@@ -88,7 +89,8 @@ class ServerQueries:
         spec = self._spec(name)
         queries, depth = check_hybrid(vectors, spec.dim, limit, offset, prefetch_limit)
         prefetch = [
-            models.Prefetch(query=vec, using=using, limit=depth) for using, vec in queries.items()
+            models.Prefetch(query=vec, using=using, limit=depth, params=search_params(spec.index))
+            for using, vec in queries.items()
         ]
 
         def fetch(n: int) -> list[Hit]:
@@ -142,7 +144,7 @@ class ServerQueries:
                     self.client.query_points(
                         spec.name, query=query, using=using, query_filter=query_filter,
                         limit=n, score_threshold=score_threshold, with_payload=True,
-                        with_vectors=False,
+                        with_vectors=False, search_params=search_params(spec.index),
                     ).points
                 )
 
@@ -173,6 +175,7 @@ class ServerQueries:
                     spec.name, group_by=group_by, query=query, using=using,
                     query_filter=query_filter, limit=count, group_size=size,
                     score_threshold=score_threshold, with_payload=True, with_vectors=False,
+                    search_params=search_params(spec.index),
                 ).groups
             return {g.id: server_hits(g.hits) for g in found}
 
@@ -199,6 +202,7 @@ class ServerQueries:
             return models.QueryRequest(
                 query=query, using=using, filter=query_filter, limit=n,
                 score_threshold=score_threshold, with_payload=True, with_vector=False,
+                params=search_params(spec.index),
             )
 
         def fetch(requests: list[models.QueryRequest]) -> list[list[Hit]]:

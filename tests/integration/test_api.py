@@ -17,6 +17,14 @@ from infra.settings import Settings
 from tests.fixtures.images import generated_jpeg, generated_photos
 from tests.fixtures.platform import Platform
 
+DEFAULT_INDEX = {
+    "m": 32,
+    "ef_construct": 256,
+    "hnsw_ef": 512,
+    "quantization": "int8",
+    "indexing_threshold": 10_000,
+}
+
 
 def error_of(response: Any, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
@@ -50,8 +58,15 @@ def test_collection_lifecycle_and_errors(platform: Platform, tiny_model: str) ->
         "dim": 64,
         "count": 0,
         "payload_schema": {"year": "integer"},
+        "index": DEFAULT_INDEX,
         "random_weights": True,
     }
+    tuned = {"m": 8, "ef_construct": 64, "hnsw_ef": 32, "quantization": None}
+    custom = platform.create_collection(f"{name}-b", tiny_model, index=tuned)
+    assert custom["index"] == {**DEFAULT_INDEX, **tuned}
+    fetched = platform.request("GET", f"/v1/collections/{name}-b").json()
+    assert fetched["index"] == custom["index"]
+    assert platform.request("DELETE", f"/v1/collections/{name}-b").status_code == 200
     again = platform.request("POST", "/v1/collections", json={"name": name, "model": tiny_model})
     assert error_of(again, 409)["code"] == "collection_exists"
     listed = platform.request("GET", "/v1/collections").json()
@@ -76,6 +91,12 @@ def test_request_validation(platform: Platform, indexed: tuple[str, str]) -> Non
     assert err["code"] == "invalid_request" and err["details"][0]["field"] == "name"
     reserved = platform.request("POST", "/v1/collections", json={"name": "a--v2"})
     assert error_of(reserved, 422)["details"][0]["field"] == "name"
+    for index in [{"m": 1}, {"quantization": "binary"}, {"hnsw_ef": "many"}, {"ef": 3}]:
+        bad_index = platform.request(
+            "POST", "/v1/collections", json={"name": "i1", "model": "x", "index": index}
+        )
+        field = error_of(bad_index, 422)["details"][0]["field"]
+        assert field == f"index.{next(iter(index))}", field
     bad_model = platform.request("POST", "/v1/collections", json={"name": "m1", "model": "nope"})
     assert error_of(bad_model, 422)["code"] == "unknown_model"
     both = platform.request(

@@ -18,6 +18,7 @@ from tests.fixtures.platform import Platform
 N = 70
 NEW_MODEL = "hf:tiny-clip/random:5"  # across backends, and to another dimension
 EXTRA = 6
+NEW_INDEX = {"hnsw_ef": 256}  # and the other index settings at their defaults
 
 
 def test_reembed_switches_only_when_complete(
@@ -42,8 +43,9 @@ def test_reembed_switches_only_when_complete(
     late, items = items[N:], items[:N]
     assert platform.wait_job(platform.ingest(name, {"items": items}))["status"] == "succeeded"
 
+    assert platform.request("GET", f"/v1/collections/{name}").json()["index"]["hnsw_ef"] == 512
     response = platform.request(
-        "POST", f"/v1/collections/{name}/reembed", json={"model": NEW_MODEL}
+        "POST", f"/v1/collections/{name}/reembed", json={"model": NEW_MODEL, "index": NEW_INDEX}
     )
     assert response.status_code == 202, response.text
     accepted = response.json()
@@ -66,6 +68,7 @@ def test_reembed_switches_only_when_complete(
     info = platform.request("GET", f"/v1/collections/{name}").json()
     assert (info["version"], info["model"], info["count"]) == (f"{name}--v2", NEW_MODEL, N + EXTRA)
     assert seen_models <= {tiny_model, NEW_MODEL}
+    assert info["index"]["hnsw_ef"] == NEW_INDEX["hnsw_ef"] and info["index"]["m"] == 32
 
     encoder = get_encoder(NEW_MODEL)
     images = encoder.embed_images([Image.open(io.BytesIO(p.data)).convert("RGB") for p in pics])

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from encoders import (
     TINY_TEST_MODEL,
+    ImageTowerNotLoaded,
     UnknownModel,
     get_encoder,
     list_backends,
@@ -76,3 +79,60 @@ def test_random_weights_are_seeded() -> None:
     seeded = get_encoder("mmsearch-tiny/random:1").embed_texts(["same text"])
     assert not np.allclose(default, seeded)
     assert np.allclose(get_encoder("mmsearch-tiny/random:0").embed_texts(["same text"]), default)
+
+
+def _param_count(encoder: object) -> int:
+    return sum(p.numel() for p in encoder._model.parameters())  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
+def test_text_only_loads_from_a_weights_file_without_the_image_tower(
+    tmp_path: Path, suffix: str
+) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    full = get_encoder("mmsearch-tiny/random:11")
+    weights = tmp_path / f"tiny{suffix}"
+    state = full._model.state_dict()  # type: ignore[attr-defined]
+    if suffix == ".pt":
+        torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}}, weights)
+    else:
+        save_file({k: v.contiguous() for k, v in state.items()}, str(weights))
+    name = f"mmsearch-tiny/file:{weights}"
+    text_only = get_encoder(name, text_only=True)
+    assert not text_only.has_image_tower and text_only.dim == full.dim
+    visual = sum(p.numel() for p in full._model.visual.parameters())  # type: ignore[attr-defined]
+    assert _param_count(text_only) == _param_count(full) - visual
+    texts = ["a dog on a beach", "two people", "x" * 500]
+    np.testing.assert_allclose(text_only.embed_texts(texts), full.embed_texts(texts), atol=1e-6)
+    assert text_only.logit_scale == pytest.approx(full.logit_scale)
+    image = Image.new("RGB", (40, 30), "red")
+    with pytest.raises(ImageTowerNotLoaded):
+        text_only.embed_images([image])
+    loaded = get_encoder(name)  # the full model is a different load...
+    assert loaded is not text_only and loaded.has_image_tower
+    np.testing.assert_allclose(loaded.embed_images([image]), full.embed_images([image]), atol=1e-5)
+    assert get_encoder(name, text_only=True) is loaded  # ...and then serves text-only asks too
+
+
+def test_text_only_checks_the_weights_fit(tmp_path: Path) -> None:
+    import torch
+
+    weights = tmp_path / "other.pt"
+    other = get_encoder("hf:tiny-clip/random")  # another architecture's weights
+    torch.save(other._model.state_dict(), weights)  # type: ignore[attr-defined]
+    with pytest.raises(RuntimeError, match="text tower"):
+        get_encoder(f"mmsearch-tiny/file:{weights}", text_only=True)
+
+
+@pytest.mark.parametrize("name", ["mmsearch-tiny/random:12", "hf:tiny-clip/random:12"])
+def test_random_text_only_matches_the_full_model(name: str) -> None:
+    text_only = get_encoder(name, text_only=True)
+    assert not text_only.has_image_tower
+    full = get_encoder(name)
+    assert full is not text_only and full.has_image_tower
+    texts = ["a red car", "a cat"]
+    np.testing.assert_allclose(text_only.embed_texts(texts), full.embed_texts(texts), atol=1e-6)
+    with pytest.raises(ImageTowerNotLoaded):
+        text_only.preprocess(Image.new("RGB", (8, 8)))

@@ -87,3 +87,49 @@ def test_bomb_is_refused_before_pixels_are_allocated() -> None:
         decode_image(data, max_pixels=LIMIT)
     grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert grown_kib < 100 * 1024  # far below the 400 MB its pixels would take
+
+
+def gradient(width: int, height: int) -> Image.Image:
+    x = np.linspace(0, 255, width, dtype=np.float32)[np.newaxis, :]
+    y = np.linspace(0, 255, height, dtype=np.float32)[:, np.newaxis]
+    pixels = np.stack([x + 0 * y, y + 0 * x, (x + y) / 2], axis=-1).astype(np.uint8)
+    return Image.fromarray(pixels)
+
+
+def test_large_jpegs_decode_at_a_reduced_scale() -> None:
+    source = gradient(2400, 1800)
+    data = encode(source, "JPEG", quality=95)
+    small = decode_image(data, max_pixels=LIMIT, min_side=512)
+    assert small.size == (1200, 900) and small.mode == "RGB"  # 1/4 would cut below 512
+    full = decode_image(data, max_pixels=LIMIT)
+    assert full.size == (2400, 1800)
+    # What the model sees (224 px) is the same picture either way.
+    a = np.asarray(small.resize((224, 168), Image.Resampling.BICUBIC), dtype=np.float32)
+    b = np.asarray(full.resize((224, 168), Image.Resampling.BICUBIC), dtype=np.float32)
+    assert np.abs(a - b).mean() < 2.0
+
+
+@pytest.mark.parametrize(
+    ("image", "fmt", "size"),
+    [
+        (Image.new("CMYK", (1600, 1200), (0, 255, 255, 0)), "JPEG", (800, 600)),
+        (gradient(1600, 1200), "PNG", (1600, 1200)),  # not a JPEG: decoded whole
+        (gradient(900, 500), "JPEG", (900, 500)),  # a reduction would cut below 512
+    ],
+    ids=["cmyk-jpeg", "png", "small-jpeg"],
+)
+def test_reduced_decoding_applies_only_where_it_can(
+    image: Image.Image, fmt: str, size: tuple[int, int]
+) -> None:
+    decoded = decode_image(encode(image, fmt), max_pixels=LIMIT, min_side=512)
+    assert decoded.size == size and decoded.mode == "RGB"
+    if image.mode == "CMYK":
+        assert decoded.getpixel((10, 10)) == (255, 0, 0)
+
+
+def test_reduced_decoding_keeps_exif_orientation() -> None:
+    image = gradient(2400, 1200)
+    exif = image.getexif()
+    exif[0x0112] = 6
+    upright = decode_image(encode(image, "JPEG", exif=exif), max_pixels=LIMIT, min_side=512)
+    assert upright.size == (600, 1200)

@@ -17,6 +17,7 @@ from infra.vectors import (
     CollectionSpec,
     EdgeVectorStore,
     Hit,
+    IndexConfig,
     QdrantServerStore,
     VectorPoint,
     VectorStore,
@@ -24,6 +25,8 @@ from infra.vectors import (
 from tests.fixtures.vectors import DIM, FILTERS, SCHEMA, make_points, point_id, queries
 
 SPEC = CollectionSpec("photos", DIM, "test-model", dict(SCHEMA), {"owner": "tests", "v": 1})
+# Graphs built every 100 points: the edge store searches HNSW + int8, the server (local) exactly.
+SMALL_INDEX = replace(SPEC, index=IndexConfig(indexing_threshold=100))
 ATOL = 1e-5
 
 
@@ -36,9 +39,11 @@ def stores(tmp_path: Path) -> Iterator[list[VectorStore]]:
     server.close()
 
 
-def loaded(stores: list[VectorStore], points: list[VectorPoint] | None = None) -> None:
+def loaded(
+    stores: list[VectorStore], points: list[VectorPoint] | None = None, spec: CollectionSpec = SPEC
+) -> None:
     for store in stores:
-        store.create_collection(SPEC)
+        store.create_collection(spec)
         pts = make_points() if points is None else points
         for start in range(0, len(pts), 64):
             store.upsert(SPEC.name, pts[start : start + 64])
@@ -61,9 +66,12 @@ def same(stores: list[VectorStore], call: str, *args: Any, **kwargs: Any) -> Any
     return answers[0]
 
 
+@pytest.mark.parametrize("spec", [SPEC, SMALL_INDEX], ids=["exact", "hnsw-int8"])
 @pytest.mark.parametrize("using", ["image", "text"])
-def test_searches_agree_with_and_without_filters(stores: list[VectorStore], using: str) -> None:
-    loaded(stores)
+def test_searches_agree_with_and_without_filters(
+    stores: list[VectorStore], using: str, spec: CollectionSpec
+) -> None:
+    loaded(stores, spec=spec)
     for q in queries():
         assert len(same(stores, "search", q, using=using, limit=10)) == 10
         same(stores, "search", q, using=using, limit=7, offset=5)
@@ -136,10 +144,12 @@ def test_collections_lifecycle_and_errors(stores: list[VectorStore]) -> None:
             store.create_collection(SPEC)
         info = store.get_collection(SPEC.name)
         assert (info.spec, info.count) == (SPEC, 0)
+        assert store.spec(SPEC.name) == SPEC
         assert [c.spec.name for c in store.list_collections()] == ["other", "photos"]
         store.delete_collection("other")
         for call, args in [
             ("get_collection", ()),
+            ("spec", ()),
             ("delete_collection", ()),
             ("count", ()),
             ("search", (np.ones(DIM),)),
@@ -190,8 +200,8 @@ def test_edge_folder_has_one_owner(tmp_path: Path) -> None:
 
 
 def test_edge_builds_the_index_as_points_arrive(tmp_path: Path) -> None:
-    store = EdgeVectorStore(tmp_path, index_chunk=100)
-    loaded([store])
+    store = EdgeVectorStore(tmp_path)
+    loaded([store], spec=SMALL_INDEX)
     info = store._collections[SPEC.name].shard.info()
     assert info.indexed_vectors_count >= 200 and info.points_count == 300
     assert store.count(SPEC.name) == 300
@@ -200,8 +210,8 @@ def test_edge_builds_the_index_as_points_arrive(tmp_path: Path) -> None:
 
 
 def test_edge_is_safe_to_share_between_threads(tmp_path: Path) -> None:
-    store = EdgeVectorStore(tmp_path, index_chunk=128)
-    store.create_collection(SPEC)
+    store = EdgeVectorStore(tmp_path)
+    store.create_collection(replace(SPEC, index=IndexConfig(indexing_threshold=128)))
     points, errors = make_points(), []
 
     def work(part: int) -> None:

@@ -1,0 +1,34 @@
+"""A collection's IndexConfig in the Qdrant server's terms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qdrant_client import models
+
+from infra.vectors.base import CollectionSpec, IndexConfig
+
+
+def search_params(index: IndexConfig) -> models.SearchParams:
+    """Search breadth, plus rescoring (2x oversampled) when vectors are quantized."""
+    rescore = None
+    if index.quantization is not None:
+        rescore = models.QuantizationSearchParams(rescore=True, oversampling=2.0)
+    return models.SearchParams(hnsw_ef=index.hnsw_ef, quantization=rescore)
+
+
+def index_config(spec: CollectionSpec) -> dict[str, Any]:
+    """create_collection's HNSW, optimizer and quantization arguments for `spec.index`."""
+    index = spec.index
+    kb = max(1, index.indexing_threshold * spec.dim * 4 // 1024)  # the server counts KB
+    quantization = None
+    if index.quantization == "int8":
+        scalar = models.ScalarQuantizationConfig(type=models.ScalarType.INT8, always_ram=True)
+        quantization = models.ScalarQuantization(scalar=scalar)
+    return {
+        "hnsw_config": models.HnswConfigDiff(
+            m=index.m, ef_construct=index.ef_construct, full_scan_threshold=kb
+        ),
+        "optimizers_config": models.OptimizersConfigDiff(indexing_threshold=kb),
+        "quantization_config": quantization,
+    }

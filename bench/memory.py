@@ -4,7 +4,8 @@
 
 The architecture's random weights are first saved to a safetensors file and loaded back as
 `ARCH/file:PATH`, the way real weights load. Each role then runs in a fresh process and reports
-its RSS before the model loads (interpreter, torch, clients), its RSS at the end, and its peak:
+its RSS before the model loads (libraries imported: torch alone takes about 500 MiB here), its
+RSS at the end, and its peak:
 
 - api: `create_app` with image queries on; text and image queries through the Flask app.
 - api-text: the same with MMSEARCH_API_IMAGE_QUERIES=false (text towers only); text queries.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import logging
 import subprocess
 import sys
 import tempfile
@@ -26,6 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from common import load_photos, running_stack
+
+from infra.local_redis import LocalRedis
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 def rss_mib() -> dict[str, float]:
@@ -56,13 +62,20 @@ def save_random_weights(arch: str, folder: Path) -> str:
     return f"{arch}/file:{path}"
 
 
-def run_api(model: str, data: Path, photos: Path, queries: int, image_queries: bool) -> None:
+def run_api(
+    model: str, redis_url: str, data: Path, photos: Path, queries: int, image_queries: bool
+) -> None:
     from api.app import create_app
+    from encoders import open_clip_backend  # noqa: F401 - libraries in "before", not the model
     from infra.settings import Settings
 
     before = rss_mib()
     settings = Settings(
-        data_dir=data, default_model=model, api_image_queries=image_queries, query_cache_size=0
+        data_dir=data,
+        redis_url=redis_url,
+        default_model=model,
+        api_image_queries=image_queries,
+        query_cache_size=0,
     )
     client = create_app(settings).test_client()
     created = client.post("/v1/collections", json={"name": "m", "model": model})
@@ -79,7 +92,7 @@ def run_api(model: str, data: Path, photos: Path, queries: int, image_queries: b
 
 
 def run_worker(model: str, data: Path, photos: Path, batch: int) -> None:
-    from encoders import get_encoder
+    from encoders import get_encoder, open_clip_backend  # noqa: F401 - see run_api
     from infra.runtime import Runtime
     from infra.settings import Settings
     from infra.vectors import CollectionSpec
@@ -101,7 +114,9 @@ def run_worker(model: str, data: Path, photos: Path, batch: int) -> None:
     print(json.dumps({"before": before, "after": rss_mib()}))
 
 
-def child(role: str, model: str, photos: Path, args: argparse.Namespace) -> dict[str, Any]:
+def child(
+    role: str, model: str, photos: Path, redis_url: str, args: argparse.Namespace
+) -> dict[str, Any]:
     """Run one role in a fresh process; its JSON report."""
     with tempfile.TemporaryDirectory(prefix="memory-") as data:
         command = [
@@ -109,6 +124,8 @@ def child(role: str, model: str, photos: Path, args: argparse.Namespace) -> dict
             __file__,
             "--role",
             role,
+            "--redis",
+            redis_url,
             "--model",
             model,
             "--photos",
@@ -120,7 +137,10 @@ def child(role: str, model: str, photos: Path, args: argparse.Namespace) -> dict
             "--batch",
             str(args.batch),
         ]
-        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{role} failed:\n{done.stderr[-3000:]}")
+        out = done.stdout
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
@@ -147,9 +167,11 @@ def main() -> None:
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--photos", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--redis", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role in ("api", "api-text"):
-        return run_api(args.model, args.data, args.photos, args.queries, args.role == "api")
+        api = args.role == "api"
+        return run_api(args.model, args.redis, args.data, args.photos, args.queries, api)
     if args.role == "worker":
         return run_worker(args.model, args.data, args.photos, args.batch)
 
@@ -165,9 +187,13 @@ def main() -> None:
             f"{source} photos, batch {args.batch}, {args.queries} queries per kind"
         )
         print(f"{'role':12} {'RSS before model':>17} {'RSS after':>10} {'peak RSS':>9}  (MiB)")
-        reports = {
-            role: child(role, model, photo_dir, args) for role in ("api", "api-text", "worker")
-        }
+        print("(standalone: 'before' is after startup, which preloads the model)")
+        redis = LocalRedis(Path(tmp) / "redis", persist=False)
+        try:
+            roles = ("api", "api-text", "worker")
+            reports = {role: child(role, model, photo_dir, redis.url, args) for role in roles}
+        finally:
+            redis.stop()
         reports["standalone"] = standalone(model, args)
         for role, r in reports.items():
             print(

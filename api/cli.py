@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (standalone, api):
         p.add_argument("--host", default=None, help="bind address (MMSEARCH_HOST)")
         p.add_argument("--port", type=int, default=None, help="port (MMSEARCH_PORT)")
-        p.add_argument("--threads", type=int, default=8, help="HTTP worker threads")
+        p.add_argument("--threads", type=int, default=32, help="HTTP worker threads")
     standalone.add_argument("--concurrency", type=int, default=2, help="ingest threads")
     standalone.set_defaults(func=cmd_standalone)
     api.set_defaults(func=cmd_api)

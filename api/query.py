@@ -8,8 +8,8 @@ import threading
 
 import numpy as np
 
-from api.metrics import TextQueryCache
 from api.query_schemas import ImageRef, QueryFields, QueryPart
+from api.text_queries import TextQueryCache
 from encoders import Encoder
 from infra.errors import InvalidRequest, ItemNotFound, TooLarge
 from infra.images import decode_image
@@ -28,7 +28,8 @@ def text_cache(runtime: Runtime) -> TextQueryCache:
     global _CACHE
     with _CACHE_LOCK:
         if _CACHE is None:
-            _CACHE = TextQueryCache(runtime.settings.query_cache_size)
+            s = runtime.settings
+            _CACHE = TextQueryCache(s.query_cache_size, s.query_batch_max)
         return _CACHE
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from api import classify as classify_service
-from api import item_service, search_service
+from api import item_service, search_service, server_timing
 from api.metrics import SEARCH_SECONDS
 from api.query import Uploads
 from api.query_schemas import (
@@ -57,16 +57,24 @@ def parse_json() -> dict[str, Any]:
 def search(name: str) -> tuple[Response, int]:
     body, uploads = _body_and_uploads()
     query = SearchRequest.model_validate(body)
-    with SEARCH_SECONDS.labels("collection").time():
-        return render(search_service.search(runtime(), name, query, uploads))
+    with SEARCH_SECONDS.labels("collection").time(), server_timing.collect() as timings:
+        response = search_service.search(runtime(), name, query, uploads)
+    return timed(render(response), timings)
 
 
 @bp.post("/search")
 def fanout_search() -> tuple[Response, int]:
     body, uploads = _body_and_uploads()
     query = FanoutSearchRequest.model_validate(body)
-    with SEARCH_SECONDS.labels("fanout").time():
-        return render(search_service.fanout(runtime(), query, uploads))
+    with SEARCH_SECONDS.labels("fanout").time(), server_timing.collect() as timings:
+        response = search_service.fanout(runtime(), query, uploads)
+    return timed(render(response), timings)
+
+
+def timed(rendered: tuple[Response, int], timings: dict[str, float]) -> tuple[Response, int]:
+    """The rendered response with a `Server-Timing` header."""
+    rendered[0].headers["Server-Timing"] = server_timing.header(timings)
+    return rendered
 
 
 @bp.post("/classify")

@@ -6,6 +6,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
+
 from api.query import Uploads, item_point_ids, query_vector
 from api.query_schemas import (
     FanoutSearchRequest,
@@ -15,10 +17,11 @@ from api.query_schemas import (
     SearchRequest,
     SearchResponse,
 )
+from api.server_timing import phase
 from infra.errors import InvalidRequest
 from infra.filters import metadata_key, to_payload_filter
 from infra.runtime import Runtime
-from infra.vectors import IMAGE_VECTOR, TEXT_VECTOR, CollectionSpec, Hit
+from infra.vectors import IMAGE_VECTOR, TEXT_VECTOR, CollectionSpec, Hit, VectorStore
 
 _FANOUT = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fanout")
 
@@ -49,18 +52,33 @@ def search(
     flt = to_payload_filter(body.filter)
     store, using = runtime.vectors, _using(body.mode)
     if body.recommend is not None:
-        hits = store.recommend(
-            spec.name,
-            item_point_ids(spec, body.recommend.positive),
-            item_point_ids(spec, body.recommend.negative),
-            using=using,
-            filter=flt,
-            limit=body.limit,
-            offset=body.offset,
-            score_threshold=body.score_threshold,
-        )
+        with phase("search"):
+            hits = store.recommend(
+                spec.name,
+                item_point_ids(spec, body.recommend.positive),
+                item_point_ids(spec, body.recommend.negative),
+                using=using,
+                filter=flt,
+                limit=body.limit,
+                offset=body.offset,
+                score_threshold=body.score_threshold,
+            )
         return _response(hits, started)
-    vector = query_vector(runtime, runtime.encoder(spec.model), body, spec, uploads)
+    with phase("encode"):
+        vector = query_vector(runtime, runtime.encoder(spec.model), body, spec, uploads)
+    with phase("search"):
+        return _ranked(store, spec, vector, body, flt, started)
+
+
+def _ranked(
+    store: VectorStore,
+    spec: CollectionSpec,
+    vector: np.ndarray,
+    body: SearchRequest,
+    flt: dict[str, Any] | None,
+    started: float,
+) -> SearchResponse:
+    using = _using(body.mode)
     if body.group_by is not None:
         groups = store.search_groups(
             spec.name,
@@ -102,7 +120,8 @@ def fanout(runtime: Runtime, body: FanoutSearchRequest, uploads: Uploads) -> Sea
     started = time.perf_counter()
     specs = [runtime.vectors.spec(name) for name in body.collections]
     _same_model(specs)
-    vector = query_vector(runtime, runtime.encoder(specs[0].model), body, None, uploads)
+    with phase("encode"):
+        vector = query_vector(runtime, runtime.encoder(specs[0].model), body, None, uploads)
     flt = to_payload_filter(body.filter)
     depth = body.limit + body.offset
 
@@ -120,11 +139,12 @@ def fanout(runtime: Runtime, body: FanoutSearchRequest, uploads: Uploads) -> Sea
             score_threshold=body.score_threshold,
         )
 
-    merged = [
-        (hit, name)
-        for name, hits in zip(body.collections, _FANOUT.map(one, specs), strict=True)
-        for hit in hits
-    ]
+    with phase("search"):
+        merged = [
+            (hit, name)
+            for name, hits in zip(body.collections, _FANOUT.map(one, specs), strict=True)
+            for hit in hits
+        ]
     merged.sort(key=lambda pair: (-pair[0].score, pair[1], pair[0].id))
     page = merged[body.offset : depth]
     return SearchResponse(results=[to_hit(h, name) for h, name in page], took_ms=_ms(started))

@@ -15,6 +15,7 @@ from open_clip.factory import convert_to_custom_text_state_dict, resize_text_pos
 from PIL import Image
 from safetensors import safe_open
 
+from encoders import text_trim
 from encoders.base import ImageTowerNotLoaded, ModelRef, UnknownModel
 from encoders.torch_util import resolve_device, to_unit_numpy
 
@@ -69,6 +70,7 @@ class OpenClipEncoder:
         self._model: Any = model
         self._preprocess: Any = preprocess
         self._tokenizer: Any = open_clip.get_tokenizer(ref.arch)
+        self._trim = text_trim.trim_mode(model)
         self._dtype = torch.float16 if precision == "fp16" else torch.float32
         self.dim = (
             int(model.text_projection.shape[1])
@@ -85,11 +87,13 @@ class OpenClipEncoder:
 
     @torch.inference_mode()
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """(n, dim) float32 unit vectors for texts; long texts are cut to the context length."""
+        """(n, dim) float32 unit vectors for texts; long texts are cut to the context length.
+
+        Causal text towers run on the tokens up to the batch's last end-of-text only."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         tokens = self._tokenizer(list(texts)).to(self.device)
-        features = self._model.encode_text(tokens)
+        features = text_trim.encode_text(self._model, self._trim, tokens)
         return to_unit_numpy(features)
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     query_cache_size: int = Field(
         default=10_000, ge=0, description="Text-query embeddings kept per API process (0: off)"
     )
+    query_batch_max: int = Field(
+        default=32, ge=1, description="Most concurrent text queries encoded in one forward"
+    )
     max_prefix_objects: int = Field(default=1_000_000, ge=1)
     task_visibility_timeout_s: int = Field(
         default=1800,

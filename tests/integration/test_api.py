@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from encoders import get_encoder
 from infra.settings import Settings
 from tests.fixtures.images import generated_jpeg, generated_photos
 from tests.fixtures.platform import Platform
+from tests.integration.test_end_to_end import brute_force
 
 DEFAULT_INDEX = {
     "m": 32,
@@ -198,3 +200,30 @@ def test_repeated_text_queries_hit_the_cache(platform: Platform, indexed: tuple[
     assert second == first
     metrics = platform.request("GET", "/metrics").text
     assert 'mmsearch_search_seconds_count{kind="collection"}' in metrics
+
+
+def test_concurrent_text_queries_rank_like_the_encoder_and_report_timings(
+    platform: Platform, indexed: tuple[str, str], tiny_model: str
+) -> None:
+    name, _ = indexed
+    photos = generated_photos(20)
+    texts = [f"concurrent query {i} {uuid.uuid4().hex[:6]}" for i in range(16)]
+
+    def ask(text: str) -> Any:
+        return platform.request(
+            "POST", f"/v1/collections/{name}/search", json={"text": text, "limit": 5}
+        )
+
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(ask, texts))
+    for text, response in zip(texts, responses, strict=True):
+        assert response.status_code == 200, response.text
+        want = brute_force(tiny_model, photos, text, list(range(len(photos))))[:5]
+        got = response.json()["results"]
+        assert [h["id"] for h in got] == [w[0] for w in want]
+        np.testing.assert_allclose([h["score"] for h in got], [w[1] for w in want], atol=1e-4)
+        phases = dict(
+            part.strip().split(";dur=") for part in response.headers["Server-Timing"].split(",")
+        )
+        assert set(phases) == {"encode", "search", "total"}
+        assert float(phases["encode"]) + float(phases["search"]) <= float(phases["total"])

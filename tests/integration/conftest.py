@@ -28,6 +28,7 @@ def platform(
         "MMSEARCH_BATCH_SIZE": "32",
         "MMSEARCH_MAX_ITEMS_PER_REQUEST": "5000",
         "MMSEARCH_MAX_REQUEST_BYTES": str(4 * 1024 * 1024),
+        "MMSEARCH_MAX_IMAGE_BYTES": str(8 * 1024 * 1024),
     }
     running = Platform(env, Path(data_dir) / "standalone.log")
     running.media_root = Path(media)  # type: ignore[attr-defined]

@@ -10,8 +10,12 @@ from api.schemas import (
     JobAccepted,
     JobError,
     JobPublic,
+    RetryAccepted,
+    RetryRequest,
 )
-from infra.jobs import JobState, JobStatus
+from infra.errors import Conflict
+from infra.job_retry import take_failed
+from infra.jobs import FINAL_STATUSES, JobState, JobStatus
 from infra.runtime import Runtime
 from workers.dispatch import send_batches, send_prefix
 
@@ -25,11 +29,11 @@ def submit_ingest(runtime: Runtime, collection: str, body: IngestRequest) -> Job
     options = body.model_dump(include={"auto_labels", "dedup_threshold"}, exclude_none=True)
     if body.prefix is not None:
         runtime.objects.parse(body.prefix, prefix=True)  # a bad prefix is the client's error
-        job_id = jobs.create(collection, 0, listing=True)
+        job_id = jobs.create(collection, 0, listing=True, options=options)
         send_prefix(job_id, collection, body.prefix, body.metadata, options or None)
         return JobAccepted(job_id=job_id, status=JobStatus.QUEUED, total=None)
     items = body.items or []
-    job_id = jobs.create(collection, len(items))
+    job_id = jobs.create(collection, len(items), options=options)
     raw = [
         {
             "uri": item.uri,
@@ -61,7 +65,37 @@ def job_public(state: JobState) -> JobPublic:
         listing=state.listing,
         message=state.message,
         error_count=state.error_count,
-        errors=[JobError(**e.__dict__) for e in state.errors],
+        retries=state.retries,
+        errors=[JobError(**e.public()) for e in state.errors],
         created_at=_iso(state.created_at),
         updated_at=_iso(state.updated_at),
+    )
+
+
+def retry_failed(runtime: Runtime, job_id: str, body: RetryRequest) -> RetryAccepted:
+    """Send a finished job's failed items (or those with the given codes) through again."""
+    state = runtime.jobs.get(job_id, errors_limit=0)
+    if state.status == JobStatus.CANCELLED:
+        raise Conflict("a cancelled job cannot be retried", code="job_cancelled")
+    if state.status not in FINAL_STATUSES:
+        raise Conflict(
+            f"the job is still {state.status}; retry it once it has finished",
+            code="job_not_finished",
+        )
+    runtime.vectors.get_collection(state.collection)  # 404 if it was deleted since
+    taken = take_failed(runtime.jobs, job_id, [str(code) for code in body.codes])
+    if not taken.items:
+        raise Conflict("the job has no failed items to retry", code="nothing_to_retry")
+    send_batches(
+        job_id,
+        state.collection,
+        taken.items,
+        runtime.settings.batch_size,
+        tag=f"r{taken.attempt}-",
+        options=state.options or None,
+    )
+    log.info("job %s: retry %d sent %d failed items", job_id, taken.attempt, len(taken.items))
+    after = runtime.jobs.get(job_id, errors_limit=0)
+    return RetryAccepted(
+        job_id=job_id, status=after.status, requeued=len(taken.items), attempt=taken.attempt
     )

@@ -38,6 +38,14 @@ ENDPOINTS: list[Endpoint] = [
     ("delete", "/v1/jobs/{job_id}", "Cancel a job", None, s.JobPublic, 200),
     (
         "post",
+        "/v1/jobs/{job_id}/retry",
+        "Send failed items again",
+        s.RetryRequest,
+        s.RetryAccepted,
+        202,
+    ),
+    (
+        "post",
         "/v1/collections/{name}/search",
         "Search a collection",
         q.SearchRequest,

@@ -9,7 +9,13 @@ from pydantic import BaseModel
 
 from api import collections_service as collections
 from api import ingest_service
-from api.schemas import CollectionCreate, CollectionsPublic, IngestRequest, ReembedRequest
+from api.schemas import (
+    CollectionCreate,
+    CollectionsPublic,
+    IngestRequest,
+    ReembedRequest,
+    RetryRequest,
+)
 from infra.errors import InvalidRequest, TooLarge
 from infra.runtime import Runtime
 
@@ -100,6 +106,12 @@ def get_job(job_id: str) -> tuple[Response, int]:
     offset = _int_arg("errors_offset", 0, 10_000_000)
     state = runtime().jobs.get(job_id, errors_limit=limit, errors_offset=offset)
     return render(ingest_service.job_public(state))
+
+
+@bp.post("/jobs/<job_id>/retry")
+def retry_job(job_id: str) -> tuple[Response, int]:
+    body = parse(RetryRequest) if request.get_data() else RetryRequest()
+    return render(ingest_service.retry_failed(runtime(), job_id, body), 202)
 
 
 @bp.delete("/jobs/<job_id>")

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from infra.errors import ItemErrorCode
 from infra.jobs import JobStatus
 from infra.vectors import FieldType, IndexConfig
 
@@ -164,8 +165,22 @@ class JobPublic(BaseModel):
     message: str | None
     errors: list[JobError]
     error_count: int = Field(description="Errors kept (the list is capped; `failed` counts all)")
+    retries: int = Field(default=0, description="Times its failed items were sent again")
     created_at: str
     updated_at: str
+
+
+class RetryRequest(Strict):
+    codes: list[ItemErrorCode] = Field(
+        default_factory=list, max_length=20, description="Retry only these codes (empty: all)"
+    )
+
+
+class RetryAccepted(BaseModel):
+    job_id: str
+    status: JobStatus
+    requeued: int = Field(description="Failed items sent again; they count as pending")
+    attempt: int
 
 
 class ErrorBody(BaseModel):

@@ -26,13 +26,19 @@ redis.call('HINCRBY', KEYS[1], 'failed', ARGV[3])
 redis.call('HINCRBY', KEYS[1], 'skipped', ARGV[4])
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[5])
 local room = tonumber(ARGV[6]) - redis.call('LLEN', KEYS[3])
-for i = 7, #ARGV do
+local listed = tonumber(ARGV[7])
+for i = 8, 7 + listed do
   if room <= 0 then break end
   redis.call('RPUSH', KEYS[3], ARGV[i])
   room = room - 1
 end
+for i = 8 + listed, #ARGV do
+  redis.call('RPUSH', KEYS[4], ARGV[i])
+end
 local ttl = redis.call('TTL', KEYS[1])
-if ttl > 0 then redis.call('EXPIRE', KEYS[2], ttl) redis.call('EXPIRE', KEYS[3], ttl) end
+if ttl > 0 then
+  for k = 2, 4 do redis.call('EXPIRE', KEYS[k], ttl) end
+end
 return 1
 """
 
@@ -53,12 +59,17 @@ FINAL_STATUSES = frozenset(
 
 @dataclass
 class ItemFailure:
-    """One item's failure as recorded against the job."""
+    """One item's failure as recorded against the job; `item` (the item as sent) is kept apart
+    so a retry can send it again."""
 
     uri: str | None
     id: str | None
     code: str
     message: str
+    item: dict[str, Any] | None = None
+
+    def public(self) -> dict[str, Any]:
+        return {"uri": self.uri, "id": self.id, "code": self.code, "message": self.message}
 
 
 @dataclass
@@ -77,6 +88,8 @@ class JobState:
     errors: list[ItemFailure] = field(default_factory=list)
     message: str | None = None
     switch_alias: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    retries: int = 0
 
     @property
     def pending(self) -> int:
@@ -107,19 +120,31 @@ class JobStore:
         self._ttl_s = ttl_s
         self._complete = client.register_script(_COMPLETE_BATCH)
 
+    @property
+    def redis(self) -> redis.Redis:
+        return self._redis
+
     @staticmethod
-    def _keys(job_id: str) -> tuple[str, str, str]:
+    def keys(job_id: str) -> tuple[str, str, str, str]:
+        """The job's hash, counted-batch set, error list and list of failed items as sent."""
         base = _PREFIX + job_id
-        return base, base + ":batches", base + ":errors"
+        return base, base + ":batches", base + ":errors", base + ":failed"
 
     def create(
-        self, collection: str, total: int, *, listing: bool = False, switch_alias: str = ""
+        self,
+        collection: str,
+        total: int,
+        *,
+        listing: bool = False,
+        switch_alias: str = "",
+        options: dict[str, Any] | None = None,
     ) -> str:
         """A new queued job; `listing`: the total is still being counted; `switch_alias`: point
-        that alias at `collection` once the job has completed."""
+        that alias at `collection` once the job has completed; `options`: the ingest options
+        its batches run with (kept for retries)."""
         job_id = uuid.uuid4().hex
         now = repr(time.time())
-        key, _, _ = self._keys(job_id)
+        key = self.keys(job_id)[0]
         mapping = {
             "collection": collection,
             "total": total,
@@ -131,6 +156,8 @@ class JobStore:
             "updated_at": now,
             "cancelled": 0,
             "switch_alias": switch_alias,
+            "options": json.dumps(options or {}),
+            "retries": 0,
         }
         self._redis.hset(key, mapping=mapping)  # type: ignore[arg-type]
         self._redis.expire(key, self._ttl_s)
@@ -138,19 +165,19 @@ class JobStore:
 
     def set_total(self, job_id: str, total: int, *, listing_done: bool = False) -> None:
         """Record how many items a listing job has found so far (a redelivered listing recounts)."""
-        key, _, _ = self._keys(job_id)
+        key = self.keys(job_id)[0]
         self._redis.hset(key, mapping={"total": total, "updated_at": repr(time.time())})
         if listing_done:
             self._redis.hset(key, "listing", 0)
 
     def mark_started(self, job_id: str) -> None:
         """Record the first time a worker picked the job up."""
-        key, _, _ = self._keys(job_id)
+        key = self.keys(job_id)[0]
         self._redis.hsetnx(key, "started_at", repr(time.time()))
 
     def fail(self, job_id: str, message: str) -> None:
         """Mark the whole job failed (e.g. its prefix could not be listed)."""
-        key, _, _ = self._keys(job_id)
+        key = self.keys(job_id)[0]
         self._redis.hset(
             key, mapping={"fatal": message[:500], "listing": 0, "updated_at": repr(time.time())}
         )
@@ -160,7 +187,7 @@ class JobStore:
         """Ask pending batches to skip; a finished job is left as it is."""
         state = self.get(job_id, errors_limit=0)
         if state.status not in FINAL_STATUSES:
-            key, _, _ = self._keys(job_id)
+            key = self.keys(job_id)[0]
             self._redis.hset(key, mapping={"cancelled": 1, "updated_at": repr(time.time())})
         state = self.get(job_id, errors_limit=0)
         self._end_migration(state)
@@ -186,7 +213,7 @@ class JobStore:
         self._end_migration(state)
 
     def is_cancelled(self, job_id: str) -> bool:
-        key, _, _ = self._keys(job_id)
+        key = self.keys(job_id)[0]
         return self._redis.hget(key, "cancelled") in (b"1", "1")
 
     def complete_batch(
@@ -201,11 +228,14 @@ class JobStore:
         """Count one batch's outcome exactly once; False if it was already counted.
 
         Skipped items (e.g. skipped_duplicate) are listed with the errors but counted apart.
+        Every failed item is also kept whole (uncapped) for `POST /v1/jobs/{id}/retry`.
         """
-        errors = [json.dumps(f.__dict__) for f in (*failed, *skipped)]
+        errors = [json.dumps(f.public()) for f in (*failed, *skipped)]
+        retryable = [json.dumps({**f.public(), "item": f.item}) for f in failed if f.item]
         args: list[Any] = [batch, succeeded, len(failed), len(skipped), repr(time.time())]
         result = self._complete(
-            keys=list(self._keys(job_id)), args=[*args, self._max_errors, *errors]
+            keys=list(self.keys(job_id)),
+            args=[*args, self._max_errors, len(errors), *errors, *retryable],
         )
         if result == -1:
             raise JobNotFound(f"job {job_id} not found")
@@ -213,7 +243,7 @@ class JobStore:
 
     def get(self, job_id: str, *, errors_limit: int = 100, errors_offset: int = 0) -> JobState:
         """The job's state: counters, derived status, and a page of its item errors."""
-        key, _, errors_key = self._keys(job_id)
+        key, _, errors_key, _ = self.keys(job_id)
         pipe = self._redis.pipeline()
         pipe.hgetall(key)
         pipe.llen(errors_key)
@@ -241,6 +271,8 @@ class JobStore:
             errors=errors,
             message=fields.get("fatal") or None,
             switch_alias=fields.get("switch_alias") or None,
+            options=json.loads(fields.get("options") or "{}"),
+            retries=int(fields.get("retries", 0)),
         )
 
 

@@ -43,6 +43,15 @@ class IngestItem:
     def external_id(self) -> str:
         return self.id if self.id is not None else self.uri
 
+    def to_dict(self) -> dict[str, Any]:
+        """The item as a client sends it (what `from_dict` reads)."""
+        raw: dict[str, Any] = {"uri": self.uri, "metadata": self.metadata}
+        if self.id is not None:
+            raw["id"] = self.id
+        if self.text is not None:
+            raw["text"] = self.text
+        return raw
+
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> IngestItem:
         return cls(
@@ -91,7 +100,9 @@ def load_item(runtime: Runtime, encoder: Encoder, item: IngestItem) -> Any:
 
 
 def _failure(item: IngestItem, code: str, message: str) -> ItemFailure:
-    return ItemFailure(uri=item.uri, id=item.id, code=code, message=message[:500])
+    return ItemFailure(
+        uri=item.uri, id=item.id, code=code, message=message[:500], item=item.to_dict()
+    )
 
 
 def failed_batch(raw_items: Sequence[dict[str, Any]], code: str, message: str) -> BatchOutcome:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import redis
 
+from infra.errors import JobNotFound
+from infra.job_retry import take_failed
 from infra.jobs import ItemFailure, JobStatus, JobStore
 
 
@@ -67,3 +70,44 @@ def test_poll_cost_does_not_grow_with_job_size(redis_url: str) -> None:
     assert client.hlen(f"mmsearch:job:{big}") < 20
     assert client.llen(f"mmsearch:job:{big}:errors") == 3
     assert jobs.get(big).succeeded == 200 * 64
+
+
+def failed_item(i: int, code: str) -> ItemFailure:
+    item = {"uri": f"s3://b/{i}", "id": f"i{i}", "metadata": {"n": i}}
+    return ItemFailure(uri=item["uri"], id=f"i{i}", code=code, message="bad", item=item)
+
+
+def test_retry_takes_failed_items_once_and_counters_add_up(redis_url: str) -> None:
+    jobs = store(redis_url, max_errors=100)
+    job_id = jobs.create("c", 6, options={"dedup_threshold": 0.9})
+    failures = [failed_item(1, "not_found"), failed_item(2, "not_an_image")]
+    failures.append(failed_item(3, "not_found"))
+    jobs.mark_started(job_id)
+    jobs.complete_batch(job_id, "b0", succeeded=3, failed=failures)
+    assert jobs.get(job_id).status == JobStatus.COMPLETED_WITH_ERRORS
+
+    first = take_failed(jobs, job_id, ["not_found"])
+    assert first.attempt == 1 and [i["id"] for i in first.items] == ["i1", "i3"]
+    assert first.items[0]["metadata"] == {"n": 1}
+    state = jobs.get(job_id)
+    assert (state.succeeded, state.failed, state.pending, state.status) == (
+        3,
+        1,
+        2,
+        JobStatus.RUNNING,
+    )
+    assert [e.code for e in state.errors] == ["not_an_image"]
+    assert take_failed(jobs, job_id, ["not_found"]).items == []  # taken once only
+
+    jobs.complete_batch(job_id, "r1-0", succeeded=1, failed=[failed_item(3, "not_found")])
+    jobs.complete_batch(job_id, "r1-0", succeeded=1, failed=[failed_item(3, "not_found")])
+    state = jobs.get(job_id)
+    assert (state.succeeded, state.failed, state.pending) == (4, 2, 0)
+    assert state.options == {"dedup_threshold": 0.9}
+
+    rest = take_failed(jobs, job_id, [])
+    assert rest.attempt == 2 and sorted(i["id"] for i in rest.items) == ["i2", "i3"]
+    state = jobs.get(job_id)
+    assert (state.failed, state.pending, state.error_count, state.retries) == (0, 2, 0, 2)
+    with pytest.raises(JobNotFound):
+        take_failed(jobs, "no-such-job", [])

@@ -170,7 +170,7 @@ def reembed(runtime: Runtime, name: str, body: ReembedRequest) -> JobAccepted:
     store.create_collection(target)
     runtime.jobs.start_migration(public, target.name)  # before the copy lists the source
     job_id = runtime.jobs.create(target.name, 0, listing=True, switch_alias=public)
-    send_collection_copy(job_id, source.name, target.name)
+    send_collection_copy(runtime.outbox, job_id, source.name, target.name)
     log.info(
         "job %s: re-embedding %s into %s with %s", job_id, source.name, target.name, target.model
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from flask import Flask, Response, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
@@ -61,6 +62,12 @@ def register_error_handlers(app: Flask) -> None:
         if status == 400:
             message = "request body is not valid JSON"
         return envelope(status, code, message)
+
+    @app.errorhandler(redis.ConnectionError)
+    @app.errorhandler(redis.TimeoutError)
+    def _redis_down(exc: Exception) -> tuple[Response, int]:
+        log.warning("job store (Redis) unreachable: %s", exc)
+        return envelope(503, "job_store_unavailable", "the job store is unreachable; try again")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response, int]:

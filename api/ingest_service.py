@@ -30,7 +30,9 @@ def submit_ingest(runtime: Runtime, collection: str, body: IngestRequest) -> Job
     if body.prefix is not None:
         runtime.objects.parse(body.prefix, prefix=True)  # a bad prefix is the client's error
         job_id = jobs.create(collection, 0, listing=True, options=options)
-        send_prefix(job_id, collection, body.prefix, body.metadata, options or None)
+        send_prefix(
+            runtime.outbox, job_id, collection, body.prefix, body.metadata, options or None
+        )
         return JobAccepted(job_id=job_id, status=JobStatus.QUEUED, total=None)
     items = body.items or []
     job_id = jobs.create(collection, len(items), options=options)
@@ -43,7 +45,14 @@ def submit_ingest(runtime: Runtime, collection: str, body: IngestRequest) -> Job
         }
         for item in items
     ]
-    send_batches(job_id, collection, raw, runtime.settings.batch_size, options=options or None)
+    send_batches(
+        runtime.outbox,
+        job_id,
+        collection,
+        raw,
+        runtime.settings.batch_size,
+        options=options or None,
+    )
     return JobAccepted(job_id=job_id, status=JobStatus.QUEUED, total=len(items))
 
 
@@ -87,6 +96,7 @@ def retry_failed(runtime: Runtime, job_id: str, body: RetryRequest) -> RetryAcce
     if not taken.items:
         raise Conflict("the job has no failed items to retry", code="nothing_to_retry")
     send_batches(
+        runtime.outbox,
         job_id,
         state.collection,
         taken.items,

@@ -100,6 +100,7 @@ class ItemErrorCode(StrEnum):
     FETCH_FAILED = "fetch_failed"
     EMBED_FAILED = "embed_failed"
     UPSERT_FAILED = "upsert_failed"
+    INTERNAL_ERROR = "internal_error"
     CANCELLED = "cancelled"
     SKIPPED_DUPLICATE = "skipped_duplicate"
 

@@ -63,7 +63,7 @@ def take_failed(store: JobStore, job_id: str, codes: list[str]) -> RetryTaken:
     Returns the attempt number and the items as they were sent; no items when none matched.
     Raises JobNotFound.
     """
-    key, _, errors_key, failed_key = store.keys(job_id)
+    key, _, errors_key, failed_key, _ = store.keys(job_id)
     script = store.redis.register_script(_TAKE)
     taken, attempt = script(
         keys=[key, errors_key, failed_key], args=[repr(time.time()), json.dumps(sorted(set(codes)))]

@@ -35,6 +35,7 @@ end
 for i = 8 + listed, #ARGV do
   redis.call('RPUSH', KEYS[4], ARGV[i])
 end
+redis.call('HDEL', KEYS[5], ARGV[1])
 local ttl = redis.call('TTL', KEYS[1])
 if ttl > 0 then
   for k = 2, 4 do redis.call('EXPIRE', KEYS[k], ttl) end
@@ -125,10 +126,11 @@ class JobStore:
         return self._redis
 
     @staticmethod
-    def keys(job_id: str) -> tuple[str, str, str, str]:
-        """The job's hash, counted-batch set, error list and list of failed items as sent."""
+    def keys(job_id: str) -> tuple[str, str, str, str, str]:
+        """The job's hash, counted-batch set, error list, list of failed items as sent, and
+        tasks sent but not yet counted (see infra.job_outbox)."""
         base = _PREFIX + job_id
-        return base, base + ":batches", base + ":errors", base + ":failed"
+        return base, base + ":batches", base + ":errors", base + ":failed", base + ":sent"
 
     def create(
         self,
@@ -169,6 +171,7 @@ class JobStore:
         self._redis.hset(key, mapping={"total": total, "updated_at": repr(time.time())})
         if listing_done:
             self._redis.hset(key, "listing", 0)
+            self._redis.hdel(self.keys(job_id)[4], "listing")
 
     def mark_started(self, job_id: str) -> None:
         """Record the first time a worker picked the job up."""
@@ -181,6 +184,7 @@ class JobStore:
         self._redis.hset(
             key, mapping={"fatal": message[:500], "listing": 0, "updated_at": repr(time.time())}
         )
+        self._redis.delete(self.keys(job_id)[4])
         self._end_migration(self.get(job_id, errors_limit=0))
 
     def cancel(self, job_id: str) -> JobState:
@@ -243,7 +247,7 @@ class JobStore:
 
     def get(self, job_id: str, *, errors_limit: int = 100, errors_offset: int = 0) -> JobState:
         """The job's state: counters, derived status, and a page of its item errors."""
-        key, _, errors_key, _ = self.keys(job_id)
+        key, _, errors_key, _, _ = self.keys(job_id)
         pipe = self._redis.pipeline()
         pipe.hgetall(key)
         pipe.llen(errors_key)

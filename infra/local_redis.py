@@ -32,6 +32,7 @@ class LocalRedis:
         args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(data_dir)]
         args += ["--save", "", "--appendonly", "yes" if persist else "no"]
         args += ["--protected-mode", "yes", "--logfile", str(self._log_path)]
+        self._args = args
         self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._wait_ready()
         log.info("started redis-server on 127.0.0.1:%d (data in %s)", self.port, data_dir)
@@ -60,6 +61,14 @@ class LocalRedis:
         )
         log = self._log_path.read_text(errors="replace") if self._log_path.exists() else ""
         return (stderr + log)[-1000:].strip()
+
+    def restart(self) -> None:
+        """Shut the server down and start it again on the same port and data (AOF replayed)."""
+        self.stop()
+        self._process = subprocess.Popen(
+            self._args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        self._wait_ready()
 
     def stop(self) -> None:
         """Shut the server down (AOF is flushed on SIGTERM)."""

@@ -10,6 +10,7 @@ import redis
 
 from encoders import Encoder, get_encoder
 from infra.errors import Unavailable
+from infra.job_outbox import Outbox
 from infra.jobs import JobStore
 from infra.settings import Settings, get_settings
 from infra.storage import ObjectStore
@@ -35,6 +36,10 @@ class Runtime:
     def jobs(self) -> JobStore:
         s = self.settings
         return JobStore(self.redis, max_errors=s.max_job_errors, ttl_s=s.job_ttl_s)
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        return Outbox(self.jobs, ttl_s=self.settings.job_ttl_s)
 
     @cached_property
     def objects(self) -> ObjectStore:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
+from infra.job_outbox import LISTING, Outbox, SentTask
 from workers.celery_app import celery_app
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,7 @@ def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 def send_batches(
+    outbox: Outbox,
     job_id: str,
     collection: str,
     items: Iterable[dict[str, Any]],
@@ -28,21 +30,24 @@ def send_batches(
     tag: str = "b",
     options: dict[str, Any] | None = None,
 ) -> int:
-    """Queue one `ingest_batch` task per chunk (batch keys `tag0`, `tag1`...); return item count."""
+    """Queue one `ingest_batch` task per chunk (batch keys `tag0`, `tag1`...); return item count.
+
+    Each is written to the job's outbox first, so one the broker loses is sent again."""
     from workers.tasks import ingest_batch
 
     sent = 0
     with celery_app.producer_or_acquire() as producer:
         for index, chunk in enumerate(chunked(items, batch_size)):
-            ingest_batch.apply_async(
-                args=(job_id, collection, f"{tag}{index}", chunk, options), producer=producer
-            )
+            args = [job_id, collection, f"{tag}{index}", chunk, options]
+            outbox.record(job_id, {f"{tag}{index}": SentTask(ingest_batch.name, args)})
+            ingest_batch.apply_async(args=args, producer=producer)
             sent += len(chunk)
     log.info("job %s: queued %d items for %s", job_id, sent, collection)
     return sent
 
 
 def send_prefix(
+    outbox: Outbox,
     job_id: str,
     collection: str,
     prefix: str,
@@ -52,11 +57,15 @@ def send_prefix(
     """Queue the task that lists a prefix and fans it out into batches."""
     from workers.tasks import expand_prefix
 
-    expand_prefix.apply_async(args=(job_id, collection, prefix, metadata, options))
+    args = [job_id, collection, prefix, metadata, options]
+    outbox.record(job_id, {LISTING: SentTask(expand_prefix.name, args)})
+    expand_prefix.apply_async(args=args)
 
 
-def send_collection_copy(job_id: str, source: str, target: str) -> None:
+def send_collection_copy(outbox: Outbox, job_id: str, source: str, target: str) -> None:
     """Queue the task that re-embeds every item of `source` into `target`."""
     from workers.tasks import copy_collection
 
-    copy_collection.apply_async(args=(job_id, source, target))
+    args = [job_id, source, target]
+    outbox.record(job_id, {LISTING: SentTask(copy_collection.name, args)})
+    copy_collection.apply_async(args=args)

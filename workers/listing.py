@@ -33,7 +33,9 @@ def queue_listing(
             return
         total += len(items)
         jobs.set_total(job_id, total)
-        send_batches(job_id, collection, items, len(items), tag=f"p{index}-", options=options)
+        send_batches(
+            runtime.outbox, job_id, collection, items, len(items), tag=f"p{index}-", options=options
+        )
     jobs.set_total(job_id, total, listing_done=True)
     finish_if_done(runtime, job_id)
 

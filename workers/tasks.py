@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from celery import Task
 
 from infra.errors import CollectionNotFound, ItemError, ItemErrorCode
@@ -23,7 +24,12 @@ from workers.pipeline import (
 log = logging.getLogger(__name__)
 
 
-@celery_app.task(bind=True, name="mmsearch.ingest_batch", max_retries=None)
+# A batch that fails because Redis (the job state) is unreachable is left unacknowledged, so it
+# is delivered again once its visibility timeout passes; every other failure is recorded against
+# the batch's items, so no message is redelivered forever and no item is left pending.
+@celery_app.task(
+    bind=True, name="mmsearch.ingest_batch", max_retries=None, acks_on_failure_or_timeout=False
+)
 def ingest_batch(
     self: Task,
     job_id: str,
@@ -42,6 +48,13 @@ def ingest_batch(
             raise self.retry(exc=exc, countdown=min(60, 2**self.request.retries)) from exc
         log.error("job %s batch %s: upsert failed after retries: %s", job_id, batch, exc)
         outcome = failed_batch(items, ItemErrorCode.UPSERT_FAILED, f"vector store: {exc}")
+        record_outcome(runtime, job_id, batch, outcome)
+    except (redis.ConnectionError, redis.TimeoutError):
+        log.warning("job %s batch %s: Redis unreachable; it will be redelivered", job_id, batch)
+        raise
+    except Exception as exc:
+        log.exception("job %s batch %s: unexpected error", job_id, batch)
+        outcome = failed_batch(items, ItemErrorCode.INTERNAL_ERROR, type(exc).__name__)
         record_outcome(runtime, job_id, batch, outcome)
 
 

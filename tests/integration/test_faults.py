@@ -1,0 +1,114 @@
+"""Faults on real processes: the platform killed mid-job, Redis restarted mid-job.
+
+Each test runs its own Redis and standalone process (the session's platform would otherwise
+take these tasks), with S3 over HTTP from the shared moto server.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.local_redis import LocalRedis
+from tests.conftest import S3_KEY, S3_SECRET
+from tests.fixtures.images import generated_photos
+from tests.fixtures.platform import Platform
+
+ITEMS = 240
+
+
+@pytest.fixture()
+def stack_env(tmp_path: Path, s3_endpoint: str, tiny_model: str) -> Iterator[dict[str, Any]]:
+    redis = LocalRedis(tmp_path / "redis", persist=True)
+    env = {
+        "MMSEARCH_REDIS_URL": redis.url,
+        "MMSEARCH_DATA_DIR": str(tmp_path / "data"),
+        "MMSEARCH_S3_ENDPOINT_URL": s3_endpoint,
+        "MMSEARCH_S3_ACCESS_KEY": S3_KEY,
+        "MMSEARCH_S3_SECRET_KEY": S3_SECRET,
+        "MMSEARCH_DEFAULT_MODEL": tiny_model,
+        "MMSEARCH_BATCH_SIZE": "8",
+        "MMSEARCH_TASK_VISIBILITY_TIMEOUT_S": "10",  # a lost worker's tasks come back soon
+    }
+    yield {"env": env, "redis": redis, "tmp": tmp_path}
+    redis.stop()
+
+
+@pytest.fixture(scope="module")
+def photo_bucket(s3_client: Any) -> tuple[str, list[str]]:
+    bucket = f"faults-{uuid.uuid4().hex[:8]}"
+    s3_client.create_bucket(Bucket=bucket)
+    photos = generated_photos(ITEMS)
+    for photo in photos:
+        s3_client.put_object(Bucket=bucket, Key=photo.name, Body=photo.data)
+    return bucket, [p.name for p in photos]
+
+
+def start_job(platform: Platform, bucket: str, names: list[str], model: str) -> tuple[str, str]:
+    collection = f"faults-{uuid.uuid4().hex[:8]}"
+    platform.create_collection(collection, model)
+    items = [{"uri": f"s3://{bucket}/{n}", "id": n} for n in names]
+    return collection, platform.ingest(collection, {"items": items})
+
+
+def wait_for_progress(platform: Platform, job_id: str, at_least: int) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        job = platform.request("GET", f"/v1/jobs/{job_id}").json()
+        if job["succeeded"] >= at_least:
+            return dict(job)
+        time.sleep(0.02)
+    raise AssertionError(f"no progress: {job}")
+
+
+def assert_complete_and_unique(platform: Platform, collection: str, job_id: str) -> None:
+    job = platform.wait_job(job_id, timeout_s=240)
+    assert (job["status"], job["total"], job["succeeded"], job["failed"]) == (
+        "succeeded",
+        ITEMS,
+        ITEMS,
+        0,
+    ), job
+    assert platform.request("GET", f"/v1/collections/{collection}").json()["count"] == ITEMS
+    hits = platform.search(collection, {"text": "shapes", "limit": ITEMS})["results"]
+    assert len({h["id"] for h in hits}) == len(hits) == ITEMS
+
+
+def test_platform_killed_mid_job_loses_and_duplicates_nothing(
+    stack_env: dict[str, Any], photo_bucket: tuple[str, list[str]], tiny_model: str
+) -> None:
+    bucket, names = photo_bucket
+    first = Platform(stack_env["env"], stack_env["tmp"] / "first.log")
+    collection, job_id = start_job(first, bucket, names, tiny_model)
+    at_kill = wait_for_progress(first, job_id, at_least=8)
+    first.process.send_signal(signal.SIGKILL)  # no shutdown: batches in flight are lost
+    first.process.wait()
+    first.stop()
+    assert at_kill["succeeded"] < ITEMS, "the job finished before the kill; nothing was tested"
+
+    second = Platform(stack_env["env"], stack_env["tmp"] / "second.log")
+    try:
+        assert_complete_and_unique(second, collection, job_id)
+    finally:
+        second.stop()
+
+
+def test_redis_restarted_mid_job_loses_and_duplicates_nothing(
+    stack_env: dict[str, Any], photo_bucket: tuple[str, list[str]], tiny_model: str
+) -> None:
+    bucket, names = photo_bucket
+    platform = Platform(stack_env["env"], stack_env["tmp"] / "platform.log")
+    try:
+        collection, job_id = start_job(platform, bucket, names, tiny_model)
+        at_restart = wait_for_progress(platform, job_id, at_least=8)
+        stack_env["redis"].restart()  # queue, unacked tasks and job counters come back from AOF
+        assert at_restart["succeeded"] < ITEMS, "the job finished first; nothing was tested"
+        assert_complete_and_unique(platform, collection, job_id)
+    finally:
+        platform.stop()

@@ -27,7 +27,7 @@ _POOL_LOCK = threading.Lock()
 
 
 class UpsertFailed(Exception):
-    """The vector store refused a batch; the task retries it."""
+    """The vector store failed on a batch (refused or unreachable); the task retries it."""
 
 
 @dataclass
@@ -211,7 +211,7 @@ def run_batch(
     jobs.mark_started(job_id)
     items = [IngestItem.from_dict(raw) for raw in raw_items]
     try:
-        spec = runtime.vectors.spec(collection)
+        spec = _spec(runtime, collection)
         outcome = embed_and_upsert(runtime, spec, items, options)
         mirror_to_migration(runtime, spec, items, options)
     except CollectionNotFound:
@@ -228,6 +228,16 @@ def run_batch(
         len(outcome.skipped),
     )
     return outcome
+
+
+def _spec(runtime: Runtime, collection: str) -> CollectionSpec:
+    """The collection's spec; a store that cannot answer raises UpsertFailed (retried)."""
+    try:
+        return runtime.vectors.spec(collection)
+    except CollectionNotFound:
+        raise
+    except Exception as exc:
+        raise UpsertFailed(f"vector store unreachable: {exc}") from exc
 
 
 def mirror_to_migration(

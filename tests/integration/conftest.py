@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from tests.conftest import S3_KEY, S3_SECRET
 from tests.fixtures.platform import Platform
@@ -34,3 +35,13 @@ def platform(
     running.media_root = Path(media)  # type: ignore[attr-defined]
     yield running
     running.stop()
+
+
+@pytest.fixture()
+def private_broker(redis_url: str) -> str:
+    """A Redis database of its own (queue and jobs) for tests that run a worker in-process or
+    inspect the queue: the session platform consumes database 0. One number for all of them,
+    because the process's Celery app keeps its broker connection pool once it has used it."""
+    url = redis_url.rsplit("/", 1)[0] + "/7"
+    redis.Redis.from_url(url).flushdb()
+    return url

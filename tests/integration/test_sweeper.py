@@ -27,12 +27,10 @@ def queued_batches(client: redis.Redis) -> list[str]:
 
 
 def test_sweeper_resends_only_what_a_stalled_job_has_not_counted(
-    redis_url: str, tmp_path: Path
+    private_broker: str, tmp_path: Path
 ) -> None:
-    url = redis_url.rsplit("/", 1)[0] + "/7"  # its own broker queue: no worker consumes it
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    settings = Settings(redis_url=url, data_dir=tmp_path)
+    client = redis.Redis.from_url(private_broker)  # no worker consumes this queue
+    settings = Settings(redis_url=private_broker, data_dir=tmp_path)
     configure_celery(settings)
     runtime = Runtime(settings)
     jobs, outbox = runtime.jobs, runtime.outbox

@@ -1,4 +1,4 @@
-"""The `mmsearch` command: standalone, api, worker, config."""
+"""The `mmsearch` command: standalone, api, worker, hash-key, config."""
 
 from __future__ import annotations
 
@@ -32,10 +32,28 @@ def _require_server_qdrant(settings: Settings, command: str) -> None:
         sys.exit(f"mmsearch {command}: MMSEARCH_REDIS_URL is not set")
 
 
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def require_keys_off_loopback(settings: Settings, command: str) -> None:
+    """Refuse to serve without API keys anywhere but loopback; warn on loopback."""
+    if settings.api_keys:
+        return
+    if settings.host not in LOOPBACK:
+        sys.exit(
+            f"mmsearch {command}: refusing to listen on {settings.host} without API keys. Set "
+            "MMSEARCH_API_KEYS (`mmsearch hash-key --new` makes one) or bind to 127.0.0.1."
+        )
+    logging.getLogger("mmsearch").warning(
+        "no API keys configured: the API is open to anyone on this machine (loopback only)"
+    )
+
+
 def cmd_standalone(args: argparse.Namespace) -> int:
     from api.standalone import run_standalone
 
     settings = _overrides(get_settings(), args)
+    require_keys_off_loopback(settings, "standalone")
     return run_standalone(settings, threads=args.threads, worker_concurrency=args.concurrency)
 
 
@@ -47,6 +65,7 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     settings = _overrides(get_settings(), args)
     _require_server_qdrant(settings, "api")
+    require_keys_off_loopback(settings, "api")
     runtime = Runtime(settings)
     app = create_app(runtime=runtime)
     preload_default_model(runtime)
@@ -92,6 +111,21 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hash_key(args: argparse.Namespace) -> int:
+    """Print the MMSEARCH_API_KEYS entry for a key read from stdin, or for a new key."""
+    from infra.api_keys import entry_for, new_key
+
+    key = new_key() if args.new else sys.stdin.readline().strip()
+    try:
+        entry = entry_for(key, args.scope)
+    except ValueError as exc:
+        sys.exit(f"mmsearch hash-key: {exc}")
+    if args.new:
+        print(f"key (give it to the client; it is not stored): {key}", file=sys.stderr)
+    print(entry)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmsearch", description="Multimodal image search")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -111,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     ping = sub.add_parser("ping-worker", help="exit 0 if this host's worker answers")
     ping.add_argument("--timeout", type=float, default=5.0)
     ping.set_defaults(func=cmd_ping_worker)
+    hash_key = sub.add_parser("hash-key", help="print the MMSEARCH_API_KEYS entry for a key")
+    hash_key.add_argument("--scope", default="admin", choices=["read", "write", "admin"])
+    hash_key.add_argument("--new", action="store_true", help="make a random key (on stderr)")
+    hash_key.set_defaults(func=cmd_hash_key)
     config = sub.add_parser("config", help="print the effective settings (secrets masked)")
     config.set_defaults(func=cmd_config)
     return parser

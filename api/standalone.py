@@ -32,8 +32,6 @@ def run_standalone(settings: Settings, *, threads: int = 8, worker_concurrency: 
         server = create_server(app, host=settings.host, port=settings.port, threads=threads)
         port = settings.port
         threading.Thread(target=server.run, name="api", daemon=True).start()
-        if settings.host not in {"127.0.0.1", "localhost", "::1"} and not settings.api_keys:
-            log.warning("API listens on %s without API keys (set MMSEARCH_API_KEYS)", settings.host)
         log.info(
             "mmsearch standalone: API on http://%s:%d, data in %s",
             settings.host,

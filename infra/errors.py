@@ -82,6 +82,11 @@ class Unauthorized(AppError):
     code = "unauthorized"
 
 
+class Forbidden(AppError):
+    status = 403
+    code = "forbidden"
+
+
 class Unavailable(AppError):
     status = 503
     code = "unavailable"

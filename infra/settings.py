@@ -9,6 +9,8 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from infra.api_keys import parse_entry
+
 DEFAULT_MODEL = "ViT-B-32/laion2b_s34b_b79k"
 
 CommaList = Annotated[list[str], NoDecode]
@@ -82,7 +84,10 @@ class Settings(BaseSettings):
         description="Image queries (uploads, base64, URIs) and /v1/classify need the image tower;"
         " false: an API process loads each model's text tower only (less memory)",
     )
-    api_keys: CommaList = Field(default_factory=list)
+    api_keys: CommaList = Field(
+        default_factory=list,
+        description="sha256:<hex>[:read|write|admin] entries (`mmsearch hash-key` makes one)",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     log_level: str = "INFO"
@@ -104,10 +109,9 @@ class Settings(BaseSettings):
 
     @field_validator("api_keys")
     @classmethod
-    def _no_placeholder_keys(cls, value: list[str]) -> list[str]:
-        for key in value:
-            if key.lower() in {"changeme", "change-me", "secret", "password"} or len(key) < 16:
-                raise ValueError("API keys must be at least 16 characters and not a placeholder")
+    def _hashed_keys(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            parse_entry(entry)
         return value
 
     @property

@@ -11,9 +11,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from api.app import create_app
 from encoders import get_encoder
+from infra.api_keys import entry_for, new_key
 from infra.settings import Settings
 from tests.fixtures.images import generated_jpeg, generated_photos
 from tests.fixtures.platform import Platform
@@ -171,16 +173,44 @@ def test_cancel_skips_pending_batches(platform: Platform, tiny_model: str) -> No
     assert final["succeeded"] + final["failed"] + final["pending"] == 3000
 
 
-def test_api_keys_guard_v1(redis_url: str, tmp_path: Path) -> None:
-    key = "k" * 32
-    settings = Settings(redis_url=redis_url, data_dir=tmp_path, api_keys=[key])
+def test_api_keys_have_scopes(redis_url: str, tmp_path: Path) -> None:
+    keys = {scope: new_key() for scope in ("read", "write", "admin")}
+    entries = [entry_for(key, scope) for scope, key in keys.items()]
+    settings = Settings(redis_url=redis_url, data_dir=tmp_path, api_keys=entries)
     client = create_app(settings).test_client()
-    assert client.get("/healthz").status_code == 200
-    denied = client.get("/v1/collections")
+
+    def call(method: str, path: str, scope: str | None, **kw: Any) -> Any:
+        headers = {"Authorization": f"Bearer {keys[scope]}"} if scope else {}
+        return getattr(client, method)(path, headers=headers, **kw)
+
+    for open_path in ("/healthz", "/metrics", "/openapi.json"):
+        assert client.get(open_path).status_code in (200, 503)
+    denied = call("get", "/v1/collections", None)
     assert denied.status_code == 401 and denied.json["error"]["code"] == "unauthorized"
-    assert client.get("/v1/collections", headers={"X-API-Key": "wrong"}).status_code == 401
-    ok = client.get("/v1/collections", headers={"Authorization": f"Bearer {key}"})
-    assert ok.status_code == 200 and ok.json == {"data": [], "count": 0}
+    wrong = client.get("/v1/collections", headers={"X-API-Key": "w" * 40})
+    assert wrong.status_code == 401
+    for scope in ("read", "write", "admin"):
+        ok = call("get", "/v1/collections", scope)
+        assert ok.status_code == 200 and ok.json == {"data": [], "count": 0}
+    body = {"name": "scoped", "model": "mmsearch-tiny/random"}
+    for scope in ("read", "write"):
+        refused = call("post", "/v1/collections", scope, json=body)
+        assert refused.status_code == 403 and refused.json["error"]["code"] == "forbidden"
+        assert keys[scope] not in refused.get_data(as_text=True)
+    ingest = {"items": [{"uri": "s3://b/k.jpg"}]}
+    assert call("post", "/v1/collections/none/ingest", "read", json=ingest).status_code == 403
+    assert call("post", "/v1/collections/none/ingest", "write", json=ingest).status_code == 404
+    assert call("post", "/v1/collections", "admin", json=body).status_code == 201
+    assert call("get", "/v1/no-such-route", "read").status_code == 404
+
+
+def test_keys_are_configured_hashed_only(redis_url: str, tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="plaintext keys are not accepted"):
+        Settings(redis_url=redis_url, data_dir=tmp_path, api_keys=["k" * 32])
+    with pytest.raises(ValueError, match="16"):
+        entry_for("short")
+    entry = entry_for("k" * 32, "write")
+    assert entry.endswith(":write") and "k" * 32 not in entry
 
 
 def cache_hits(platform: Platform) -> float:

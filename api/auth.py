@@ -1,7 +1,7 @@
 """API-key check: with keys configured every /v1 request needs one whose scope covers it.
 
 No key or an unknown key: 401 `unauthorized`. A known key without the scope: 403 `forbidden`.
-Health, metrics and the OpenAPI document stay open.
+Health, metrics and the OpenAPI document stay open. A key's tenant is kept on `g` for the routes.
 """
 
 from __future__ import annotations
@@ -70,4 +70,10 @@ def install_auth(app: Flask, entries: list[str]) -> None:
         needed = required_scope(request.endpoint) if request.endpoint else "read"  # 404 next
         if not key.allows(needed):
             raise Forbidden(f"this key's scope is {key.scope!r}; this request needs {needed!r}")
-        g.api_key_scope = key.scope
+        g.api_key_scope, g.tenant = key.scope, key.tenant
+
+
+def caller_tenant() -> str | None:
+    """The tenant the request's key is bound to (None: no tenant, sees every item)."""
+    tenant: str | None = g.get("tenant")
+    return tenant

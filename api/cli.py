@@ -117,7 +117,7 @@ def cmd_hash_key(args: argparse.Namespace) -> int:
 
     key = new_key() if args.new else sys.stdin.readline().strip()
     try:
-        entry = entry_for(key, args.scope)
+        entry = entry_for(key, args.scope, args.tenant)
     except ValueError as exc:
         sys.exit(f"mmsearch hash-key: {exc}")
     if args.new:
@@ -147,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     ping.set_defaults(func=cmd_ping_worker)
     hash_key = sub.add_parser("hash-key", help="print the MMSEARCH_API_KEYS entry for a key")
     hash_key.add_argument("--scope", default="admin", choices=["read", "write", "admin"])
+    hash_key.add_argument("--tenant", default=None, help="bind the key to a tenant")
     hash_key.add_argument("--new", action="store_true", help="make a random key (on stderr)")
     hash_key.set_defaults(func=cmd_hash_key)
     config = sub.add_parser("config", help="print the effective settings (secrets masked)")

@@ -21,7 +21,8 @@ from infra.errors import CollectionExists, CollectionNotFound, Conflict, Invalid
 from infra.filters import metadata_key
 from infra.jobs import JobStatus
 from infra.runtime import Runtime
-from infra.vectors import CollectionInfo, CollectionSpec
+from infra.tenancy import TENANT_FIELD, scoped
+from infra.vectors import CollectionInfo, CollectionSpec, FieldType
 from workers.dispatch import send_collection_copy
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,11 @@ def public_name(spec: CollectionSpec) -> str:
 def collection_public(info: CollectionInfo, active: str | None = None) -> CollectionPublic:
     """The public view of a collection (or of one of its versions)."""
     spec = info.spec
-    schema = {key.removeprefix("metadata."): kind for key, kind in spec.payload_schema.items()}
+    schema = {
+        key.removeprefix("metadata."): kind
+        for key, kind in spec.payload_schema.items()
+        if key.startswith("metadata.")
+    }
     return CollectionPublic(
         name=public_name(spec),
         version=spec.name,
@@ -59,6 +64,16 @@ def collection_public(info: CollectionInfo, active: str | None = None) -> Collec
         random_weights=parse_model_name(spec.model).is_random,
         active=active is None or active == spec.name,
     )
+
+
+def for_tenant(
+    runtime: Runtime, public: CollectionPublic, tenant: str | None
+) -> CollectionPublic:
+    """The collection as a tenant sees it: the count of its own items."""
+    if tenant is None:
+        return public
+    count = runtime.vectors.count(public.version, scoped(None, tenant))
+    return public.model_copy(update={"count": count})
 
 
 def _load_encoder(runtime: Runtime, model: str) -> Encoder:
@@ -89,6 +104,7 @@ def create_collection(runtime: Runtime, body: CollectionCreate) -> CollectionPub
         raise CollectionExists(f"collection {body.name!r} already exists")
     encoder = _load_encoder(runtime, body.model or runtime.settings.default_model)
     schema = {metadata_key(field): kind for field, kind in body.payload_schema.items()}
+    schema[TENANT_FIELD] = FieldType.KEYWORD  # the tenant index: a tenant's items are one group
     spec = CollectionSpec(
         name=version_name(body.name, 1),
         dim=encoder.dim,

@@ -13,7 +13,7 @@ from api.schemas import (
     RetryAccepted,
     RetryRequest,
 )
-from infra.errors import Conflict
+from infra.errors import Conflict, JobNotFound
 from infra.job_retry import take_failed
 from infra.jobs import FINAL_STATUSES, JobState, JobStatus
 from infra.runtime import Runtime
@@ -22,20 +22,24 @@ from workers.dispatch import send_batches, send_prefix
 log = logging.getLogger(__name__)
 
 
-def submit_ingest(runtime: Runtime, collection: str, body: IngestRequest) -> JobAccepted:
-    """Create a job and queue its batches; the workers do the rest."""
+def submit_ingest(
+    runtime: Runtime, collection: str, body: IngestRequest, tenant: str | None = None
+) -> JobAccepted:
+    """Create a job and queue its batches; the workers do the rest (stamping `tenant`)."""
     runtime.vectors.get_collection(collection)  # 404 before any job exists
     jobs = runtime.jobs
     options = body.model_dump(include={"auto_labels", "dedup_threshold"}, exclude_none=True)
+    if tenant is not None:
+        options["tenant"] = tenant
     if body.prefix is not None:
         runtime.objects.parse(body.prefix, prefix=True)  # a bad prefix is the client's error
-        job_id = jobs.create(collection, 0, listing=True, options=options)
+        job_id = jobs.create(collection, 0, listing=True, options=options, tenant=tenant)
         send_prefix(
             runtime.outbox, job_id, collection, body.prefix, body.metadata, options or None
         )
         return JobAccepted(job_id=job_id, status=JobStatus.QUEUED, total=None)
     items = body.items or []
-    job_id = jobs.create(collection, len(items), options=options)
+    job_id = jobs.create(collection, len(items), options=options, tenant=tenant)
     raw = [
         {
             "uri": item.uri,
@@ -81,9 +85,26 @@ def job_public(state: JobState) -> JobPublic:
     )
 
 
-def retry_failed(runtime: Runtime, job_id: str, body: RetryRequest) -> RetryAccepted:
+def job_state(
+    runtime: Runtime, job_id: str, tenant: str | None = None, **page: int
+) -> JobState:
+    """A job's state; 404 for a job of another tenant, as for one that does not exist."""
+    state = runtime.jobs.get(job_id, **page)
+    if tenant is not None and state.tenant != tenant:
+        raise JobNotFound(f"job {job_id} not found")
+    return state
+
+
+def cancel(runtime: Runtime, job_id: str, tenant: str | None = None) -> JobPublic:
+    job_state(runtime, job_id, tenant, errors_limit=0)
+    return job_public(runtime.jobs.cancel(job_id))
+
+
+def retry_failed(
+    runtime: Runtime, job_id: str, body: RetryRequest, tenant: str | None = None
+) -> RetryAccepted:
     """Send a finished job's failed items (or those with the given codes) through again."""
-    state = runtime.jobs.get(job_id, errors_limit=0)
+    state = job_state(runtime, job_id, tenant, errors_limit=0)
     if state.status == JobStatus.CANCELLED:
         raise Conflict("a cancelled job cannot be retried", code="job_cancelled")
     if state.status not in FINAL_STATUSES:

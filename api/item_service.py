@@ -19,14 +19,18 @@ from api.query_schemas import (
 from infra.errors import ItemNotFound
 from infra.filters import to_payload_filter
 from infra.runtime import Runtime
+from infra.tenancy import owned, scoped
 from infra.vectors import IMAGE_VECTOR, CollectionSpec, VectorPoint
 
 SCAN_PAGE = 128
 
 
-def _point(runtime: Runtime, spec: CollectionSpec, item_id: str) -> VectorPoint:
-    found = runtime.vectors.retrieve(spec.name, item_point_ids(spec, [item_id]), with_vectors=True)
-    if not found:
+def _point(
+    runtime: Runtime, spec: CollectionSpec, item_id: str, tenant: str | None
+) -> VectorPoint:
+    ids = item_point_ids(spec, [item_id], tenant)
+    found = runtime.vectors.retrieve(spec.name, ids, with_vectors=True)
+    if not found or not owned(found[0].payload, tenant):
         raise ItemNotFound(f"item {item_id!r} not found in {spec.name!r}", details={"id": item_id})
     return found[0]
 
@@ -42,16 +46,20 @@ def _public(point: VectorPoint) -> ItemPublic:
     )
 
 
-def get_item(runtime: Runtime, collection: str, item_id: str) -> ItemPublic:
+def get_item(
+    runtime: Runtime, collection: str, item_id: str, tenant: str | None = None
+) -> ItemPublic:
     """One item by its external id."""
     spec = runtime.vectors.spec(collection)
-    return _public(_point(runtime, spec, item_id))
+    return _public(_point(runtime, spec, item_id, tenant))
 
 
-def patch_item(runtime: Runtime, collection: str, item_id: str, body: ItemPatch) -> ItemPublic:
+def patch_item(
+    runtime: Runtime, collection: str, item_id: str, body: ItemPatch, tenant: str | None = None
+) -> ItemPublic:
     """Change an item's metadata without re-embedding it."""
     spec = runtime.vectors.spec(collection)
-    point = _point(runtime, spec, item_id)
+    point = _point(runtime, spec, item_id, tenant)
     current: dict[str, Any] = point.payload.get("metadata") or {}
     metadata = dict(body.metadata) if body.replace else {**current, **body.metadata}
     runtime.vectors.set_payload(spec.name, [point.id], {"metadata": metadata})
@@ -59,22 +67,27 @@ def patch_item(runtime: Runtime, collection: str, item_id: str, body: ItemPatch)
     return _public(point)
 
 
-def delete_item(runtime: Runtime, collection: str, item_id: str) -> Deleted:
+def delete_item(
+    runtime: Runtime, collection: str, item_id: str, tenant: str | None = None
+) -> Deleted:
     """Remove one item; 404 when it does not exist."""
     spec = runtime.vectors.spec(collection)
-    point = _point(runtime, spec, item_id)
+    point = _point(runtime, spec, item_id, tenant)
     runtime.vectors.delete_points(spec.name, [point.id])
     return Deleted(deleted=1)
 
 
-def delete_items(runtime: Runtime, collection: str, body: ItemsDelete) -> Deleted:
+def delete_items(
+    runtime: Runtime, collection: str, body: ItemsDelete, tenant: str | None = None
+) -> Deleted:
     """Remove items by external ids or by a metadata filter; report how many went."""
     spec = runtime.vectors.spec(collection)
     if body.filter is not None:
-        payload_filter = to_payload_filter(body.filter) or {}
+        payload_filter = scoped(to_payload_filter(body.filter), tenant) or {}
         return Deleted(deleted=runtime.vectors.delete_by_filter(spec.name, payload_filter))
-    ids = item_point_ids(spec, body.ids or [])
-    existing = [p.id for p in runtime.vectors.retrieve(spec.name, ids)]
+    ids = item_point_ids(spec, body.ids or [], tenant)
+    found = runtime.vectors.retrieve(spec.name, ids)
+    existing = [p.id for p in found if owned(p.payload, tenant)]
     runtime.vectors.delete_points(spec.name, existing)
     return Deleted(deleted=len(existing))
 
@@ -100,12 +113,12 @@ class _Groups:
 
 
 def find_duplicates(
-    runtime: Runtime, collection: str, body: DuplicatesRequest
+    runtime: Runtime, collection: str, body: DuplicatesRequest, tenant: str | None = None
 ) -> DuplicatesResponse:
     """Groups of items at least `threshold` similar, found with batched engine searches."""
     store = runtime.vectors
     spec = store.spec(collection)
-    payload_filter = to_payload_filter(body.filter)
+    payload_filter = scoped(to_payload_filter(body.filter), tenant)
     groups, payloads, scanned, cursor = _Groups(), {}, 0, None
     while True:
         page, cursor = store.scroll(

@@ -14,6 +14,7 @@ from encoders import Encoder
 from infra.errors import InvalidRequest, ItemNotFound, TooLarge
 from infra.images import decode_image
 from infra.runtime import Runtime
+from infra.tenancy import scoped_id
 from infra.vectors import IMAGE_VECTOR, CollectionSpec
 from workers.pipeline import id_namespace, point_id
 
@@ -67,14 +68,19 @@ def embed_image(runtime: Runtime, encoder: Encoder, ref: ImageRef, uploads: Uplo
     return vector
 
 
-def item_point_ids(spec: CollectionSpec, item_ids: list[str]) -> list[str]:
-    """Point ids of items named by their external ids."""
-    return [point_id(id_namespace(spec), item_id) for item_id in item_ids]
+def item_point_ids(
+    spec: CollectionSpec, item_ids: list[str], tenant: str | None = None
+) -> list[str]:
+    """Point ids of items named by their external ids (within the caller's tenant)."""
+    return [point_id(id_namespace(spec), scoped_id(item_id, tenant)) for item_id in item_ids]
 
 
-def item_vector(runtime: Runtime, spec: CollectionSpec, item_id: str) -> np.ndarray:
+def item_vector(
+    runtime: Runtime, spec: CollectionSpec, item_id: str, tenant: str | None = None
+) -> np.ndarray:
     """An item's stored image vector (no re-embedding)."""
-    points = runtime.vectors.retrieve(spec.name, item_point_ids(spec, [item_id]), with_vectors=True)
+    ids = item_point_ids(spec, [item_id], tenant)
+    points = runtime.vectors.retrieve(spec.name, ids, with_vectors=True)
     if not points or IMAGE_VECTOR not in points[0].vectors:
         raise ItemNotFound(f"item {item_id!r} not found", details={"id": item_id})
     return np.asarray(points[0].vectors[IMAGE_VECTOR], dtype=np.float32)
@@ -86,6 +92,7 @@ def _weighted_sum(
     parts: list[QueryPart],
     spec: CollectionSpec | None,
     uploads: Uploads,
+    tenant: str | None,
 ) -> np.ndarray:
     cache = text_cache(runtime)
     total = np.zeros(encoder.dim, dtype=np.float32)
@@ -96,7 +103,7 @@ def _weighted_sum(
             vector = embed_image(runtime, encoder, part.image, uploads)
         else:
             assert spec is not None and part.item_id is not None
-            vector = item_vector(runtime, spec, part.item_id)
+            vector = item_vector(runtime, spec, part.item_id, tenant)
         total += part.weight * vector
     norm = float(np.linalg.norm(total))
     if norm < 1e-6:
@@ -110,13 +117,14 @@ def query_vector(
     fields: QueryFields,
     spec: CollectionSpec | None,
     uploads: Uploads,
+    tenant: str | None = None,
 ) -> np.ndarray:
-    """The unit vector for whichever query kind was given."""
+    """The unit vector for whichever query kind was given (items looked up in `tenant`)."""
     if fields.text is not None:
         return text_cache(runtime).embed(encoder, fields.text)
     if fields.image is not None:
         return embed_image(runtime, encoder, fields.image, uploads)
     if fields.item_id is not None:
         assert spec is not None
-        return item_vector(runtime, spec, fields.item_id)
-    return _weighted_sum(runtime, encoder, fields.query or [], spec, uploads)
+        return item_vector(runtime, spec, fields.item_id, tenant)
+    return _weighted_sum(runtime, encoder, fields.query or [], spec, uploads, tenant)

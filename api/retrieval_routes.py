@@ -9,6 +9,7 @@ from flask import Blueprint, Response, request
 
 from api import classify as classify_service
 from api import item_service, search_service, server_timing
+from api.auth import caller_tenant
 from api.metrics import SEARCH_SECONDS
 from api.query import Uploads
 from api.query_schemas import (
@@ -58,7 +59,7 @@ def search(name: str) -> tuple[Response, int]:
     body, uploads = _body_and_uploads()
     query = SearchRequest.model_validate(body)
     with SEARCH_SECONDS.labels("collection").time(), server_timing.collect() as timings:
-        response = search_service.search(runtime(), name, query, uploads)
+        response = search_service.search(runtime(), name, query, uploads, caller_tenant())
     return timed(render(response), timings)
 
 
@@ -67,7 +68,7 @@ def fanout_search() -> tuple[Response, int]:
     body, uploads = _body_and_uploads()
     query = FanoutSearchRequest.model_validate(body)
     with SEARCH_SECONDS.labels("fanout").time(), server_timing.collect() as timings:
-        response = search_service.fanout(runtime(), query, uploads)
+        response = search_service.fanout(runtime(), query, uploads, caller_tenant())
     return timed(render(response), timings)
 
 
@@ -86,24 +87,27 @@ def classify() -> tuple[Response, int]:
 
 @bp.get("/collections/<name>/items/<path:item_id>")
 def get_item(name: str, item_id: str) -> tuple[Response, int]:
-    return render(item_service.get_item(runtime(), name, item_id))
+    return render(item_service.get_item(runtime(), name, item_id, caller_tenant()))
 
 
 @bp.patch("/collections/<name>/items/<path:item_id>")
 def patch_item(name: str, item_id: str) -> tuple[Response, int]:
-    return render(item_service.patch_item(runtime(), name, item_id, parse(ItemPatch)))
+    body = parse(ItemPatch)
+    return render(item_service.patch_item(runtime(), name, item_id, body, caller_tenant()))
 
 
 @bp.delete("/collections/<name>/items/<path:item_id>")
 def delete_item(name: str, item_id: str) -> tuple[Response, int]:
-    return render(item_service.delete_item(runtime(), name, item_id))
+    return render(item_service.delete_item(runtime(), name, item_id, caller_tenant()))
 
 
 @bp.post("/collections/<name>/items:delete")
 def delete_items(name: str) -> tuple[Response, int]:
-    return render(item_service.delete_items(runtime(), name, parse(ItemsDelete)))
+    body = parse(ItemsDelete)
+    return render(item_service.delete_items(runtime(), name, body, caller_tenant()))
 
 
 @bp.post("/collections/<name>/duplicates")
 def duplicates(name: str) -> tuple[Response, int]:
-    return render(item_service.find_duplicates(runtime(), name, parse(DuplicatesRequest)))
+    body = parse(DuplicatesRequest)
+    return render(item_service.find_duplicates(runtime(), name, body, caller_tenant()))

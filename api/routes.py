@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from api import collections_service as collections
 from api import ingest_service
+from api.auth import caller_tenant
 from api.schemas import (
     CollectionCreate,
     CollectionsPublic,
@@ -51,18 +52,21 @@ def create_collection() -> tuple[Response, int]:
 
 @bp.get("/collections")
 def list_collections() -> tuple[Response, int]:
-    data = collections.list_collections(runtime())
+    rt, tenant = runtime(), caller_tenant()
+    data = [collections.for_tenant(rt, c, tenant) for c in collections.list_collections(rt)]
     return render(CollectionsPublic(data=data, count=len(data)))
 
 
 @bp.get("/collections/<name>")
 def get_collection(name: str) -> tuple[Response, int]:
-    return render(collections.collection_public(runtime().vectors.get_collection(name)))
+    public = collections.collection_public(runtime().vectors.get_collection(name))
+    return render(collections.for_tenant(runtime(), public, caller_tenant()))
 
 
 @bp.get("/collections/<name>/versions")
 def collection_versions(name: str) -> tuple[Response, int]:
-    data = collections.versions(runtime(), name)
+    rt, tenant = runtime(), caller_tenant()
+    data = [collections.for_tenant(rt, c, tenant) for c in collections.versions(rt, name)]
     return render(CollectionsPublic(data=data, count=len(data)))
 
 
@@ -85,7 +89,8 @@ def ingest(name: str) -> tuple[Response, int]:
         raise TooLarge(
             f"{len(items)} items exceeds the limit of {limit} per request", details={"limit": limit}
         )
-    accepted = ingest_service.submit_ingest(runtime(), name, IngestRequest.model_validate(body))
+    request_body = IngestRequest.model_validate(body)
+    accepted = ingest_service.submit_ingest(runtime(), name, request_body, caller_tenant())
     return render(accepted, 202)
 
 
@@ -104,16 +109,18 @@ def _int_arg(name: str, default: int, high: int) -> int:
 def get_job(job_id: str) -> tuple[Response, int]:
     limit = _int_arg("errors_limit", 100, 1000)
     offset = _int_arg("errors_offset", 0, 10_000_000)
-    state = runtime().jobs.get(job_id, errors_limit=limit, errors_offset=offset)
+    state = ingest_service.job_state(
+        runtime(), job_id, caller_tenant(), errors_limit=limit, errors_offset=offset
+    )
     return render(ingest_service.job_public(state))
 
 
 @bp.post("/jobs/<job_id>/retry")
 def retry_job(job_id: str) -> tuple[Response, int]:
     body = parse(RetryRequest) if request.get_data() else RetryRequest()
-    return render(ingest_service.retry_failed(runtime(), job_id, body), 202)
+    return render(ingest_service.retry_failed(runtime(), job_id, body, caller_tenant()), 202)
 
 
 @bp.delete("/jobs/<job_id>")
 def cancel_job(job_id: str) -> tuple[Response, int]:
-    return render(ingest_service.job_public(runtime().jobs.cancel(job_id)))
+    return render(ingest_service.cancel(runtime(), job_id, caller_tenant()))

@@ -21,6 +21,7 @@ from api.server_timing import phase
 from infra.errors import InvalidRequest
 from infra.filters import metadata_key, to_payload_filter
 from infra.runtime import Runtime
+from infra.tenancy import scoped
 from infra.vectors import IMAGE_VECTOR, TEXT_VECTOR, CollectionSpec, Hit, VectorStore
 
 _FANOUT = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fanout")
@@ -44,19 +45,23 @@ def _using(mode: SearchMode) -> str:
 
 
 def search(
-    runtime: Runtime, collection: str, body: SearchRequest, uploads: Uploads
+    runtime: Runtime,
+    collection: str,
+    body: SearchRequest,
+    uploads: Uploads,
+    tenant: str | None = None,
 ) -> SearchResponse:
-    """Rank one collection's items for a query."""
+    """Rank one collection's items for a query (only `tenant`'s items when given)."""
     started = time.perf_counter()
     spec = runtime.vectors.spec(collection)
-    flt = to_payload_filter(body.filter)
+    flt = scoped(to_payload_filter(body.filter), tenant)
     store, using = runtime.vectors, _using(body.mode)
     if body.recommend is not None:
         with phase("search"):
             hits = store.recommend(
                 spec.name,
-                item_point_ids(spec, body.recommend.positive),
-                item_point_ids(spec, body.recommend.negative),
+                item_point_ids(spec, body.recommend.positive, tenant),
+                item_point_ids(spec, body.recommend.negative, tenant),
                 using=using,
                 filter=flt,
                 limit=body.limit,
@@ -65,7 +70,7 @@ def search(
             )
         return _response(hits, started)
     with phase("encode"):
-        vector = query_vector(runtime, runtime.encoder(spec.model), body, spec, uploads)
+        vector = query_vector(runtime, runtime.encoder(spec.model), body, spec, uploads, tenant)
     with phase("search"):
         return _ranked(store, spec, vector, body, flt, started)
 
@@ -115,14 +120,16 @@ def _ranked(
     return _response(hits, started)
 
 
-def fanout(runtime: Runtime, body: FanoutSearchRequest, uploads: Uploads) -> SearchResponse:
+def fanout(
+    runtime: Runtime, body: FanoutSearchRequest, uploads: Uploads, tenant: str | None = None
+) -> SearchResponse:
     """Search several collections of one model in parallel and merge by score."""
     started = time.perf_counter()
     specs = [runtime.vectors.spec(name) for name in body.collections]
     _same_model(specs)
     with phase("encode"):
         vector = query_vector(runtime, runtime.encoder(specs[0].model), body, None, uploads)
-    flt = to_payload_filter(body.filter)
+    flt = scoped(to_payload_filter(body.filter), tenant)
     depth = body.limit + body.offset
 
     def one(spec: CollectionSpec) -> list[Hit]:

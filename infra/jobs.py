@@ -91,6 +91,7 @@ class JobState:
     switch_alias: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     retries: int = 0
+    tenant: str | None = None
 
     @property
     def pending(self) -> int:
@@ -140,6 +141,7 @@ class JobStore:
         listing: bool = False,
         switch_alias: str = "",
         options: dict[str, Any] | None = None,
+        tenant: str | None = None,
     ) -> str:
         """A new queued job; `listing`: the total is still being counted; `switch_alias`: point
         that alias at `collection` once the job has completed; `options`: the ingest options
@@ -160,6 +162,7 @@ class JobStore:
             "switch_alias": switch_alias,
             "options": json.dumps(options or {}),
             "retries": 0,
+            "tenant": tenant or "",
         }
         self._redis.hset(key, mapping=mapping)  # type: ignore[arg-type]
         self._redis.expire(key, self._ttl_s)
@@ -277,6 +280,7 @@ class JobStore:
             switch_alias=fields.get("switch_alias") or None,
             options=json.loads(fields.get("options") or "{}"),
             retries=int(fields.get("retries", 0)),
+            tenant=fields.get("tenant") or None,
         )
 
 

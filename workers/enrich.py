@@ -11,6 +11,7 @@ import numpy as np
 
 from encoders import Encoder
 from infra.runtime import Runtime
+from infra.tenancy import scoped
 
 DEFAULT_TEMPLATE = "a photo of {}"
 _LABEL_CACHE: dict[tuple[str, tuple[str, ...], str], np.ndarray] = {}
@@ -77,6 +78,7 @@ class IngestOptions:
 
     auto_labels: AutoLabels | None = None
     dedup_threshold: float | None = None
+    tenant: str | None = None
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> IngestOptions:
@@ -87,6 +89,7 @@ class IngestOptions:
             if labels
             else None,
             dedup_threshold=raw.get("dedup_threshold"),
+            tenant=raw.get("tenant"),
         )
 
 
@@ -100,10 +103,16 @@ def skip_duplicates(
     external: list[str],
     vectors: np.ndarray,
     threshold: float,
+    tenant: str | None = None,
 ) -> dict[int, str]:
-    """Rows whose nearest stored (or earlier in-batch) neighbour is ≥ threshold: row → its id."""
+    """Rows whose nearest stored (or earlier in-batch) neighbour is ≥ threshold: row → its id.
+    A tenant's items are compared with that tenant's items only."""
     hits = runtime.vectors.search_batch(
-        collection, list(vectors), limit=2, score_threshold=threshold
+        collection,
+        list(vectors),
+        limit=2,
+        score_threshold=threshold,
+        filter=scoped(None, tenant),
     )
     skipped = {}
     for row, found in enumerate(hits):

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from infra.runtime import Runtime
+from infra.tenancy import TENANT_FIELD
 from workers.dispatch import send_batches
 from workers.pipeline import finish_if_done
 
@@ -64,6 +65,7 @@ def collection_items(runtime: Runtime, source: str) -> Iterator[dict[str, Any]]:
                 "id": payload.get("id"),
                 "metadata": payload.get("metadata") or {},
                 "text": payload.get("text"),
+                "tenant": payload.get(TENANT_FIELD),
             }
         if cursor is None:
             return

@@ -15,6 +15,7 @@ from infra.errors import CollectionNotFound, ItemError, ItemErrorCode
 from infra.images import decode_image
 from infra.jobs import ItemFailure, JobStatus
 from infra.runtime import Runtime
+from infra.tenancy import TENANT_FIELD, scoped_id
 from infra.vectors import IMAGE_VECTOR, TEXT_VECTOR, CollectionSpec, VectorPoint
 from workers.enrich import NO_OPTIONS, IngestOptions, skip_duplicates, top_labels
 
@@ -38,10 +39,16 @@ class IngestItem:
     id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     text: str | None = None
+    tenant: str | None = None
 
     @property
     def external_id(self) -> str:
         return self.id if self.id is not None else self.uri
+
+    @property
+    def point_key(self) -> str:
+        """What its point id derives from: the external id within its tenant."""
+        return scoped_id(self.external_id, self.tenant)
 
     def to_dict(self) -> dict[str, Any]:
         """The item as a client sends it (what `from_dict` reads)."""
@@ -50,6 +57,8 @@ class IngestItem:
             raw["id"] = self.id
         if self.text is not None:
             raw["text"] = self.text
+        if self.tenant is not None:
+            raw["tenant"] = self.tenant
         return raw
 
     @classmethod
@@ -59,6 +68,7 @@ class IngestItem:
             id=raw.get("id"),
             metadata=raw.get("metadata") or {},
             text=raw.get("text"),
+            tenant=raw.get("tenant"),
         )
 
 
@@ -137,6 +147,8 @@ def build_payload(item: IngestItem) -> dict[str, Any]:
     payload: dict[str, Any] = {"uri": item.uri, "id": item.external_id, "metadata": item.metadata}
     if item.text is not None:
         payload["text"] = item.text
+    if item.tenant is not None:
+        payload[TENANT_FIELD] = item.tenant
     return payload
 
 
@@ -162,12 +174,12 @@ def embed_and_upsert(
         failures += [_failure(i, ItemErrorCode.EMBED_FAILED, str(exc)) for i in kept]
         return BatchOutcome(succeeded=0, failures=failures)
     namespace = id_namespace(spec)
-    ids = [point_id(namespace, item.external_id) for item in kept]
+    ids = [point_id(namespace, item.point_key) for item in kept]
     skipped: dict[int, str] = {}
     if options.dedup_threshold is not None:
         external = [item.external_id for item in kept]
         skipped = skip_duplicates(
-            runtime, spec.name, ids, external, vectors, options.dedup_threshold
+            runtime, spec.name, ids, external, vectors, options.dedup_threshold, options.tenant
         )
     text_of = dict(zip(captioned, texts, strict=True))
     points = []
@@ -210,6 +222,8 @@ def run_batch(
         return BatchOutcome(cancelled=True)
     jobs.mark_started(job_id)
     items = [IngestItem.from_dict(raw) for raw in raw_items]
+    for item in items:
+        item.tenant = options.tenant or item.tenant  # a tenant job stamps every item
     try:
         spec = _spec(runtime, collection)
         outcome = embed_and_upsert(runtime, spec, items, options)

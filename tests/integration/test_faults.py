@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 
 from infra.local_redis import LocalRedis
-from tests.conftest import S3_KEY, S3_SECRET
 from tests.fixtures.images import generated_photos
-from tests.fixtures.platform import Platform
+from tests.fixtures.platform import Platform, standalone_env
 
 ITEMS = 240
 
@@ -26,16 +25,14 @@ ITEMS = 240
 @pytest.fixture()
 def stack_env(tmp_path: Path, s3_endpoint: str, tiny_model: str) -> Iterator[dict[str, Any]]:
     redis = LocalRedis(tmp_path / "redis", persist=True)
-    env = {
-        "MMSEARCH_REDIS_URL": redis.url,
-        "MMSEARCH_DATA_DIR": str(tmp_path / "data"),
-        "MMSEARCH_S3_ENDPOINT_URL": s3_endpoint,
-        "MMSEARCH_S3_ACCESS_KEY": S3_KEY,
-        "MMSEARCH_S3_SECRET_KEY": S3_SECRET,
-        "MMSEARCH_DEFAULT_MODEL": tiny_model,
-        "MMSEARCH_BATCH_SIZE": "8",
-        "MMSEARCH_TASK_VISIBILITY_TIMEOUT_S": "10",  # a lost worker's tasks come back soon
-    }
+    env = standalone_env(
+        redis.url,
+        tmp_path / "data",
+        s3_endpoint,
+        tiny_model,
+        batch_size="8",
+        task_visibility_timeout_s="10",  # a lost worker's tasks come back soon
+    )
     yield {"env": env, "redis": redis, "tmp": tmp_path}
     redis.stop()
 

@@ -14,9 +14,9 @@ import requests
 
 from infra.api_keys import entry_for, new_key
 from infra.local_redis import LocalRedis
-from tests.conftest import S3_KEY, S3_SECRET
+from tests.conftest import S3_SECRET
 from tests.fixtures.images import generated_photos
-from tests.fixtures.platform import Platform
+from tests.fixtures.platform import Platform, standalone_env
 
 KEYS = {name: new_key() for name in ("admin", "a", "b", "a-read")}
 ENTRIES = [
@@ -58,15 +58,9 @@ def tenants(
 ) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("tenants")
     redis = LocalRedis(tmp / "redis", persist=False)
-    env = {
-        "MMSEARCH_REDIS_URL": redis.url,
-        "MMSEARCH_DATA_DIR": str(tmp / "data"),
-        "MMSEARCH_S3_ENDPOINT_URL": s3_endpoint,
-        "MMSEARCH_S3_ACCESS_KEY": S3_KEY,
-        "MMSEARCH_S3_SECRET_KEY": S3_SECRET,
-        "MMSEARCH_DEFAULT_MODEL": tiny_model,
-        "MMSEARCH_API_KEYS": ",".join(ENTRIES),
-    }
+    env = standalone_env(
+        redis.url, tmp / "data", s3_endpoint, tiny_model, api_keys=",".join(ENTRIES)
+    )
     platform = Platform(env, tmp / "platform.log")
     clients = {name: Client(platform, key) for name, key in KEYS.items()}
     bucket = f"tenants-{uuid.uuid4().hex[:8]}"

@@ -69,7 +69,13 @@ def cmd_api(args: argparse.Namespace) -> int:
     runtime = Runtime(settings)
     app = create_app(runtime=runtime)
     preload_default_model(runtime)
-    serve(app, host=settings.host, port=settings.port, threads=args.threads)
+    serve(
+        app,
+        host=settings.host,
+        port=settings.port,
+        threads=args.threads,
+        max_request_body_size=settings.max_request_bytes + 1,  # refused before it is read
+    )
     return 0
 
 

@@ -29,7 +29,13 @@ def run_standalone(settings: Settings, *, threads: int = 8, worker_concurrency: 
         runtime.vectors.list_collections()  # open the engine now: fail fast if it is locked
         app = create_app(runtime=runtime)
         preload_default_model(runtime)
-        server = create_server(app, host=settings.host, port=settings.port, threads=threads)
+        server = create_server(
+            app,
+            host=settings.host,
+            port=settings.port,
+            threads=threads,
+            max_request_body_size=settings.max_request_bytes + 1,  # refused before it is read
+        )
         port = settings.port
         threading.Thread(target=server.run, name="api", daemon=True).start()
         log.info(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from infra.api_keys import parse_entry
+from infra.uris import SCHEMES
 
 DEFAULT_MODEL = "ViT-B-32/laion2b_s34b_b79k"
 
@@ -41,7 +43,13 @@ class Settings(BaseSettings):
     file_root: Path | None = Field(
         default=None, description="The only folder file:// may read. Unset: file:// is refused."
     )
-    allowed_schemes: CommaList = Field(default_factory=lambda: ["s3", "file"])
+    allowed_schemes: CommaList = Field(
+        default_factory=lambda: ["s3", "file"], description="s3, file, http, https"
+    )
+    http_allowed_networks: CommaList = Field(
+        default_factory=list,
+        description="Private networks http(s) references may reach (CIDR); public ones always",
+    )
     fetch_concurrency: int = Field(default=16, ge=1, le=256)
     fetch_timeout_s: float = Field(default=30.0, gt=0)
 
@@ -92,7 +100,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=0, le=65535)
     log_level: str = "INFO"
 
-    @field_validator("allowed_schemes", "api_keys", mode="before")
+    @field_validator("allowed_schemes", "api_keys", "http_allowed_networks", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -102,9 +110,19 @@ class Settings(BaseSettings):
     @field_validator("allowed_schemes")
     @classmethod
     def _known_schemes(cls, value: list[str]) -> list[str]:
-        unknown = set(value) - {"s3", "file"}
+        unknown = set(value) - set(SCHEMES)
         if unknown:
-            raise ValueError(f"unsupported schemes: {sorted(unknown)}; supported: s3, file")
+            raise ValueError(f"unsupported schemes: {sorted(unknown)}; supported: {SCHEMES}")
+        return value
+
+    @field_validator("http_allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ip_network(network, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not a network: {network!r} (CIDR: 10.1.2.0/24)") from exc
         return value
 
     @field_validator("api_keys")

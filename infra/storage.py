@@ -13,6 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from infra.errors import ItemError, ItemErrorCode
+from infra.http_fetch import fetch_http
 from infra.settings import Settings
 from infra.uris import MediaRef, file_uri, parse_media_uri
 
@@ -83,6 +84,13 @@ class ObjectStore:
         limit = self._settings.max_image_bytes
         if ref.scheme == "file":
             return self._read_file(ref, limit)
+        if ref.scheme in {"http", "https"}:
+            return fetch_http(
+                ref.uri,
+                allowed_networks=self._settings.http_allowed_networks,
+                max_bytes=limit,
+                timeout_s=self._settings.fetch_timeout_s,
+            )
         try:
             response = self.s3.get_object(Bucket=ref.bucket, Key=ref.path)
             size = int(response.get("ContentLength") or 0)

@@ -1,4 +1,6 @@
-"""Media references: parse and confine `s3://bucket/key` and `file:///path` before any I/O."""
+"""Media references: parse and confine `s3://bucket/key`, `file:///path` and (when enabled)
+`http(s)://host/path` before any I/O; where an http reference leads is checked as it is fetched
+(infra.http_fetch)."""
 
 from __future__ import annotations
 
@@ -12,11 +14,13 @@ from infra.errors import ItemError, ItemErrorCode
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_URI_LENGTH = 2048
+SCHEMES = ("s3", "file", "http", "https")
 
 
 @dataclass(frozen=True)
 class MediaRef:
-    """A validated reference: `scheme` s3 or file; `path` the key or the resolved file path."""
+    """A validated reference: `scheme` s3, file, http or https; `path` the key, the resolved file
+    path, or the URL; `bucket` the bucket or the http host."""
 
     uri: str
     scheme: str
@@ -43,13 +47,32 @@ def parse_media_uri(
     if not isinstance(uri, str) or not uri or len(uri) > MAX_URI_LENGTH or _CONTROL.search(uri):
         raise _invalid(str(uri), "reference must be a printable string of at most 2048 characters")
     scheme = uri.partition("://")[0].lower() if "://" in uri else ""
-    if scheme not in {"s3", "file"}:
-        raise _invalid(uri, "unsupported scheme (use s3:// or file://)")
+    if scheme not in SCHEMES:
+        raise _invalid(uri, "unsupported scheme (use s3://, file:// or, when enabled, https://)")
     if scheme not in allowed_schemes:
         raise _forbidden(uri, f"scheme {scheme}:// is not enabled on this server")
     if scheme == "s3":
         return _parse_s3(uri, prefix=prefix)
+    if scheme in {"http", "https"}:
+        return parse_http(uri, prefix=prefix)
     return _parse_file(uri, file_root, prefix=prefix)
+
+
+def parse_http(uri: str, *, prefix: bool = False) -> MediaRef:
+    """An http(s) reference: a host, no credentials, not a prefix (where it may point is
+    checked when it is fetched)."""
+    if prefix:
+        raise _invalid(uri, "http(s) references cannot be listed as a prefix")
+    parts = urlsplit(uri)
+    if "@" in parts.netloc:
+        raise _invalid(uri, "credentials in references are not accepted")
+    try:
+        host, _ = parts.hostname, parts.port
+    except ValueError as exc:
+        raise _invalid(uri, "invalid port") from exc
+    if not host:
+        raise _invalid(uri, "http(s) reference has no host")
+    return MediaRef(uri=uri, scheme=parts.scheme.lower(), bucket=host, path=uri)
 
 
 def _parse_s3(uri: str, *, prefix: bool) -> MediaRef:

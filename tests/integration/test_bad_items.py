@@ -27,7 +27,7 @@ def test_bad_items_are_reported_and_good_items_indexed(
         f"s3://{bucket}/empty.jpg": "not_an_image",
         f"s3://{bucket}/missing.jpg": "not_found",
         f"s3://no-such-bucket-{uuid.uuid4().hex[:6]}/a.jpg": "not_found",
-        "http://169.254.169.254/latest/meta-data": "invalid_uri",
+        "http://169.254.169.254/latest/meta-data": "forbidden_uri",
         "file:///etc/passwd": "forbidden_uri",
     }
     uris = [f"s3://{bucket}/{p.name}" for p in good]

@@ -31,8 +31,8 @@ def test_s3_references() -> None:
 @pytest.mark.parametrize(
     ("uri", "code"),
     [
-        ("http://169.254.169.254/latest/meta-data", "invalid_uri"),
-        ("https://example.com/a.jpg", "invalid_uri"),
+        ("http://169.254.169.254/latest/meta-data", "forbidden_uri"),  # http is off by default
+        ("https://example.com/a.jpg", "forbidden_uri"),
         ("ftp://host/a.jpg", "invalid_uri"),
         ("/etc/passwd", "invalid_uri"),
         ("s3://Bad_Bucket/a.jpg", "invalid_uri"),

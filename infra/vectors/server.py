@@ -13,7 +13,6 @@ import threading
 import warnings
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any
 
 import numpy as np
 from qdrant_client import QdrantClient, models
@@ -31,7 +30,6 @@ from infra.vectors.base import (
     VECTOR_NAMES,
     CollectionInfo,
     CollectionSpec,
-    FieldType,
     FilterJSON,
     Hit,
     VectorPoint,
@@ -51,29 +49,13 @@ from infra.vectors.checks import (
     spec_to_json,
 )
 from infra.vectors.server_errors import qdrant_errors
-from infra.vectors.server_index import index_config, search_params
+from infra.vectors.server_index import field_schema, index_config, search_params
 from infra.vectors.server_query import ServerQueries, server_filter
 
 logger = logging.getLogger(__name__)
 
 METADATA_KEY = "mmsearch"
-TENANT_KEY = "tenant"  # infra.tenancy.TENANT_FIELD: indexed as Qdrant's tenant index
 UPSERT_BATCH = 256
-
-_INDEX_TYPES = {
-    FieldType.KEYWORD: models.PayloadSchemaType.KEYWORD,
-    FieldType.INTEGER: models.PayloadSchemaType.INTEGER,
-    FieldType.FLOAT: models.PayloadSchemaType.FLOAT,
-    FieldType.BOOL: models.PayloadSchemaType.BOOL,
-    FieldType.DATETIME: models.PayloadSchemaType.DATETIME,
-    FieldType.TEXT: models.PayloadSchemaType.TEXT,
-}
-
-
-def _field_schema(key: str, kind: FieldType) -> Any:
-    if key == TENANT_KEY and kind == FieldType.KEYWORD:
-        return models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
-    return _INDEX_TYPES[kind]
 
 
 class QdrantServerStore(ServerQueries, VectorStore):
@@ -103,7 +85,7 @@ class QdrantServerStore(ServerQueries, VectorStore):
                 warnings.filterwarnings("ignore", message="Payload indexes have no effect")
                 for key, kind in spec.payload_schema.items():
                     self.client.create_payload_index(
-                        spec.name, key, field_schema=_field_schema(key, kind), wait=True
+                        spec.name, key, field_schema=field_schema(key, kind), wait=True
                     )
         logger.info("created collection %s (dim=%d, model=%s)", spec.name, spec.dim, spec.model)
 

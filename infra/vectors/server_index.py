@@ -1,4 +1,4 @@
-"""A collection's IndexConfig in the Qdrant server's terms."""
+"""A collection's IndexConfig and payload indexes in the Qdrant server's terms."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from qdrant_client import models
 
-from infra.vectors.base import CollectionSpec, IndexConfig
+from infra.vectors.base import CollectionSpec, FieldType, IndexConfig
 
 
 def search_params(index: IndexConfig) -> models.SearchParams:
@@ -32,3 +32,21 @@ def index_config(spec: CollectionSpec) -> dict[str, Any]:
         "optimizers_config": models.OptimizersConfigDiff(indexing_threshold=kb),
         "quantization_config": quantization,
     }
+
+
+TENANT_KEY = "tenant"  # infra.tenancy.TENANT_FIELD: indexed as Qdrant's tenant index
+INDEX_TYPES = {
+    FieldType.KEYWORD: models.PayloadSchemaType.KEYWORD,
+    FieldType.INTEGER: models.PayloadSchemaType.INTEGER,
+    FieldType.FLOAT: models.PayloadSchemaType.FLOAT,
+    FieldType.BOOL: models.PayloadSchemaType.BOOL,
+    FieldType.DATETIME: models.PayloadSchemaType.DATETIME,
+    FieldType.TEXT: models.PayloadSchemaType.TEXT,
+}
+
+
+def field_schema(key: str, kind: FieldType) -> Any:
+    """The payload index for a declared field; the tenant field is Qdrant's tenant index."""
+    if key == TENANT_KEY and kind == FieldType.KEYWORD:
+        return models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
+    return INDEX_TYPES[kind]

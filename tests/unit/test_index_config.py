@@ -65,3 +65,15 @@ def test_edge_collections_get_the_settings(tmp_path: Path) -> None:
     reopened = EdgeVectorStore(tmp_path)
     assert reopened.get_collection(SPEC.name).spec == SPEC
     reopened.close()
+
+
+def test_the_tenant_field_is_the_servers_tenant_index() -> None:
+    from qdrant_client import models
+
+    from infra.tenancy import TENANT_FIELD
+    from infra.vectors import FieldType
+    from infra.vectors.server_index import field_schema
+
+    tenant = field_schema(TENANT_FIELD, FieldType.KEYWORD)
+    assert isinstance(tenant, models.KeywordIndexParams) and tenant.is_tenant
+    assert field_schema("metadata.tenant", FieldType.KEYWORD) == models.PayloadSchemaType.KEYWORD

@@ -1,4 +1,5 @@
-"""The `mmsearch` command: standalone, api, worker, hash-key, config."""
+"""The `mmsearch` command: the servers (standalone, api, worker), hash-key and config, and the
+API client commands (collections, ingest, jobs, search; see api.cli_client)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 import socket
 import sys
 
+from api.cli_client import register as register_client_commands
 from infra.settings import Settings, get_settings
 
 
@@ -156,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     hash_key.add_argument("--tenant", default=None, help="bind the key to a tenant")
     hash_key.add_argument("--new", action="store_true", help="make a random key (on stderr)")
     hash_key.set_defaults(func=cmd_hash_key)
+    register_client_commands(sub)
     config = sub.add_parser("config", help="print the effective settings (secrets masked)")
     config.set_defaults(func=cmd_config)
     return parser

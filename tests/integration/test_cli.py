@@ -1,0 +1,126 @@
+"""The `mmsearch` client commands, run as real processes against the real API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixtures.images import generated_photos
+from tests.fixtures.platform import Platform
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def mmsearch(platform: Platform, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "MMSEARCH_API_URL": platform.base, "HF_HUB_OFFLINE": "1"},
+        timeout=180,
+    )
+
+
+@pytest.fixture(scope="module")
+def bucket(s3_client: Any) -> str:
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    s3_client.create_bucket(Bucket=name)
+    for photo in generated_photos(6):
+        s3_client.put_object(Bucket=name, Key=f"set/{photo.name}", Body=photo.data)
+    return name
+
+
+def test_collection_commands_and_prefix_ingest_with_progress(
+    platform: Platform, bucket: str, tiny_model: str
+) -> None:
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    created = mmsearch(platform, "collections", "create", name, "--model", tiny_model)
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["name"] == name
+    done = mmsearch(platform, "ingest", f"s3://{bucket}/set/", "--collection", name)
+    assert done.returncode == 0, done.stderr
+    assert "succeeded: 6 indexed, 0 failed" in done.stdout
+    assert "6/6" in done.stderr and "img" in done.stderr  # the progress bar, with a rate
+    listed = mmsearch(platform, "collections", "list")
+    assert any(line.split()[:2] == [name, "6"] for line in listed.stdout.splitlines())
+    assert json.loads(mmsearch(platform, "collections", "show", name).stdout)["count"] == 6
+    table = mmsearch(platform, "search", "red shapes", "--collection", name, "--limit", "3")
+    assert table.returncode == 0 and "3 results in" in table.stdout
+    deleted = mmsearch(platform, "collections", "delete", name)
+    assert deleted.returncode == 0 and json.loads(deleted.stdout)["deleted"] is True
+
+
+def test_manifest_ingest_detached_then_watched_and_retried(
+    platform: Platform, bucket: str, tiny_model: str, tmp_path: Path
+) -> None:
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    platform.create_collection(name, tiny_model)
+    manifest = tmp_path / "items.csv"
+    rows = [
+        f"s3://{bucket}/set/{p.name},{p.name},{p.caption},{i}"
+        for i, p in enumerate(generated_photos(3))
+    ]
+    rows.append(f"s3://{bucket}/set/missing.jpg,missing,,9")
+    manifest.write_text("uri,id,text,shelf\n" + "\n".join(rows) + "\n")
+    detached = mmsearch(platform, "ingest", str(manifest), "--collection", name, "--detach")
+    assert detached.returncode == 0, detached.stderr
+    job_id = detached.stdout.strip()
+    watched = mmsearch(platform, "jobs", "watch", job_id)
+    assert watched.returncode == 1  # an item failed
+    assert "3 indexed, 1 failed" in watched.stdout and "not_found: s3://" in watched.stdout
+    shown = json.loads(mmsearch(platform, "jobs", "show", job_id).stdout)
+    assert shown["errors"][0]["id"] == "missing"
+    found = json.loads(
+        mmsearch(
+            platform,
+            "search",
+            "picture",
+            "--collection",
+            name,
+            "--json",
+            "--filter",
+            json.dumps({"must": [{"key": "shelf", "match": {"value": "1"}}]}),
+        ).stdout
+    )
+    assert [(h["id"], h["metadata"]) for h in found["results"]] == [
+        ("gen_0001.jpg", {"shelf": "1"})
+    ]
+    retried = mmsearch(platform, "jobs", "retry", job_id)
+    assert "1 failed items sent again" in retried.stdout and retried.returncode == 1
+
+
+def test_folder_ingest_uses_file_references(platform: Platform, tiny_model: str) -> None:
+    folder = platform.media_root / f"cli-{uuid.uuid4().hex[:6]}"  # type: ignore[attr-defined]
+    (folder / "sub").mkdir(parents=True)
+    for i, photo in enumerate(generated_photos(4)):
+        (folder / ("sub" if i % 2 else "") / photo.name).write_bytes(photo.data)
+    (folder / "notes.txt").write_text("not an image")
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    platform.create_collection(name, tiny_model)
+    done = mmsearch(platform, "ingest", str(folder), "--collection", name)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "4 indexed, 0 failed" in done.stdout
+    item = platform.request("GET", f"/v1/collections/{name}/items/sub/gen_0001.jpg").json()
+    assert item["uri"].startswith("file://")
+
+
+def test_errors_end_in_one_clear_line(platform: Platform) -> None:
+    missing = mmsearch(platform, "search", "x", "--collection", "no-such-collection")
+    assert missing.returncode == 2
+    assert missing.stderr.strip().startswith("mmsearch: 404 collection_not_found")
+    down = subprocess.run(
+        [sys.executable, "-m", "api.cli", "collections", "list", "--api-url", "http://127.0.0.1:9"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert down.returncode == 2 and "cannot reach the mmsearch API" in down.stderr

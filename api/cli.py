@@ -10,6 +10,7 @@ import socket
 import sys
 
 from api.cli_client import register as register_client_commands
+from api.cli_eval import register as register_eval
 from infra.settings import Settings, get_settings
 
 
@@ -159,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     hash_key.add_argument("--new", action="store_true", help="make a random key (on stderr)")
     hash_key.set_defaults(func=cmd_hash_key)
     register_client_commands(sub)
+    register_eval(sub)
     config = sub.add_parser("config", help="print the effective settings (secrets masked)")
     config.set_defaults(func=cmd_config)
     return parser

@@ -1,0 +1,78 @@
+"""`mmsearch eval`: Recall@1/5/10 of a model on a captioned image set, text→image and image→text.
+
+It loads the model in this process and decodes images exactly as ingest does, so the figures are
+those of the vectors the platform would store and query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from encoders.evaluation import KS, load_caption_set, recall_at_k
+from infra.settings import get_settings
+
+
+def embed_set(model: str, images: list[Path], captions: list[str], batch: int) -> Any:
+    """Unit image and caption vectors, with progress bars."""
+    from encoders import get_encoder  # torch: only for this command
+    from infra.images import decode_image
+
+    s = get_settings()
+    encoder = get_encoder(model, device=s.device, cache_dir=s.model_cache_dir)
+    image_rows, text_rows = [], []
+    with tqdm(total=len(images), unit="img", desc="images") as bar:
+        for start in range(0, len(images), batch):
+            chunk = [
+                decode_image(
+                    p.read_bytes(), max_pixels=s.max_image_pixels, min_side=s.decode_min_side
+                )
+                for p in images[start : start + batch]
+            ]
+            image_rows.append(encoder.embed_images(chunk))
+            bar.update(len(chunk))
+    with tqdm(total=len(captions), unit="text", desc="captions") as bar:
+        for start in range(0, len(captions), batch):
+            text_rows.append(encoder.embed_texts(captions[start : start + batch]))
+            bar.update(len(text_rows[-1]))
+    return encoder.name, np.concatenate(image_rows), np.concatenate(text_rows)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    try:
+        data = load_caption_set(Path(args.captions), Path(args.images), args.limit)
+    except ValueError as exc:
+        raise SystemExit(f"mmsearch eval: {exc}") from exc
+    model = args.model or get_settings().default_model
+    name, image_vectors, text_vectors = embed_set(model, data.images, data.captions, args.batch)
+    recall = recall_at_k(text_vectors @ image_vectors.T, data.image_of)
+    report = {
+        "model": name,
+        "images": len(data.images),
+        "captions": len(data.captions),
+        "recall": {way: {f"R@{k}": round(v, 4) for k, v in r.items()} for way, r in recall.items()},
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"model {name}: {len(data.images)} images, {len(data.captions)} captions")
+    print(f"{'':14}" + "".join(f"{'R@' + str(k):>8}" for k in KS))
+    for way, label in (("text_to_image", "text→image"), ("image_to_text", "image→text")):
+        print(f"{label:<14}" + "".join(f"{100 * recall[way][k]:>8.1f}" for k in KS))
+    return 0
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("eval", help="Recall@K of a model on a captioned image set")
+    parser.add_argument("--captions", required=True, help="CSV with header image,caption")
+    parser.add_argument("--images", required=True, help="folder holding the CSV's images")
+    parser.add_argument("--model", default=None, help="model name (MMSEARCH_DEFAULT_MODEL)")
+    parser.add_argument("--limit", type=int, default=None, help="first N images only")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(func=cmd_eval)

@@ -1,0 +1,112 @@
+"""Recall@K maths on cases whose answers are known exactly, and the `mmsearch eval` command
+against the same encoder called directly."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from encoders import TINY_TEST_MODEL, get_encoder
+from encoders.evaluation import load_caption_set, recall_at_k
+from tests.fixtures.images import FLICKR, generated_photos
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_perfect_retrieval_scores_one_everywhere() -> None:
+    result = recall_at_k(np.eye(4)[[0, 0, 1, 2, 3]], [0, 0, 1, 2, 3])
+    assert result == {
+        "text_to_image": {1: 1.0, 5: 1.0, 10: 1.0},
+        "image_to_text": {1: 1.0, 5: 1.0, 10: 1.0},
+    }
+
+
+def test_known_ranks() -> None:
+    # 4 captions × 3 images; captions 0 and 1 describe image 0, caption 2 image 1, caption 3 image 2
+    similarity = np.array(
+        [
+            [0.9, 0.1, 0.2],  # c0: its image first
+            [0.1, 0.5, 0.3],  # c1: its image third
+            [0.8, 0.7, 0.1],  # c2: its image second
+            [0.0, 0.1, 0.6],  # c3: its image first
+        ]
+    )
+    result = recall_at_k(similarity, [0, 0, 1, 2], ks=(1, 2, 3))
+    assert result["text_to_image"] == {1: 0.5, 2: 0.75, 3: 1.0}
+    # each image's best own caption tops its column: image 0 c0 0.9 (c2 0.8 next), image 1
+    # c2 0.7 (c1 0.5 next), image 2 c3 0.6 (c1 0.3 next)
+    assert result["image_to_text"] == {1: 1.0, 2: 1.0, 3: 1.0}
+    flipped = similarity.copy()
+    flipped[2, 0] = 0.95  # c2 now outranks image 0's own captions
+    assert recall_at_k(flipped, [0, 0, 1, 2], ks=(1, 2))["image_to_text"] == {1: 2 / 3, 2: 1.0}
+
+
+def test_ties_count_against_the_query() -> None:
+    result = recall_at_k(np.ones((2, 2)), [0, 1], ks=(1, 2))
+    assert result["text_to_image"] == {1: 0.0, 2: 1.0}
+    assert result["image_to_text"] == {1: 0.0, 2: 1.0}
+
+
+def write_set(folder: Path, count: int) -> Path:
+    lines = ["image,caption"]
+    for photo in generated_photos(count):
+        (folder / photo.name).write_bytes(photo.data)
+        lines += [f"{photo.name},{photo.caption}", f"{photo.name},shapes in {photo.name}"]
+    (folder / "captions.csv").write_text("\n".join(lines) + "\n")
+    return folder / "captions.csv"
+
+
+def test_caption_sets_load_with_a_limit_and_refuse_missing_images(tmp_path: Path) -> None:
+    captions = write_set(tmp_path, 5)
+    data = load_caption_set(captions, tmp_path, limit=3)
+    assert (len(data.images), len(data.captions), data.image_of) == (3, 6, [0, 0, 1, 1, 2, 2])
+    (tmp_path / "gen_0004.jpg").unlink()
+    with pytest.raises(ValueError, match="gen_0004.jpg"):
+        load_caption_set(captions, tmp_path)
+
+
+def test_eval_command_equals_the_encoder_called_directly(tmp_path: Path) -> None:
+    captions = write_set(tmp_path, 12)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "api.cli",
+            "eval",
+            "--captions",
+            str(captions),
+            "--images",
+            str(tmp_path),
+            "--model",
+            TINY_TEST_MODEL,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    data = load_caption_set(captions, tmp_path)
+    encoder = get_encoder(TINY_TEST_MODEL)
+    images = encoder.embed_images([Image.open(p).convert("RGB") for p in data.images])
+    want = recall_at_k(encoder.embed_texts(data.captions) @ images.T, data.image_of)
+    assert report["images"] == 12 and report["captions"] == 24
+    for way, values in want.items():
+        assert report["recall"][way] == {f"R@{k}": round(v, 4) for k, v in values.items()}
+
+
+def test_eval_on_real_photos(tmp_path: Path) -> None:
+    if not (FLICKR / "captions.txt").is_file():
+        pytest.skip(f"real photo set not found at {FLICKR} (it ships beside the repo in CI only)")
+    data = load_caption_set(FLICKR / "captions.txt", FLICKR / "images", limit=50)
+    assert (len(data.images), len(data.captions)) == (50, 250)

@@ -23,7 +23,7 @@ def openapi() -> tuple[Response, int]:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    body, content_type = render_metrics()
+    body, content_type = render_metrics(current_app.extensions["mmsearch"])
     return Response(body, content_type=content_type)
 
 

@@ -16,7 +16,7 @@ from infra.images import decode_image
 from infra.runtime import Runtime
 from infra.tenancy import scoped_id
 from infra.vectors import IMAGE_VECTOR, CollectionSpec
-from workers.pipeline import id_namespace, point_id
+from workers.items import id_namespace, point_id
 
 Uploads = dict[str, bytes]
 

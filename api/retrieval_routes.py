@@ -10,7 +10,7 @@ from flask import Blueprint, Response, request
 from api import classify as classify_service
 from api import item_service, search_service, server_timing
 from api.auth import caller_tenant
-from api.metrics import SEARCH_SECONDS
+from api.metrics import SEARCH_SECONDS, query_kind
 from api.query import Uploads
 from api.query_schemas import (
     ClassifyRequest,
@@ -58,7 +58,8 @@ def parse_json() -> dict[str, Any]:
 def search(name: str) -> tuple[Response, int]:
     body, uploads = _body_and_uploads()
     query = SearchRequest.model_validate(body)
-    with SEARCH_SECONDS.labels("collection").time(), server_timing.collect() as timings:
+    timer = SEARCH_SECONDS.labels("collection", query_kind(query)).time()
+    with timer, server_timing.collect() as timings:
         response = search_service.search(runtime(), name, query, uploads, caller_tenant())
     return timed(render(response), timings)
 
@@ -67,7 +68,8 @@ def search(name: str) -> tuple[Response, int]:
 def fanout_search() -> tuple[Response, int]:
     body, uploads = _body_and_uploads()
     query = FanoutSearchRequest.model_validate(body)
-    with SEARCH_SECONDS.labels("fanout").time(), server_timing.collect() as timings:
+    timer = SEARCH_SECONDS.labels("fanout", query_kind(query)).time()
+    with timer, server_timing.collect() as timings:
         response = search_service.fanout(runtime(), query, uploads, caller_tenant())
     return timed(render(response), timings)
 

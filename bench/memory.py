@@ -96,7 +96,8 @@ def run_worker(model: str, data: Path, photos: Path, batch: int) -> None:
     from infra.runtime import Runtime
     from infra.settings import Settings
     from infra.vectors import CollectionSpec
-    from workers.pipeline import IngestItem, embed_and_upsert
+    from workers.items import IngestItem
+    from workers.pipeline import embed_and_upsert
 
     before = rss_mib()
     runtime = Runtime(

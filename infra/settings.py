@@ -84,6 +84,9 @@ class Settings(BaseSettings):
         description="Unacked tasks of a lost worker are redelivered after this.",
     )
     upsert_retries: int = Field(default=5, ge=0)
+    worker_metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Serve a worker's /metrics on this port"
+    )
     job_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
 
     # API

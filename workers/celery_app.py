@@ -8,7 +8,7 @@ from infra.settings import Settings
 
 INGEST_QUEUE = "mmsearch.ingest"
 
-celery_app = Celery("mmsearch", include=["workers.tasks", "workers.sweeper"])
+celery_app = Celery("mmsearch", include=["workers.tasks", "workers.sweeper", "workers.metrics"])
 
 
 def configure_celery(settings: Settings, redis_url: str | None = None) -> Celery:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 from encoders import Encoder
@@ -15,13 +13,18 @@ from infra.errors import CollectionNotFound, ItemError, ItemErrorCode
 from infra.images import decode_image
 from infra.jobs import ItemFailure, JobStatus
 from infra.runtime import Runtime
-from infra.tenancy import TENANT_FIELD, scoped_id
 from infra.vectors import IMAGE_VECTOR, TEXT_VECTOR, CollectionSpec, VectorPoint
 from workers.enrich import NO_OPTIONS, IngestOptions, skip_duplicates, top_labels
+from workers.items import (
+    BatchOutcome,
+    IngestItem,
+    build_payload,
+    id_namespace,
+    point_id,
+)
+from workers.metrics import EMBED_SECONDS, count_batch
 
 log = logging.getLogger(__name__)
-
-POINT_NAMESPACE = uuid.UUID("5b0c2d1e-7f43-4c8e-9a59-0d6f3b1c2a10")
 
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
@@ -29,65 +32,6 @@ _POOL_LOCK = threading.Lock()
 
 class UpsertFailed(Exception):
     """The vector store failed on a batch (refused or unreachable); the task retries it."""
-
-
-@dataclass
-class IngestItem:
-    """One media reference to index, as clients send it."""
-
-    uri: str
-    id: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    text: str | None = None
-    tenant: str | None = None
-
-    @property
-    def external_id(self) -> str:
-        return self.id if self.id is not None else self.uri
-
-    @property
-    def point_key(self) -> str:
-        """What its point id derives from: the external id within its tenant."""
-        return scoped_id(self.external_id, self.tenant)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The item as a client sends it (what `from_dict` reads)."""
-        raw: dict[str, Any] = {"uri": self.uri, "metadata": self.metadata}
-        if self.id is not None:
-            raw["id"] = self.id
-        if self.text is not None:
-            raw["text"] = self.text
-        if self.tenant is not None:
-            raw["tenant"] = self.tenant
-        return raw
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> IngestItem:
-        return cls(
-            uri=raw["uri"],
-            id=raw.get("id"),
-            metadata=raw.get("metadata") or {},
-            text=raw.get("text"),
-            tenant=raw.get("tenant"),
-        )
-
-
-@dataclass
-class BatchOutcome:
-    succeeded: int = 0
-    failures: list[ItemFailure] = field(default_factory=list)
-    skipped: list[ItemFailure] = field(default_factory=list)
-    cancelled: bool = False
-
-
-def point_id(collection: str, external_id: str) -> str:
-    """Deterministic point id: the same item in the same collection is always the same point."""
-    return str(uuid.uuid5(POINT_NAMESPACE, f"{collection}\x00{external_id}"))
-
-
-def id_namespace(spec: CollectionSpec) -> str:
-    """The name point ids derive from: the name the collection was created under."""
-    return str(spec.extra.get("id_namespace", spec.name))
 
 
 def _pool(runtime: Runtime) -> ThreadPoolExecutor:
@@ -142,16 +86,6 @@ def _load_all(
     return loaded, failures
 
 
-def build_payload(item: IngestItem) -> dict[str, Any]:
-    """What a point carries: uri, external id, user metadata, caption text if any."""
-    payload: dict[str, Any] = {"uri": item.uri, "id": item.external_id, "metadata": item.metadata}
-    if item.text is not None:
-        payload["text"] = item.text
-    if item.tenant is not None:
-        payload[TENANT_FIELD] = item.tenant
-    return payload
-
-
 def embed_and_upsert(
     runtime: Runtime,
     spec: CollectionSpec,
@@ -165,9 +99,10 @@ def embed_and_upsert(
         return BatchOutcome(succeeded=0, failures=failures)
     kept = [item for item, _ in loaded]
     try:
-        vectors = encoder.embed_preprocessed([tensor for _, tensor in loaded])
-        captioned = [i for i, item in enumerate(kept) if item.text]
-        texts = encoder.embed_texts([kept[i].text or "" for i in captioned])
+        with EMBED_SECONDS.time():
+            vectors = encoder.embed_preprocessed([tensor for _, tensor in loaded])
+            captioned = [i for i, item in enumerate(kept) if item.text]
+            texts = encoder.embed_texts([kept[i].text or "" for i in captioned])
         labels = top_labels(encoder, vectors, options.auto_labels) if options.auto_labels else None
     except Exception as exc:
         log.exception("embedding failed for a batch of %d in %s", len(loaded), spec.name)
@@ -283,7 +218,9 @@ def record_outcome(runtime: Runtime, job_id: str, batch: str, outcome: BatchOutc
         failed=outcome.failures,
         skipped=outcome.skipped,
     )
-    if not counted:
+    if counted:
+        count_batch(outcome.succeeded, outcome.failures, outcome.skipped)
+    else:
         log.info("job %s batch %s was already counted (redelivery)", job_id, batch)
     finish_if_done(runtime, job_id)
 

@@ -231,7 +231,7 @@ def test_repeated_text_queries_hit_the_cache(platform: Platform, indexed: tuple[
     assert cache_hits(platform) == hits + 1
     assert second == first
     metrics = platform.request("GET", "/metrics").text
-    assert 'mmsearch_search_seconds_count{kind="collection"}' in metrics
+    assert 'mmsearch_search_seconds_count{kind="text",scope="collection"}' in metrics
 
 
 def test_concurrent_text_queries_rank_like_the_encoder_and_report_timings(

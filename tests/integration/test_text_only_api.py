@@ -14,7 +14,7 @@ from infra.runtime import Runtime
 from infra.settings import Settings
 from infra.vectors import IMAGE_VECTOR, VectorPoint
 from tests.fixtures.images import decode, generated_photos
-from workers.pipeline import IngestItem, build_payload, point_id
+from workers.items import IngestItem, build_payload, point_id
 
 MODEL = "mmsearch-tiny/random:23"  # loaded nowhere else, so this process loads it text-only
 

@@ -1,0 +1,54 @@
+"""Prometheus metrics move with real work: ingest outcomes by code, embed time, queue depth,
+jobs by status, search latency by query kind."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.fixtures.images import generated_photos
+from tests.fixtures.platform import Platform
+
+
+def scrape(platform: Platform) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = platform.request("GET", "/metrics").text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(samples: dict[Any, float], name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_metrics_move_after_an_ingest_and_a_search(
+    platform: Platform, s3_client: Any, tiny_model: str
+) -> None:
+    bucket = f"metrics-{uuid.uuid4().hex[:8]}"
+    s3_client.create_bucket(Bucket=bucket)
+    photos = generated_photos(3)
+    for photo in photos:
+        s3_client.put_object(Bucket=bucket, Key=photo.name, Body=photo.data)
+    name = f"metrics-{uuid.uuid4().hex[:6]}"
+    platform.create_collection(name, tiny_model)
+    before = scrape(platform)
+    assert ("mmsearch_queue_depth", ()) in before
+    assert ("mmsearch_jobs", (("status", "running"),)) in before
+
+    items = [{"uri": f"s3://{bucket}/{p.name}"} for p in photos]
+    items.append({"uri": f"s3://{bucket}/missing.jpg"})
+    platform.wait_job(platform.ingest(name, {"items": items}))
+    platform.search(name, {"text": "shapes"})
+    after = scrape(platform)
+
+    def grew(name_: str, **labels: str) -> float:
+        return value(after, name_, **labels) - value(before, name_, **labels)
+
+    assert grew("mmsearch_items_total", outcome="indexed", code="") == 3
+    assert grew("mmsearch_items_total", outcome="failed", code="not_found") == 1
+    assert grew("mmsearch_batch_embed_seconds_count") >= 1
+    assert grew("mmsearch_search_seconds_count", scope="collection", kind="text") == 1

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.images import generated_photos
+from tests.fixtures.images import generated_photos, upload_bucket
 from tests.fixtures.platform import Platform
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,11 +31,7 @@ def mmsearch(platform: Platform, *args: str) -> subprocess.CompletedProcess[str]
 
 @pytest.fixture(scope="module")
 def bucket(s3_client: Any) -> str:
-    name = f"cli-{uuid.uuid4().hex[:8]}"
-    s3_client.create_bucket(Bucket=name)
-    for photo in generated_photos(6):
-        s3_client.put_object(Bucket=name, Key=f"set/{photo.name}", Body=photo.data)
-    return name
+    return upload_bucket(s3_client, generated_photos(6), prefix="set/", label="cli")
 
 
 def test_collection_commands_and_prefix_ingest_with_progress(

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from infra.local_redis import LocalRedis
-from tests.fixtures.images import generated_photos
+from tests.fixtures.images import generated_photos, upload_bucket
 from tests.fixtures.platform import Platform, standalone_env
 
 ITEMS = 240
@@ -39,12 +39,8 @@ def stack_env(tmp_path: Path, s3_endpoint: str, tiny_model: str) -> Iterator[dic
 
 @pytest.fixture(scope="module")
 def photo_bucket(s3_client: Any) -> tuple[str, list[str]]:
-    bucket = f"faults-{uuid.uuid4().hex[:8]}"
-    s3_client.create_bucket(Bucket=bucket)
     photos = generated_photos(ITEMS)
-    for photo in photos:
-        s3_client.put_object(Bucket=bucket, Key=photo.name, Body=photo.data)
-    return bucket, [p.name for p in photos]
+    return upload_bucket(s3_client, photos, label="faults"), [p.name for p in photos]
 
 
 def start_job(platform: Platform, bucket: str, names: list[str], model: str) -> tuple[str, str]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.fixtures.images import generated_photos
+from tests.fixtures.images import generated_photos, upload_bucket
 from tests.fixtures.platform import Platform
 
 
@@ -28,11 +28,8 @@ def value(samples: dict[Any, float], name: str, **labels: str) -> float:
 def test_metrics_move_after_an_ingest_and_a_search(
     platform: Platform, s3_client: Any, tiny_model: str
 ) -> None:
-    bucket = f"metrics-{uuid.uuid4().hex[:8]}"
-    s3_client.create_bucket(Bucket=bucket)
     photos = generated_photos(3)
-    for photo in photos:
-        s3_client.put_object(Bucket=bucket, Key=photo.name, Body=photo.data)
+    bucket = upload_bucket(s3_client, photos, label="metrics")
     name = f"metrics-{uuid.uuid4().hex[:6]}"
     platform.create_collection(name, tiny_model)
     before = scrape(platform)

@@ -8,7 +8,7 @@ from typing import Any
 import redis
 
 from infra.jobs import JobStore
-from tests.fixtures.images import generated_jpeg, generated_photos
+from tests.fixtures.images import generated_jpeg, generated_photos, upload_bucket
 from tests.fixtures.platform import Platform
 from tests.integration.test_api import error_of
 
@@ -20,11 +20,8 @@ def retry(platform: Platform, job_id: str, body: dict[str, Any] | None = None) -
 def test_retry_sends_only_failed_items_and_keeps_counters(
     platform: Platform, s3_client: Any, tiny_model: str
 ) -> None:
-    bucket = f"retry-{uuid.uuid4().hex[:8]}"
-    s3_client.create_bucket(Bucket=bucket)
     good = generated_photos(6)
-    for photo in good:
-        s3_client.put_object(Bucket=bucket, Key=photo.name, Body=photo.data)
+    bucket = upload_bucket(s3_client, good, label="retry")
     s3_client.put_object(Bucket=bucket, Key="notes.jpg", Body=b"not pixels")
     late = ["late-0.jpg", "late-1.jpg"]  # uploaded only after the first run
     items = [{"uri": f"s3://{bucket}/{p.name}", "id": p.name} for p in good]

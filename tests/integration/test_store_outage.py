@@ -22,7 +22,7 @@ from infra.runtime import Runtime, set_runtime
 from infra.settings import Settings
 from infra.vectors import open_vector_store
 from tests.conftest import S3_KEY, S3_SECRET
-from tests.fixtures.images import generated_photos
+from tests.fixtures.images import generated_photos, upload_bucket
 from workers.celery_app import celery_app, configure_celery
 
 
@@ -84,11 +84,8 @@ def test_batches_outlast_a_store_outage_then_fail_past_the_budget_then_retry(
     worker_runtime: tuple[Runtime, SwitchedStore], s3_client: Any, tiny_model: str
 ) -> None:
     runtime, store = worker_runtime
-    bucket = f"outage-{uuid.uuid4().hex[:8]}"
-    s3_client.create_bucket(Bucket=bucket)
     photos = generated_photos(8)
-    for photo in photos:
-        s3_client.put_object(Bucket=bucket, Key=photo.name, Body=photo.data)
+    bucket = upload_bucket(s3_client, photos, label="outage")
     items = [{"uri": f"s3://{bucket}/{p.name}", "id": p.name} for p in photos]
     name = f"outage-{uuid.uuid4().hex[:6]}"
     create_collection(runtime, CollectionCreate(name=name, model=tiny_model))

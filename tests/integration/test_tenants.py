@@ -15,7 +15,7 @@ import requests
 from infra.api_keys import entry_for, new_key
 from infra.local_redis import LocalRedis
 from tests.conftest import S3_SECRET
-from tests.fixtures.images import generated_photos
+from tests.fixtures.images import generated_photos, upload_bucket
 from tests.fixtures.platform import Platform, standalone_env
 
 KEYS = {name: new_key() for name in ("admin", "a", "b", "a-read")}
@@ -63,11 +63,8 @@ def tenants(
     )
     platform = Platform(env, tmp / "platform.log")
     clients = {name: Client(platform, key) for name, key in KEYS.items()}
-    bucket = f"tenants-{uuid.uuid4().hex[:8]}"
-    s3_client.create_bucket(Bucket=bucket)
     photos = generated_photos(7)
-    for photo in photos:
-        s3_client.put_object(Bucket=bucket, Key=photo.name, Body=photo.data)
+    bucket = upload_bucket(s3_client, photos, label="tenants")
     name = f"shared-{uuid.uuid4().hex[:6]}"
     assert clients["a"]("POST", "/v1/collections", json={"name": name}).status_code == 403
     clients["admin"].ok("POST", "/v1/collections", json={"name": name, "model": tiny_model})

@@ -11,13 +11,8 @@ import sys
 
 from api.cli_client import register as register_client_commands
 from api.cli_eval import register as register_eval
+from infra.logs import setup_logging
 from infra.settings import Settings, get_settings
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
 
 
 def _overrides(settings: Settings, args: argparse.Namespace) -> Settings:
@@ -169,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `mmsearch` console script."""
     args = build_parser().parse_args(argv)
-    _setup_logging(get_settings().log_level)
+    settings = get_settings()
+    setup_logging(settings.log_level, settings.log_format)
     return int(args.func(args))
 
 

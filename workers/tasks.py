@@ -9,7 +9,8 @@ import redis
 from celery import Task
 
 from infra.errors import CollectionNotFound, ItemError, ItemErrorCode
-from infra.runtime import get_runtime
+from infra.logs import log_context
+from infra.runtime import Runtime, get_runtime
 from workers.celery_app import celery_app
 from workers.dispatch import chunked
 from workers.enrich import IngestOptions
@@ -40,12 +41,25 @@ def ingest_batch(
 ) -> None:
     """Fetch, embed and upsert one batch of a job; retry the batch while the store is down."""
     runtime = get_runtime()
+    with log_context(job=job_id, collection=collection, batch=batch):
+        _ingest_batch(self, runtime, job_id, collection, batch, items, options)
+
+
+def _ingest_batch(
+    task: Task,
+    runtime: Runtime,
+    job_id: str,
+    collection: str,
+    batch: str,
+    items: list[dict[str, Any]],
+    options: dict[str, Any] | None,
+) -> None:
     try:
         run_batch(runtime, job_id, collection, batch, items, IngestOptions.from_dict(options))
     except UpsertFailed as exc:
-        if self.request.retries < runtime.settings.upsert_retries:
+        if task.request.retries < runtime.settings.upsert_retries:
             log.warning("job %s batch %s: upsert failed (%s), retrying", job_id, batch, exc)
-            raise self.retry(exc=exc, countdown=min(60, 2**self.request.retries)) from exc
+            raise task.retry(exc=exc, countdown=min(60, 2**task.request.retries)) from exc
         log.error("job %s batch %s: upsert failed after retries: %s", job_id, batch, exc)
         outcome = failed_batch(items, ItemErrorCode.UPSERT_FAILED, f"vector store: {exc}")
         record_outcome(runtime, job_id, batch, outcome)

@@ -9,6 +9,7 @@ from pydantic.json_schema import models_json_schema
 
 from api import query_schemas as q
 from api import schemas as s
+from api.openapi_examples import COLLECTION_DELETED, EXAMPLES
 
 Endpoint = tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | None, int]
 
@@ -170,14 +171,19 @@ def build_openapi() -> dict[str, Any]:
             }
             if request_model is q.SearchRequest:
                 content["examples"] = SEARCH_EXAMPLES
+            else:
+                content["example"] = EXAMPLES[request_model]
             operation["requestBody"] = {"required": True, "content": {"application/json": content}}
         ok: dict[str, Any] = {"description": "success"}
         if response_model is not None:
             ok["content"] = {
                 "application/json": {
-                    "schema": {"$ref": f"#/components/schemas/{response_model.__name__}"}
+                    "schema": {"$ref": f"#/components/schemas/{response_model.__name__}"},
+                    "example": EXAMPLES[response_model],
                 }
             }
+        else:
+            ok["content"] = {"application/json": {"example": COLLECTION_DELETED}}
         operation["responses"] = {str(status): ok, "default": error}
         paths.setdefault(path, {})[method] = operation
     return {

@@ -9,6 +9,7 @@ from openapi_spec_validator import validate
 
 from api.app import create_app
 from api.openapi import SEARCH_EXAMPLES, build_openapi
+from api.openapi_examples import EXAMPLES
 from api.query_schemas import SearchRequest
 from infra.settings import Settings
 
@@ -35,3 +36,18 @@ def test_document_covers_every_route(tmp_path: Path) -> None:
 def test_every_search_example_is_a_valid_request() -> None:
     for example in SEARCH_EXAMPLES.values():
         SearchRequest.model_validate(example["value"])
+
+
+def test_every_endpoint_has_examples_that_fit_its_schemas() -> None:
+    document = build_openapi()
+    for path, operations in document["paths"].items():
+        if not path.startswith("/v1/"):
+            continue
+        for method, operation in operations.items():
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if body is not None:
+                assert "example" in body or "examples" in body, (method, path)
+            ok = next(v for k, v in operation["responses"].items() if k.startswith("2"))
+            assert "example" in ok["content"]["application/json"], (method, path)
+    for model, example in EXAMPLES.items():
+        model.model_validate(example)

@@ -1,0 +1,125 @@
+"""An example for every request and response schema of the API (checked against the schemas)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from api import query_schemas as q
+from api import schemas as s
+
+_INDEX = {
+    "m": 32,
+    "ef_construct": 256,
+    "hnsw_ef": 512,
+    "quantization": "int8",
+    "indexing_threshold": 10000,
+}
+_COLLECTION = {
+    "name": "photos",
+    "version": "photos--v1",
+    "active": True,
+    "model": "ViT-B-32/laion2b_s34b_b79k",
+    "dim": 512,
+    "count": 12873,
+    "payload_schema": {"album": "keyword", "year": "integer"},
+    "index": _INDEX,
+    "random_weights": False,
+}
+_JOB_ID = "9f1c2e7a4b6d4e0f8a3b5c7d9e1f2a3b"
+_HIT = {
+    "id": "beach-001",
+    "uri": "s3://photos/2024/beach-001.jpg",
+    "score": 0.3127,
+    "metadata": {"album": "summer", "year": 2024},
+    "text": "a dog running on a beach",
+}
+
+EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
+    s.CollectionCreate: {
+        "name": "photos",
+        "model": "ViT-B-32/laion2b_s34b_b79k",
+        "payload_schema": {"album": "keyword", "year": "integer"},
+    },
+    s.CollectionPublic: _COLLECTION,
+    s.CollectionsPublic: {"data": [_COLLECTION], "count": 1},
+    s.ReembedRequest: {"model": "ViT-L-14/datacomp_xl_s13b_b90k"},
+    s.IngestRequest: {
+        "items": [
+            {
+                "uri": "s3://photos/2024/beach-001.jpg",
+                "id": "beach-001",
+                "metadata": {"album": "summer", "year": 2024},
+                "text": "a dog running on a beach",
+            }
+        ],
+        "metadata": {"source": "phone"},
+    },
+    s.JobAccepted: {"job_id": _JOB_ID, "status": "queued", "total": 1},
+    s.JobPublic: {
+        "job_id": _JOB_ID,
+        "collection": "photos",
+        "status": "completed_with_errors",
+        "total": 1000,
+        "succeeded": 998,
+        "failed": 2,
+        "skipped": 0,
+        "pending": 0,
+        "listing": False,
+        "message": None,
+        "errors": [
+            {
+                "uri": "s3://photos/2024/broken.jpg",
+                "id": "broken",
+                "code": "corrupt_image",
+                "message": "image data is truncated or corrupt",
+            }
+        ],
+        "error_count": 2,
+        "retries": 0,
+        "created_at": "2026-11-23T10:00:00+00:00",
+        "updated_at": "2026-11-23T10:01:12+00:00",
+    },
+    s.RetryRequest: {"codes": ["fetch_failed", "not_found"]},
+    s.RetryAccepted: {"job_id": _JOB_ID, "status": "running", "requeued": 2, "attempt": 1},
+    q.SearchResponse: {"results": [_HIT], "took_ms": 18.4},
+    q.FanoutSearchRequest: {"text": "a dog on a beach", "collections": ["photos", "archive"]},
+    q.ClassifyRequest: {
+        "collection": "photos",
+        "image": {"uri": "s3://photos/2024/beach-001.jpg"},
+        "labels": ["dog", "cat", "bird"],
+    },
+    q.ClassifyResponse: {
+        "model": "ViT-B-32/laion2b_s34b_b79k",
+        "labels": [
+            {"label": "dog", "probability": 0.94},
+            {"label": "cat", "probability": 0.05},
+            {"label": "bird", "probability": 0.01},
+        ],
+    },
+    q.ItemPublic: {
+        "id": "beach-001",
+        "uri": "s3://photos/2024/beach-001.jpg",
+        "metadata": {"album": "summer", "year": 2024},
+        "text": "a dog running on a beach",
+        "vectors": ["image", "text"],
+    },
+    q.ItemPatch: {"metadata": {"album": "holidays"}},
+    q.ItemsDelete: {"filter": {"must": [{"key": "album", "match": {"value": "drafts"}}]}},
+    q.Deleted: {"deleted": 12},
+    q.DuplicatesRequest: {"threshold": 0.97},
+    q.DuplicatesResponse: {
+        "groups": [
+            {
+                "items": [
+                    {"id": "beach-001", "uri": "s3://photos/2024/beach-001.jpg", "score": 0.99},
+                    {"id": "beach-001b", "uri": "s3://photos/2024/beach-001b.jpg", "score": 0.99},
+                ]
+            }
+        ],
+        "scanned": 12873,
+    },
+}
+
+COLLECTION_DELETED = {"name": "photos", "deleted": True, "versions": ["photos--v1"]}

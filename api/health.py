@@ -1,4 +1,5 @@
-"""Liveness and readiness: ready means Redis, the vector store and the encoder all answer."""
+"""Open endpoints: the OpenAPI document and its docs page, metrics, liveness and readiness (ready
+means Redis, the vector store and the encoder all answer)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,28 @@ bp = Blueprint("health", __name__)
 @bp.get("/openapi.json")
 def openapi() -> tuple[Response, int]:
     return jsonify(build_openapi()), 200
+
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>mmsearch API</title>
+<link rel="stylesheet" href="/static/swagger-ui/swagger-ui.css">
+</head>
+<body>
+<div id="docs"></div>
+<script src="/static/swagger-ui/swagger-ui-bundle.js"></script>
+<script src="/static/docs.js"></script>
+</body>
+</html>
+"""
+
+
+@bp.get("/docs")
+def docs() -> Response:
+    """The API documentation page (Swagger UI, served from the app's own files)."""
+    return Response(DOCS_PAGE, content_type="text/html; charset=utf-8")
 
 
 @bp.get("/metrics")

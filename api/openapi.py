@@ -124,6 +124,9 @@ SEARCH_EXAMPLES: dict[str, dict[str, Any]] = {
 }
 
 _HEALTH = {
+    "/docs": {
+        "get": {"summary": "Browsable docs", "responses": {"200": {"description": "HTML"}}}
+    },
     "/openapi.json": {
         "get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}
     },

@@ -51,3 +51,17 @@ def test_every_endpoint_has_examples_that_fit_its_schemas() -> None:
             assert "example" in ok["content"]["application/json"], (method, path)
     for model, example in EXAMPLES.items():
         model.model_validate(example)
+
+
+def test_docs_page_is_served_from_the_apps_own_files(tmp_path: Path) -> None:
+    app = create_app(Settings(redis_url="redis://127.0.0.1:1/0", data_dir=tmp_path))
+    client = app.test_client()
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets and all(a.startswith("/static/") for a in assets)  # no CDN
+    for asset in assets:
+        served = client.get(asset)
+        assert served.status_code == 200 and len(served.get_data()) > 20, asset
+    assert "/openapi.json" in client.get("/static/docs.js").get_data(as_text=True)

@@ -24,6 +24,7 @@ READ = frozenset(
         "retrieval.fanout_search",
         "retrieval.classify",
         "retrieval.get_item",
+        "retrieval.thumbnail",
         "retrieval.duplicates",
     }
 )

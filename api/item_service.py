@@ -25,7 +25,7 @@ from infra.vectors import IMAGE_VECTOR, CollectionSpec, VectorPoint
 SCAN_PAGE = 128
 
 
-def _point(
+def find_point(
     runtime: Runtime, spec: CollectionSpec, item_id: str, tenant: str | None
 ) -> VectorPoint:
     ids = item_point_ids(spec, [item_id], tenant)
@@ -51,7 +51,7 @@ def get_item(
 ) -> ItemPublic:
     """One item by its external id."""
     spec = runtime.vectors.spec(collection)
-    return _public(_point(runtime, spec, item_id, tenant))
+    return _public(find_point(runtime, spec, item_id, tenant))
 
 
 def patch_item(
@@ -59,7 +59,7 @@ def patch_item(
 ) -> ItemPublic:
     """Change an item's metadata without re-embedding it."""
     spec = runtime.vectors.spec(collection)
-    point = _point(runtime, spec, item_id, tenant)
+    point = find_point(runtime, spec, item_id, tenant)
     current: dict[str, Any] = point.payload.get("metadata") or {}
     metadata = dict(body.metadata) if body.replace else {**current, **body.metadata}
     runtime.vectors.set_payload(spec.name, [point.id], {"metadata": metadata})
@@ -72,7 +72,7 @@ def delete_item(
 ) -> Deleted:
     """Remove one item; 404 when it does not exist."""
     spec = runtime.vectors.spec(collection)
-    point = _point(runtime, spec, item_id, tenant)
+    point = find_point(runtime, spec, item_id, tenant)
     runtime.vectors.delete_points(spec.name, [point.id])
     return Deleted(deleted=1)
 

@@ -146,6 +146,24 @@ _HEALTH = {
 }
 
 
+_THUMBNAIL = "/v1/collections/{name}/thumbnails/{item_id}"
+_BINARY = {
+    _THUMBNAIL: {
+        "get": {
+            "summary": "An item's thumbnail (JPEG, at most 256 px a side)",
+            "parameters": [
+                {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                for n in ("name", "item_id")
+            ],
+            "responses": {
+                "200": {"description": "JPEG", "content": {"image/jpeg": {"example": "<JPEG>"}}},
+                "default": {"description": "error (the JSON envelope)"},
+            },
+        }
+    }
+}
+
+
 def _parameters(path: str) -> list[dict[str, Any]]:
     names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
     return [
@@ -165,7 +183,7 @@ def build_openapi() -> dict[str, Any]:
         "description": "error",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
     }
-    paths: dict[str, Any] = dict(_HEALTH)
+    paths: dict[str, Any] = {**_HEALTH, **_BINARY}
     for method, path, summary, request_model, response_model, status in ENDPOINTS:
         operation: dict[str, Any] = {"summary": summary, "parameters": _parameters(path)}
         if request_model is not None:
@@ -185,7 +203,7 @@ def build_openapi() -> dict[str, Any]:
                     "example": EXAMPLES[response_model],
                 }
             }
-        else:
+        elif (method, path) == ("delete", "/v1/collections/{name}"):
             ok["content"] = {"application/json": {"example": COLLECTION_DELETED}}
         operation["responses"] = {str(status): ok, "default": error}
         paths.setdefault(path, {})[method] = operation

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from api import classify as classify_service
-from api import item_service, search_service, server_timing
+from api import item_service, search_service, server_timing, thumbnails
 from api.auth import caller_tenant
 from api.metrics import SEARCH_SECONDS, query_kind
 from api.query import Uploads
@@ -90,6 +90,14 @@ def classify() -> tuple[Response, int]:
 @bp.get("/collections/<name>/items/<path:item_id>")
 def get_item(name: str, item_id: str) -> tuple[Response, int]:
     return render(item_service.get_item(runtime(), name, item_id, caller_tenant()))
+
+
+@bp.get("/collections/<name>/thumbnails/<path:item_id>")
+def thumbnail(name: str, item_id: str) -> Response:
+    jpeg = thumbnails.thumbnail(runtime(), name, item_id, caller_tenant())
+    response = Response(jpeg, content_type="image/jpeg")
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 @bp.patch("/collections/<name>/items/<path:item_id>")

@@ -285,3 +285,21 @@ def test_long_query_text_is_cut_to_the_context_and_too_long_text_refused(
         "POST", f"/v1/collections/{name}/search", json={"text": "x" * (MAX_TEXT + 1)}
     )
     assert error_of(too_long, 422)["details"][0]["field"] == "text"
+
+
+def test_thumbnails_come_through_the_api(
+    platform: Platform, indexed: tuple[str, str], s3_client: Any
+) -> None:
+    name, bucket = indexed
+    response = platform.request("GET", f"/v1/collections/{name}/thumbnails/gen_0003.jpg")
+    assert response.status_code == 200 and response.headers["Content-Type"] == "image/jpeg"
+    thumb = _decode(response.content)
+    original = _decode(generated_photos(20)[3].data)
+    assert thumb.size == original.size  # 160×120 already fits in 256 px
+    diff = np.abs(np.asarray(thumb, dtype=int) - np.asarray(original, dtype=int)).mean()
+    assert diff < 8  # the same picture, re-encoded
+    missing = platform.request("GET", f"/v1/collections/{name}/thumbnails/no-such-item")
+    assert error_of(missing, 404)["code"] == "item_not_found"
+    s3_client.delete_object(Bucket=bucket, Key="gen_0019.jpg")
+    gone = platform.request("GET", f"/v1/collections/{name}/thumbnails/gen_0019.jpg")
+    assert error_of(gone, 404)["code"] == "image_not_found"

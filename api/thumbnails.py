@@ -1,0 +1,33 @@
+"""Thumbnails of indexed items, served through the API so they obey its keys and tenants (the
+web page shows results with them; the media store itself is never exposed)."""
+
+from __future__ import annotations
+
+import io
+
+from api.item_service import find_point
+from infra.errors import ItemError, ItemErrorCode, ItemNotFound
+from infra.images import decode_image
+from infra.runtime import Runtime
+
+THUMBNAIL_SIDE = 256
+
+
+def thumbnail(
+    runtime: Runtime, collection: str, item_id: str, tenant: str | None = None
+) -> bytes:
+    """A JPEG of the item's image, at most 256 pixels a side; 404 when item or image is gone."""
+    spec = runtime.vectors.spec(collection)
+    point = find_point(runtime, spec, item_id, tenant)
+    objects, s = runtime.objects, runtime.settings
+    try:
+        data = objects.fetch(objects.parse(str(point.payload.get("uri", ""))))
+    except ItemError as exc:
+        if exc.code == ItemErrorCode.NOT_FOUND:
+            raise ItemNotFound(f"the image of {item_id!r} is gone", code="image_not_found") from exc
+        raise
+    image = decode_image(data, max_pixels=s.max_image_pixels, min_side=THUMBNAIL_SIDE)
+    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=85)
+    return out.getvalue()

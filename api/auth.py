@@ -20,6 +20,7 @@ READ = frozenset(
         "v1.get_collection",
         "v1.collection_versions",
         "v1.get_job",
+        "v1.list_jobs",
         "retrieval.search",
         "retrieval.fanout_search",
         "retrieval.classify",

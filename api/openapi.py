@@ -35,6 +35,7 @@ ENDPOINTS: list[Endpoint] = [
         202,
     ),
     ("post", "/v1/collections/{name}/ingest", "Ingest media", s.IngestRequest, s.JobAccepted, 202),
+    ("get", "/v1/jobs", "Recent jobs, newest first (?limit=50)", None, s.JobsPublic, 200),
     ("get", "/v1/jobs/{job_id}", "Job status", None, s.JobPublic, 200),
     ("delete", "/v1/jobs/{job_id}", "Cancel a job", None, s.JobPublic, 200),
     (

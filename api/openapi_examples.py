@@ -36,6 +36,31 @@ _HIT = {
     "text": "a dog running on a beach",
 }
 
+_JOB = {
+    "job_id": _JOB_ID,
+    "collection": "photos",
+    "status": "completed_with_errors",
+    "total": 1000,
+    "succeeded": 998,
+    "failed": 2,
+    "skipped": 0,
+    "pending": 0,
+    "listing": False,
+    "message": None,
+    "errors": [
+        {
+            "uri": "s3://photos/2024/broken.jpg",
+            "id": "broken",
+            "code": "corrupt_image",
+            "message": "image data is truncated or corrupt",
+        }
+    ],
+    "error_count": 2,
+    "retries": 0,
+    "created_at": "2026-11-23T10:00:00+00:00",
+    "updated_at": "2026-11-23T10:01:12+00:00",
+}
+
 EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     s.CollectionCreate: {
         "name": "photos",
@@ -57,31 +82,9 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "metadata": {"source": "phone"},
     },
     s.JobAccepted: {"job_id": _JOB_ID, "status": "queued", "total": 1},
-    s.JobPublic: {
-        "job_id": _JOB_ID,
-        "collection": "photos",
-        "status": "completed_with_errors",
-        "total": 1000,
-        "succeeded": 998,
-        "failed": 2,
-        "skipped": 0,
-        "pending": 0,
-        "listing": False,
-        "message": None,
-        "errors": [
-            {
-                "uri": "s3://photos/2024/broken.jpg",
-                "id": "broken",
-                "code": "corrupt_image",
-                "message": "image data is truncated or corrupt",
-            }
-        ],
-        "error_count": 2,
-        "retries": 0,
-        "created_at": "2026-11-23T10:00:00+00:00",
-        "updated_at": "2026-11-23T10:01:12+00:00",
-    },
+    s.JobPublic: _JOB,
     s.RetryRequest: {"codes": ["fetch_failed", "not_found"]},
+    s.JobsPublic: {"data": [_JOB], "count": 1},
     s.RetryAccepted: {"job_id": _JOB_ID, "status": "running", "requeued": 2, "attempt": 1},
     q.SearchResponse: {"results": [_HIT], "took_ms": 18.4},
     q.FanoutSearchRequest: {"text": "a dog on a beach", "collections": ["photos", "archive"]},

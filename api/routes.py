@@ -14,10 +14,12 @@ from api.schemas import (
     CollectionCreate,
     CollectionsPublic,
     IngestRequest,
+    JobsPublic,
     ReembedRequest,
     RetryRequest,
 )
 from infra.errors import InvalidRequest, TooLarge
+from infra.job_index import recent_jobs
 from infra.runtime import Runtime
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
@@ -103,6 +105,14 @@ def _int_arg(name: str, default: int, high: int) -> int:
     if not 0 <= value <= high:
         raise InvalidRequest(f"{name} must be between 0 and {high}", details=[{"field": name}])
     return value
+
+
+@bp.get("/jobs")
+def list_jobs() -> tuple[Response, int]:
+    limit = _int_arg("limit", 50, 1000)
+    states = recent_jobs(runtime().jobs, limit, caller_tenant())
+    data = [ingest_service.job_public(state) for state in states]
+    return render(JobsPublic(data=data, count=len(data)))
 
 
 @bp.get("/jobs/<job_id>")

@@ -170,6 +170,11 @@ class JobPublic(BaseModel):
     updated_at: str
 
 
+class JobsPublic(BaseModel):
+    data: list[JobPublic]
+    count: int
+
+
 class RetryRequest(Strict):
     codes: list[ItemErrorCode] = Field(
         default_factory=list, max_length=20, description="Retry only these codes (empty: all)"

@@ -16,6 +16,8 @@ from infra.errors import JobNotFound
 
 _PREFIX = "mmsearch:job:"
 _MIGRATION = "mmsearch:migration:"
+RECENT = "mmsearch:jobs:recent"  # job ids by creation time (infra.job_index)
+RECENT_JOBS = 1000
 
 # Counts a batch once even if a redelivered task finishes it again (acks_late + worker loss).
 _COMPLETE_BATCH = """
@@ -164,8 +166,12 @@ class JobStore:
             "retries": 0,
             "tenant": tenant or "",
         }
-        self._redis.hset(key, mapping=mapping)  # type: ignore[arg-type]
-        self._redis.expire(key, self._ttl_s)
+        pipe = self._redis.pipeline()
+        pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
+        pipe.expire(key, self._ttl_s)
+        pipe.zadd(RECENT, {job_id: time.time()})
+        pipe.zremrangebyrank(RECENT, 0, -RECENT_JOBS - 1)
+        pipe.execute()
         return job_id
 
     def set_total(self, job_id: str, total: int, *, listing_done: bool = False) -> None:

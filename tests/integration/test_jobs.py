@@ -6,8 +6,9 @@ import pytest
 import redis
 
 from infra.errors import JobNotFound
+from infra.job_index import recent_jobs
 from infra.job_retry import take_failed
-from infra.jobs import ItemFailure, JobStatus, JobStore
+from infra.jobs import RECENT, RECENT_JOBS, ItemFailure, JobStatus, JobStore
 
 
 def store(redis_url: str, max_errors: int = 3) -> JobStore:
@@ -111,3 +112,13 @@ def test_retry_takes_failed_items_once_and_counters_add_up(redis_url: str) -> No
     assert (state.failed, state.pending, state.error_count, state.retries) == (0, 2, 0, 2)
     with pytest.raises(JobNotFound):
         take_failed(jobs, "no-such-job", [])
+
+
+def test_recent_jobs_newest_first_per_tenant_and_capped(redis_url: str) -> None:
+    jobs = store(redis_url)
+    mine = [jobs.create("c", 1, tenant="acme") for _ in range(3)]
+    theirs = jobs.create("c", 1, tenant="globex")
+    assert [s.job_id for s in recent_jobs(jobs, 2, "acme")] == [mine[2], mine[1]]
+    assert [s.job_id for s in recent_jobs(jobs, 10, "globex")] == [theirs]
+    assert [s.job_id for s in recent_jobs(jobs, 2)] == [theirs, mine[2]]
+    assert jobs.redis.zcard(RECENT) <= RECENT_JOBS

@@ -136,6 +136,9 @@ def test_items_of_another_tenant_cannot_be_read_changed_or_deleted(
 def test_jobs_of_another_tenant_are_not_found(tenants: dict[str, Any]) -> None:
     c, jobs = tenants["clients"], tenants["jobs"]
     a_job = jobs["a"]["job_id"]
+    listed = {who: [j["job_id"] for j in c[who].ok("GET", "/v1/jobs")["data"]] for who in c}
+    assert listed["a"] == listed["a-read"] == [a_job] and listed["b"] == [jobs["b"]["job_id"]]
+    assert set(listed["admin"]) == {a_job, jobs["b"]["job_id"]}
     assert c["a-read"].ok("GET", f"/v1/jobs/{a_job}")["succeeded"] == 4
     for method, path in (("GET", ""), ("DELETE", ""), ("POST", "/retry")):
         response = c["b"](method, f"/v1/jobs/{a_job}{path}")

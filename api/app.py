@@ -7,7 +7,7 @@ import threading
 
 from flask import Flask
 
-from api import health, retrieval_routes, routes
+from api import health, retrieval_routes, routes, ui
 from api.auth import install_auth
 from api.errors import register_error_handlers
 from infra.runtime import Runtime, set_runtime
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     register_error_handlers(app)
     install_auth(app, settings.api_keys)
     app.register_blueprint(health.bp)
+    app.register_blueprint(ui.bp)
     app.register_blueprint(routes.bp)
     app.register_blueprint(retrieval_routes.bp)
     return app

@@ -11,7 +11,7 @@ from flask import Flask, g, request
 from infra.api_keys import ApiKey, find, parse_entry
 from infra.errors import Forbidden, Unauthorized
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"})
+OPEN_PATHS = frozenset({"/", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"})
 
 # Endpoints by the scope they need; any endpoint not listed needs admin.
 READ = frozenset(

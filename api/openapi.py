@@ -125,6 +125,7 @@ SEARCH_EXAMPLES: dict[str, dict[str, Any]] = {
 }
 
 _HEALTH = {
+    "/": {"get": {"summary": "The web page", "responses": {"200": {"description": "HTML"}}}},
     "/docs": {
         "get": {"summary": "Browsable docs", "responses": {"200": {"description": "HTML"}}}
     },

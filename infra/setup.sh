@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian/Ubuntu machine: redis-server, a venv in .venv, torch, mmsearch.
 #   infra/setup.sh          # to run the platform
-#   infra/setup.sh --dev    # plus test and lint tools, and docker-compose to validate compose
+#   infra/setup.sh --dev    # plus test and lint tools, docker-compose to validate compose, and
+#                           # chromium + chromium-driver for the browser test of the web page
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,7 @@ dev=0
 packages=()
 command -v redis-server >/dev/null || packages+=(redis-server)
 if [ "$dev" = 1 ] && ! command -v docker-compose >/dev/null; then packages+=(docker-compose); fi
+if [ "$dev" = 1 ] && ! command -v chromedriver >/dev/null; then packages+=(chromium chromium-driver); fi
 if [ "${#packages[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" != 0 ] && sudo="sudo"

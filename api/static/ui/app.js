@@ -1,0 +1,211 @@
+// The mmsearch web page: search a collection by text, by image or both, with metadata filters;
+// follow ingest jobs. It only calls the public HTTP API, with the key the user enters.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { image: null, thumbnails: [] };
+
+function headers(extra = {}) {
+  const key = localStorage.getItem("mmsearch-key");
+  return key ? { ...extra, Authorization: `Bearer ${key}` } : extra;
+}
+
+async function api(method, path, body) {
+  const init = { method, headers: headers() };
+  if (body instanceof FormData) init.body = body;
+  else if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers = headers({ "Content-Type": "application/json" });
+  }
+  const response = await fetch(path, init);
+  const data = await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = (data && data.error) || { code: "http_error", message: response.statusText };
+    throw new Error(`${error.code}: ${error.message}`);
+  }
+  return data;
+}
+
+function say(text, isError = false) {
+  $("status").textContent = text;
+  $("status").className = isError ? "error" : "muted";
+}
+
+async function loadCollections() {
+  try {
+    const { data } = await api("GET", "/v1/collections");
+    const select = $("collection");
+    const chosen = localStorage.getItem("mmsearch-collection");
+    select.replaceChildren(...data.map((c) => new Option(`${c.name} (${c.count})`, c.name)));
+    if (data.some((c) => c.name === chosen)) select.value = chosen;
+    if (!data.length) say("No collections yet: create one and ingest images (see /docs).");
+  } catch (error) {
+    say(`Cannot list collections: ${error.message}`, true);
+  }
+}
+
+function addFilterRow(key = "", value = "") {
+  const row = document.createElement("div");
+  row.className = "filter-row";
+  const k = Object.assign(document.createElement("input"), { placeholder: "field", value: key });
+  const v = Object.assign(document.createElement("input"), { placeholder: "value", value });
+  const remove = Object.assign(document.createElement("button"), { type: "button", textContent: "×" });
+  remove.onclick = () => row.remove();
+  k.className = "filter-key";
+  v.className = "filter-value";
+  row.append(k, v, remove);
+  $("filter-rows").append(row);
+}
+
+function filterJson() {
+  const must = [];
+  for (const row of document.querySelectorAll(".filter-row")) {
+    const key = row.querySelector(".filter-key").value.trim();
+    const raw = row.querySelector(".filter-value").value.trim();
+    if (!key || !raw) continue;
+    const number = Number(raw);
+    const value = raw === "true" || raw === "false" ? raw === "true" : Number.isNaN(number) ? raw : number;
+    must.push({ key, match: { value } });
+  }
+  return must.length ? { must } : undefined;
+}
+
+function setImage(file) {
+  state.image = file;
+  $("drop").classList.toggle("set", Boolean(file));
+  $("drop-label").textContent = file ? `image: ${file.name} (click to clear)` : "or drop an image here";
+}
+
+async function search(event) {
+  event.preventDefault();
+  const collection = $("collection").value;
+  if (!collection) return say("Choose a collection first.", true);
+  localStorage.setItem("mmsearch-collection", collection);
+  const text = $("query").value.trim();
+  const request = { limit: Number($("limit").value) || 24, filter: filterJson() };
+  if (state.image && text) request.query = [{ text, weight: 1 }, { image: { upload: "image" }, weight: 1 }];
+  else if (state.image) request.image = { upload: "image" };
+  else if (text) request.text = text;
+  else return say("Type a query or drop an image.", true);
+  let body = request;
+  if (state.image) {
+    body = new FormData();
+    body.append("request", JSON.stringify(request));
+    body.append("image", state.image);
+  }
+  say("Searching…");
+  try {
+    const found = await api("POST", `/v1/collections/${encodeURIComponent(collection)}/search`, body);
+    render(collection, found.results);
+    say(`${found.results.length} results in ${found.took_ms.toFixed(1)} ms`);
+  } catch (error) {
+    say(error.message, true);
+  }
+}
+
+function render(collection, hits) {
+  state.thumbnails.forEach((url) => URL.revokeObjectURL(url));
+  state.thumbnails = [];
+  const cards = hits.map((hit) => {
+    const card = document.createElement("figure");
+    card.className = "card";
+    card.dataset.id = hit.id;
+    const img = document.createElement("img");
+    img.alt = hit.id;
+    thumbnail(collection, hit.id, img);
+    const meta = document.createElement("figcaption");
+    meta.className = "meta";
+    const score = Object.assign(document.createElement("span"), { className: "score", textContent: hit.score.toFixed(4) });
+    const id = Object.assign(document.createElement("div"), { className: "id", textContent: hit.id });
+    const details = Object.assign(document.createElement("pre"), {
+      textContent: [hit.text, Object.keys(hit.metadata).length ? JSON.stringify(hit.metadata) : ""].filter(Boolean).join("\n"),
+    });
+    meta.append(score, id, details);
+    card.append(img, meta);
+    return card;
+  });
+  $("results").replaceChildren(...cards);
+}
+
+async function thumbnail(collection, id, img) {
+  const path = `/v1/collections/${encodeURIComponent(collection)}/thumbnails/${id.split("/").map(encodeURIComponent).join("/")}`;
+  try {
+    const response = await fetch(path, { headers: headers() });
+    if (!response.ok) return;
+    const url = URL.createObjectURL(await response.blob());
+    state.thumbnails.push(url);
+    img.src = url;
+  } catch (_) {
+    /* the card stays without a picture */
+  }
+}
+
+async function refreshJobs() {
+  if ($("jobs-view").hidden) return;
+  try {
+    const { data } = await api("GET", "/v1/jobs?limit=50");
+    const rows = data.map((job) => {
+      const row = document.createElement("tr");
+      row.className = "job";
+      row.dataset.id = job.job_id;
+      const done = job.succeeded + job.failed + job.skipped;
+      const bar = Object.assign(document.createElement("progress"), { max: job.total || 1, value: done });
+      const cells = [job.job_id.slice(0, 12), job.collection, job.status, bar, job.failed, job.updated_at.slice(11, 19)];
+      row.append(...cells.map((value) => {
+        const cell = document.createElement("td");
+        cell.append(value instanceof Node ? value : String(value));
+        return cell;
+      }));
+      row.onclick = () => showErrors(job.job_id);
+      return row;
+    });
+    document.querySelector("#jobs tbody").replaceChildren(...rows);
+  } catch (error) {
+    $("job-errors").textContent = error.message;
+  }
+}
+
+async function showErrors(jobId) {
+  const job = await api("GET", `/v1/jobs/${jobId}?errors_limit=100`);
+  const list = document.createElement("ul");
+  list.append(...job.errors.map((e) => Object.assign(document.createElement("li"), { textContent: `${e.code}: ${e.uri} — ${e.message}` })));
+  const title = Object.assign(document.createElement("h3"), { textContent: `Job ${jobId}: ${job.error_count} item errors` });
+  $("job-errors").replaceChildren(title, list);
+}
+
+function route() {
+  const jobs = location.hash === "#jobs";
+  $("search-view").hidden = jobs;
+  $("jobs-view").hidden = !jobs;
+  $("tab-search").classList.toggle("active", !jobs);
+  $("tab-jobs").classList.toggle("active", jobs);
+  if (jobs) refreshJobs();
+}
+
+function init() {
+  $("api-key").value = localStorage.getItem("mmsearch-key") || "";
+  $("api-key").onchange = (e) => {
+    localStorage.setItem("mmsearch-key", e.target.value.trim());
+    loadCollections();
+  };
+  $("search-form").onsubmit = search;
+  $("add-filter").onclick = () => addFilterRow();
+  const drop = $("drop");
+  drop.onclick = (e) => {
+    if (state.image) { e.preventDefault(); setImage(null); }
+  };
+  $("image").onchange = (e) => setImage(e.target.files[0] || null);
+  drop.ondragover = (e) => { e.preventDefault(); drop.classList.add("over"); };
+  drop.ondragleave = () => drop.classList.remove("over");
+  drop.ondrop = (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    if (e.dataTransfer.files[0]) setImage(e.dataTransfer.files[0]);
+  };
+  window.onhashchange = route;
+  setInterval(refreshJobs, 1000);
+  route();
+  loadCollections();
+}
+
+init();

@@ -1,0 +1,144 @@
+"""The web page in a real headless Chromium against the real platform: a text search, a filter,
+an image query and the jobs view; the thumbnails must actually render. A screenshot is kept in
+test-artifacts/."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixtures.images import generated_photos, upload_bucket
+from tests.fixtures.platform import Platform
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMEDRIVER = shutil.which("chromedriver")
+
+pytestmark = pytest.mark.skipif(
+    CHROMEDRIVER is None, reason="chromium-driver not installed (infra/setup.sh --dev installs it)"
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1000"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.implicitly_wait(0)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def collection(platform: Platform, s3_client: Any, tiny_model: str) -> tuple[str, str]:
+    photos = generated_photos(8)
+    bucket = upload_bucket(s3_client, photos, label="ui")
+    name = f"ui-{uuid.uuid4().hex[:6]}"
+    platform.create_collection(name, tiny_model)
+    items = [
+        {
+            "uri": f"s3://{bucket}/{p.name}",
+            "id": p.name,
+            "metadata": {"parity": ["even", "odd"][i % 2]},
+        }
+        for i, p in enumerate(photos)
+    ]
+    job_id = platform.ingest(name, {"items": items})
+    assert platform.wait_job(job_id)["status"] == "succeeded"
+    return name, job_id
+
+
+def wait_for(driver: Any, condition: Any, timeout: float = 30) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+
+
+def shown_ids(driver: Any, count: int) -> list[str]:
+    """The result cards' ids once `count` cards show a decoded thumbnail each."""
+    script = """
+      const cards = [...document.querySelectorAll('#results .card')];
+      const ready = cards.length && cards.every(c => c.querySelector('img').naturalWidth > 0);
+      return ready ? cards.map(c => c.dataset.id) : null;"""
+    ids = wait_for(driver, lambda d: d.execute_script(script))
+    assert len(ids) == count
+    return list(ids)
+
+
+def search_from_the_page(driver: Any, text: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    box = driver.find_element(By.ID, "query")
+    box.clear()
+    box.send_keys(text)
+    driver.find_element(By.ID, "go").click()
+
+
+def test_search_page_shows_the_api_ranking_with_thumbnails(
+    platform: Platform, browser: Any, collection: tuple[str, str], tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    name, job_id = collection
+    browser.get(f"{platform.base}/")
+    wait_for(
+        browser,
+        lambda d: (
+            name
+            in [
+                o.get_attribute("value")
+                for o in d.find_elements(By.CSS_SELECTOR, "#collection option")
+            ]
+        ),
+    )
+    Select(browser.find_element(By.ID, "collection")).select_by_value(name)
+    limit = browser.find_element(By.ID, "limit")
+    limit.clear()
+    limit.send_keys("8")
+
+    search_from_the_page(browser, "colourful shapes")
+    want = platform.search(name, {"text": "colourful shapes", "limit": 8})["results"]
+    assert shown_ids(browser, 8) == [hit["id"] for hit in want]
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "ui-search.png"))
+
+    browser.find_element(By.ID, "add-filter").click()
+    browser.find_element(By.CSS_SELECTOR, ".filter-key").send_keys("parity")
+    browser.find_element(By.CSS_SELECTOR, ".filter-value").send_keys("odd")
+    search_from_the_page(browser, "colourful shapes")
+    odd = [hit["id"] for hit in want if int(hit["id"][4:8]) % 2 == 1]
+    wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results .card")) == 4)
+    assert shown_ids(browser, 4) == odd
+
+    picture = tmp_path / "query.jpg"
+    picture.write_bytes(generated_photos(8)[5].data)
+    browser.find_element(By.CSS_SELECTOR, ".filter-row button").click()  # drop the filter
+    browser.find_element(By.ID, "query").clear()
+    browser.find_element(By.ID, "image").send_keys(str(picture))
+    browser.find_element(By.ID, "go").click()
+    wait_for(
+        browser,
+        lambda d: d.execute_script(
+            "const c = document.querySelector('#results .card');"
+            "return c && c.dataset.id === 'gen_0005.jpg'"
+        ),
+    )
+
+    browser.get(f"{platform.base}/#jobs")
+    wait_for(
+        browser,
+        lambda d: any(
+            row.get_attribute("data-id") == job_id
+            for row in d.find_elements(By.CSS_SELECTOR, "tr.job")
+        ),
+    )
+    browser.save_screenshot(str(ARTIFACTS / "ui-jobs.png"))

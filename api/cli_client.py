@@ -67,12 +67,32 @@ def folder_items(folder: Path) -> Iterator[dict[str, Any]]:
             yield {"uri": file_uri(path.resolve()), "id": str(path.relative_to(folder))}
 
 
-def submit(client: ApiClient, collection: str, source: str, batch: int) -> list[str]:
+def upload_folder(folder: Path, target: str) -> Iterator[dict[str, Any]]:
+    """Upload a folder's images under an s3:// prefix (MMSEARCH_S3_* settings); their items."""
+    from infra.settings import get_settings
+    from infra.storage import ObjectStore
+
+    objects = ObjectStore(get_settings())
+    prefix = objects.parse(target if target.endswith("/") else target + "/", prefix=True)
+    paths = [item["id"] for item in folder_items(folder)]
+    for relative in tqdm(paths, unit="img", desc="upload", file=sys.stderr):
+        key = f"{prefix.path}{relative}"
+        objects.s3.upload_file(str(folder / relative), prefix.bucket, key)
+        yield {"uri": f"s3://{prefix.bucket}/{key}", "id": relative}
+
+
+def submit(
+    client: ApiClient, collection: str, source: str, batch: int, upload: str | None = None
+) -> list[str]:
     """Send one ingest request per `batch` items (or one prefix request); the job ids."""
     if source.startswith("s3://"):
         return [client.ingest(collection, {"prefix": source})["job_id"]]
     path = Path(source)
-    if path.is_dir():
+    if upload is not None and not path.is_dir():
+        raise SystemExit("--upload takes a folder")
+    if upload is not None:
+        items = list(upload_folder(path, upload))
+    elif path.is_dir():
         items = list(folder_items(path))
     elif path.is_file() and path.suffix.lower() in {".csv", ".jsonl", ".ndjson"}:
         items = list(manifest_items(path))
@@ -112,7 +132,7 @@ def watch(client: ApiClient, job_ids: list[str], interval_s: float = 0.5) -> int
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     client = _client(args)
-    job_ids = submit(client, args.collection, args.source, args.request_size)
+    job_ids = submit(client, args.collection, args.source, args.request_size, args.upload)
     if args.detach:
         print("\n".join(job_ids))
         return 0
@@ -201,6 +221,12 @@ def register(sub: Any) -> None:
     ingest.add_argument("source", help="folder, image, s3://bucket/prefix/, or .csv/.jsonl")
     ingest.add_argument("--collection", required=True)
     ingest.add_argument("--detach", action="store_true", help="print job ids, do not wait")
+    ingest.add_argument(
+        "--upload",
+        default=None,
+        metavar="S3_PREFIX",
+        help="upload a folder's images under this s3:// prefix first (MMSEARCH_S3_* settings)",
+    )
     ingest.add_argument("--request-size", type=int, default=5000, help="items per request")
     jobs = command("jobs", cmd_jobs, "watch, show, cancel or retry a job")
     jobs.add_argument("action", choices=["watch", "show", "cancel", "retry"])

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import S3_KEY, S3_SECRET
 from tests.fixtures.images import generated_photos, upload_bucket
 from tests.fixtures.platform import Platform
 
@@ -120,3 +121,46 @@ def test_errors_end_in_one_clear_line(platform: Platform) -> None:
         timeout=60,
     )
     assert down.returncode == 2 and "cannot reach the mmsearch API" in down.stderr
+
+
+def test_folder_upload_to_a_bucket_then_ingest(
+    platform: Platform, s3_client: Any, s3_endpoint: str, tiny_model: str, tmp_path: Path
+) -> None:
+    bucket = f"cli-up-{uuid.uuid4().hex[:6]}"
+    s3_client.create_bucket(Bucket=bucket)
+    (tmp_path / "trip").mkdir()
+    for photo in generated_photos(3):
+        (tmp_path / "trip" / photo.name).write_bytes(photo.data)
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    platform.create_collection(name, tiny_model)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "api.cli",
+            "ingest",
+            str(tmp_path),
+            "--collection",
+            name,
+            "--upload",
+            f"s3://{bucket}/phone",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=180,
+        env={
+            **os.environ,
+            "MMSEARCH_API_URL": platform.base,
+            "HF_HUB_OFFLINE": "1",
+            "MMSEARCH_S3_ENDPOINT_URL": s3_endpoint,
+            "MMSEARCH_S3_ACCESS_KEY": S3_KEY,
+            "MMSEARCH_S3_SECRET_KEY": S3_SECRET,
+        },
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 indexed, 0 failed" in done.stdout
+    keys = sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket)["Contents"])
+    assert keys == [f"phone/trip/gen_000{i}.jpg" for i in range(3)]
+    item = platform.request("GET", f"/v1/collections/{name}/items/trip/gen_0001.jpg").json()
+    assert item["uri"] == f"s3://{bucket}/phone/trip/gen_0001.jpg"

@@ -7,12 +7,12 @@ import threading
 
 from flask import Flask
 
-from api import health, retrieval_routes, routes, ui
-from api.auth import install_auth
-from api.errors import register_error_handlers
-from infra.runtime import Runtime, set_runtime
-from infra.settings import Settings, get_settings
-from workers.celery_app import configure_celery
+from mmsearch.api import health, retrieval_routes, routes, ui
+from mmsearch.api.auth import install_auth
+from mmsearch.api.errors import register_error_handlers
+from mmsearch.infra.runtime import Runtime, set_runtime
+from mmsearch.infra.settings import Settings, get_settings
+from mmsearch.workers.celery_app import configure_celery
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from flask import Flask, g, request
 
-from infra.api_keys import ApiKey, find, parse_entry
-from infra.errors import Forbidden, Unauthorized
+from mmsearch.infra.api_keys import ApiKey, find, parse_entry
+from mmsearch.infra.errors import Forbidden, Unauthorized
 
 OPEN_PATHS = frozenset({"/", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"})
 

@@ -10,7 +10,7 @@ from flask import Flask, Response, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from infra.errors import AppError, ItemError, ItemErrorCode
+from mmsearch.infra.errors import AppError, ItemError, ItemErrorCode
 
 log = logging.getLogger(__name__)
 

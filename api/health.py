@@ -8,10 +8,10 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from api.metrics import render_metrics
-from api.openapi import build_openapi
-from encoders import loaded_encoders
-from infra.runtime import Runtime
+from mmsearch.api.metrics import render_metrics
+from mmsearch.api.openapi import build_openapi
+from mmsearch.encoders import loaded_encoders
+from mmsearch.infra.runtime import Runtime
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)

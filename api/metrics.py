@@ -17,9 +17,9 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from infra.errors import JobNotFound
-from infra.jobs import FINAL_STATUSES
-from infra.runtime import Runtime
+from mmsearch.infra.errors import JobNotFound
+from mmsearch.infra.jobs.store import FINAL_STATUSES
+from mmsearch.infra.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class PlatformState:
         self.runtime = runtime
 
     def collect(self) -> Iterator[Metric]:
-        from workers.celery_app import INGEST_QUEUE
+        from mmsearch.workers.celery_app import INGEST_QUEUE
 
         depth = GaugeMetricFamily("mmsearch_queue_depth", "Ingest tasks waiting in the queue")
         jobs = GaugeMetricFamily(

@@ -7,9 +7,9 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from api import query_schemas as q
-from api import schemas as s
-from api.openapi_examples import COLLECTION_DELETED, EXAMPLES
+from mmsearch.api.openapi_examples import COLLECTION_DELETED, EXAMPLES
+from mmsearch.api.schemas import queries as q
+from mmsearch.api.schemas import resources as s
 
 Endpoint = tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | None, int]
 
@@ -126,9 +126,7 @@ SEARCH_EXAMPLES: dict[str, dict[str, Any]] = {
 
 _HEALTH = {
     "/": {"get": {"summary": "The web page", "responses": {"200": {"description": "HTML"}}}},
-    "/docs": {
-        "get": {"summary": "Browsable docs", "responses": {"200": {"description": "HTML"}}}
-    },
+    "/docs": {"get": {"summary": "Browsable docs", "responses": {"200": {"description": "HTML"}}}},
     "/openapi.json": {
         "get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}
     },

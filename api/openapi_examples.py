@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from api import query_schemas as q
-from api import schemas as s
+from mmsearch.api.schemas import queries as q
+from mmsearch.api.schemas import resources as s
 
 _INDEX = {
     "m": 32,

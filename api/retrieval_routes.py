@@ -7,12 +7,11 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from api import classify as classify_service
-from api import item_service, search_service, server_timing, thumbnails
-from api.auth import caller_tenant
-from api.metrics import SEARCH_SECONDS, query_kind
-from api.query import Uploads
-from api.query_schemas import (
+from mmsearch.api import server_timing
+from mmsearch.api.auth import caller_tenant
+from mmsearch.api.metrics import SEARCH_SECONDS, query_kind
+from mmsearch.api.routes import parse, render, runtime
+from mmsearch.api.schemas.queries import (
     ClassifyRequest,
     DuplicatesRequest,
     FanoutSearchRequest,
@@ -20,8 +19,12 @@ from api.query_schemas import (
     ItemsDelete,
     SearchRequest,
 )
-from api.routes import parse, render, runtime
-from infra.errors import InvalidRequest
+from mmsearch.api.services import classify as classify_service
+from mmsearch.api.services import items as item_service
+from mmsearch.api.services import search as search_service
+from mmsearch.api.services import thumbnails
+from mmsearch.api.services.query import Uploads
+from mmsearch.infra.errors import InvalidRequest
 
 bp = Blueprint("retrieval", __name__, url_prefix="/v1")
 

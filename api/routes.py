@@ -7,10 +7,8 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel
 
-from api import collections_service as collections
-from api import ingest_service
-from api.auth import caller_tenant
-from api.schemas import (
+from mmsearch.api.auth import caller_tenant
+from mmsearch.api.schemas.resources import (
     CollectionCreate,
     CollectionsPublic,
     IngestRequest,
@@ -18,9 +16,11 @@ from api.schemas import (
     ReembedRequest,
     RetryRequest,
 )
-from infra.errors import InvalidRequest, TooLarge
-from infra.job_index import recent_jobs
-from infra.runtime import Runtime
+from mmsearch.api.services import collections
+from mmsearch.api.services import ingest as ingest_service
+from mmsearch.infra.errors import InvalidRequest, TooLarge
+from mmsearch.infra.jobs.index import recent_jobs
+from mmsearch.infra.runtime import Runtime
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 M = TypeVar("M", bound=BaseModel)

@@ -8,11 +8,11 @@ import threading
 
 from waitress.server import create_server
 
-from api.app import create_app, preload_default_model
-from infra.local_redis import LocalRedis
-from infra.runtime import Runtime
-from infra.settings import Settings
-from workers.celery_app import INGEST_QUEUE, celery_app
+from mmsearch.api.app import create_app, preload_default_model
+from mmsearch.infra.local_redis import LocalRedis
+from mmsearch.infra.runtime import Runtime
+from mmsearch.infra.settings import Settings
+from mmsearch.workers.celery_app import INGEST_QUEUE, celery_app
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import boto3  # noqa: E402
 
-from infra.local_redis import LocalRedis, free_port  # noqa: E402
+from mmsearch.infra.local_redis import LocalRedis, free_port  # noqa: E402
 from tests.fixtures.images import FLICKR, Photo, flickr_photos, generated_photos  # noqa: E402
 from tests.fixtures.platform import Platform  # noqa: E402
 

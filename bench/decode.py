@@ -15,8 +15,8 @@ import time
 from common import decode_all, load_photos
 from PIL import Image
 
-from infra.images import decode_image
-from infra.settings import Settings
+from mmsearch.infra.media.images import decode_image
+from mmsearch.infra.settings import Settings
 
 LIMIT = 100_000_000
 

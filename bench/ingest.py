@@ -15,7 +15,7 @@ import time
 from common import load_photos, running_stack
 from PIL import Image
 
-from encoders import get_encoder
+from mmsearch.encoders import get_encoder
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 

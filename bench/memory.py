@@ -9,8 +9,8 @@ RSS at the end, and its peak:
 
 - api: `create_app` with image queries on; text and image queries through the Flask app.
 - api-text: the same with MMSEARCH_API_IMAGE_QUERIES=false (text towers only); text queries.
-- worker: `workers.pipeline.embed_and_upsert` (fetch file://, decode, preprocess, embed, upsert
-  into the embedded engine) over N photos in batches of MMSEARCH_BATCH_SIZE (64).
+- worker: `mmsearch.workers.pipeline.embed_and_upsert` (fetch file://, decode, preprocess, embed,
+  upsert into the embedded engine) over N photos in batches of MMSEARCH_BATCH_SIZE (64).
 - standalone: the real `mmsearch standalone` process (API + worker + engine) after ingesting the
   same N photos from S3 (moto) and answering the same text queries over HTTP.
 """
@@ -29,7 +29,7 @@ from typing import Any
 
 from common import load_photos, running_stack
 
-from infra.local_redis import LocalRedis
+from mmsearch.infra.local_redis import LocalRedis
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
@@ -52,8 +52,8 @@ def save_random_weights(arch: str, folder: Path) -> str:
     """`ARCH/file:PATH` for the architecture's random weights, saved as safetensors."""
     from safetensors.torch import save_file
 
-    from encoders import parse_model_name
-    from encoders.open_clip_backend import OpenClipEncoder
+    from mmsearch.encoders import parse_model_name
+    from mmsearch.encoders.open_clip_backend import OpenClipEncoder
 
     encoder = OpenClipEncoder(parse_model_name(f"{arch}/random"))
     state = {k: v.contiguous() for k, v in encoder._model.state_dict().items()}
@@ -65,9 +65,9 @@ def save_random_weights(arch: str, folder: Path) -> str:
 def run_api(
     model: str, redis_url: str, data: Path, photos: Path, queries: int, image_queries: bool
 ) -> None:
-    from api.app import create_app
-    from encoders import open_clip_backend  # noqa: F401 - libraries in "before", not the model
-    from infra.settings import Settings
+    from mmsearch.api.app import create_app
+    from mmsearch.encoders import open_clip_backend  # noqa: F401 - libraries in "before", not the model
+    from mmsearch.infra.settings import Settings
 
     before = rss_mib()
     settings = Settings(
@@ -92,12 +92,12 @@ def run_api(
 
 
 def run_worker(model: str, data: Path, photos: Path, batch: int) -> None:
-    from encoders import get_encoder, open_clip_backend  # noqa: F401 - see run_api
-    from infra.runtime import Runtime
-    from infra.settings import Settings
-    from infra.vectors import CollectionSpec
-    from workers.items import IngestItem
-    from workers.pipeline import embed_and_upsert
+    from mmsearch.encoders import get_encoder, open_clip_backend  # noqa: F401 - see run_api
+    from mmsearch.infra.runtime import Runtime
+    from mmsearch.infra.settings import Settings
+    from mmsearch.infra.vectors import CollectionSpec
+    from mmsearch.workers.items import IngestItem
+    from mmsearch.workers.pipeline import embed_and_upsert
 
     before = rss_mib()
     runtime = Runtime(

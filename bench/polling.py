@@ -18,7 +18,7 @@ import numpy as np
 import redis
 from common import running_stack
 
-from infra.jobs import ItemFailure, JobStore
+from mmsearch.infra.jobs.store import ItemFailure, JobStore
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from infra.vectors.base import (
+from mmsearch.infra.vectors.base import (
     IMAGE_VECTOR,
     LEGACY_INDEX,
     CollectionSpec,
@@ -34,7 +34,7 @@ from infra.vectors.base import (
     IndexConfig,
     VectorPoint,
 )
-from infra.vectors.edge import EdgeVectorStore
+from mmsearch.infra.vectors.edge import EdgeVectorStore
 
 DIM = 512
 CENTRES = 1000

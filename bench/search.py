@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from common import decode_all, load_photos, running_stack
 
-from encoders import get_encoder
+from mmsearch.encoders import get_encoder
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
@@ -58,7 +58,7 @@ def percentiles(samples_ms: list[float]) -> str:
 
 def engine_ms(model: str, photos: list[Any], queries: list[str]) -> list[float]:
     """Bare engine search times: the same vectors in an embedded store in this process."""
-    from infra.vectors import CollectionSpec, EdgeVectorStore, VectorPoint
+    from mmsearch.infra.vectors import CollectionSpec, EdgeVectorStore, VectorPoint
 
     encoder = get_encoder(model)
     images = decode_all(photos)

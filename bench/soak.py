@@ -33,8 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     photos, source = load_photos(args.images)
     items = [
-        {"uri": f"s3://bench/{p.name}", "id": p.name, "metadata": {"batch": "soak"}}
-        for p in photos
+        {"uri": f"s3://bench/{p.name}", "id": p.name, "metadata": {"batch": "soak"}} for p in photos
     ]
     series, lost = [], 0
     with running_stack(args.model, 32, photos) as stack:

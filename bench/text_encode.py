@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from common import load_photos
 
-from encoders import get_encoder
-from encoders.torch_util import to_unit_numpy
+from mmsearch.encoders import get_encoder
+from mmsearch.encoders.torch_util import to_unit_numpy
 
 
 def texts_per_s(embed: Any, texts: list[str], batch: int, seconds: float) -> float:

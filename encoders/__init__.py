@@ -1,7 +1,13 @@
 """Embedding models behind one protocol and a registry."""
 
-from encoders.base import Encoder, ImageTowerNotLoaded, ModelRef, UnknownModel, parse_model_name
-from encoders.registry import (
+from mmsearch.encoders.base import (
+    Encoder,
+    ImageTowerNotLoaded,
+    ModelRef,
+    UnknownModel,
+    parse_model_name,
+)
+from mmsearch.encoders.registry import (
     TINY_TEST_MODEL,
     get_encoder,
     list_backends,

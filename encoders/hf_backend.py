@@ -1,6 +1,6 @@
 """Hugging Face transformers CLIP and SigLIP models behind the Encoder protocol.
 
-Model names (backend prefix `hf:`; they parse with `encoders.base.parse_model_name`):
+Model names (backend prefix `hf:`; they parse with `mmsearch.encoders.base.parse_model_name`):
 
 - `hf:ORG/NAME` - the hub repository `ORG/NAME`, e.g. `hf:openai/clip-vit-base-patch32` or
   `hf:google/siglip-base-patch16-224`; downloaded into `cache_dir` (or the default HF cache),
@@ -47,8 +47,8 @@ from transformers import (
     SiglipImageProcessor,
 )
 
-from encoders.base import ImageTowerNotLoaded, ModelRef, UnknownModel
-from encoders.torch_util import resolve_device, to_unit_numpy
+from mmsearch.encoders.base import ImageTowerNotLoaded, ModelRef, UnknownModel
+from mmsearch.encoders.torch_util import resolve_device, to_unit_numpy
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from open_clip.factory import convert_to_custom_text_state_dict, resize_text_pos
 from PIL import Image
 from safetensors import safe_open
 
-from encoders import text_trim
-from encoders.base import ImageTowerNotLoaded, ModelRef, UnknownModel
-from encoders.torch_util import resolve_device, to_unit_numpy
+from mmsearch.encoders import text_trim
+from mmsearch.encoders.base import ImageTowerNotLoaded, ModelRef, UnknownModel
+from mmsearch.encoders.torch_util import resolve_device, to_unit_numpy
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from encoders.base import Encoder, ModelRef, UnknownModel, parse_model_name
+from mmsearch.encoders.base import Encoder, ModelRef, UnknownModel, parse_model_name
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +31,15 @@ def register_backend(name: str, factory: EncoderFactory) -> None:
 def _open_clip_factory(
     ref: ModelRef, device: str, cache_dir: Path | None, text_only: bool
 ) -> Encoder:
-    from encoders.open_clip_backend import OpenClipEncoder  # torch is imported only when needed
+    from mmsearch.encoders.open_clip_backend import (
+        OpenClipEncoder,  # torch is imported only when needed
+    )
 
     return OpenClipEncoder(ref, device=device, cache_dir=cache_dir, text_only=text_only)
 
 
 def _hf_factory(ref: ModelRef, device: str, cache_dir: Path | None, text_only: bool) -> Encoder:
-    from encoders.hf_backend import HFEncoder  # torch and transformers only when needed
+    from mmsearch.encoders.hf_backend import HFEncoder  # torch and transformers only when needed
 
     return HFEncoder(ref, device=device, cache_dir=cache_dir, text_only=text_only)
 
@@ -55,7 +57,7 @@ def list_architectures() -> list[str]:
     """open_clip architectures, including the bundled test architectures."""
     import open_clip
 
-    from encoders import open_clip_backend  # noqa: F401 - registers bundled configs
+    from mmsearch.encoders import open_clip_backend  # noqa: F401 - registers bundled configs
 
     return list(open_clip.list_models())
 

@@ -14,7 +14,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from infra.tenancy import TENANT_NAME
+from mmsearch.infra.catalog.tenancy import TENANT_NAME
 
 SCOPES = ("read", "write", "admin")
 _ENTRY = re.compile(r"^sha256:([0-9a-f]{64})(?::(read|write|admin)(?::([^:]+))?)?$")

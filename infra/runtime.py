@@ -8,13 +8,13 @@ from typing import Any
 
 import redis
 
-from encoders import Encoder, get_encoder
-from infra.errors import Unavailable
-from infra.job_outbox import Outbox
-from infra.jobs import JobStore
-from infra.settings import Settings, get_settings
-from infra.storage import ObjectStore
-from infra.vectors import VectorStore, open_vector_store
+from mmsearch.encoders import Encoder, get_encoder
+from mmsearch.infra.errors import Unavailable
+from mmsearch.infra.jobs.outbox import Outbox
+from mmsearch.infra.jobs.store import JobStore
+from mmsearch.infra.media.storage import ObjectStore
+from mmsearch.infra.settings import Settings, get_settings
+from mmsearch.infra.vectors import VectorStore, open_vector_store
 
 
 class Runtime:

@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from infra.api_keys import parse_entry
-from infra.uris import SCHEMES
+from mmsearch.infra.api_keys import parse_entry
+from mmsearch.infra.media.uris import SCHEMES
 
 DEFAULT_MODEL = "ViT-B-32/laion2b_s34b_b79k"
 

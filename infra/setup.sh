@@ -28,6 +28,8 @@ if ! .venv/bin/python -c "import torch, torchvision" 2>/dev/null; then
 fi
 if [ "$dev" = 1 ]; then
   .venv/bin/pip install -q -e ".[dev]"
+  mkdir -p .typecheck/mmsearch  # mypy checks the package through links named as it installs
+  for folder in api workers encoders infra; do ln -sfn "../../$folder" ".typecheck/mmsearch/$folder"; done
 else
   .venv/bin/pip install -q -e .
 fi

@@ -11,8 +11,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from encoders import TINY_TEST_MODEL  # noqa: E402
-from infra.local_redis import LocalRedis, free_port  # noqa: E402
+from mmsearch.encoders import TINY_TEST_MODEL  # noqa: E402
+from mmsearch.infra.local_redis import LocalRedis, free_port  # noqa: E402
 
 S3_KEY, S3_SECRET = "testing-access-key", "testing-secret-key"
 

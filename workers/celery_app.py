@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from celery import Celery
 
-from infra.settings import Settings
+from mmsearch.infra.settings import Settings
 
 INGEST_QUEUE = "mmsearch.ingest"
 
-celery_app = Celery("mmsearch", include=["workers.tasks", "workers.sweeper", "workers.metrics"])
+celery_app = Celery(
+    "mmsearch",
+    include=["mmsearch.workers.tasks", "mmsearch.workers.sweeper", "mmsearch.workers.metrics"],
+)
 
 
 def configure_celery(settings: Settings, redis_url: str | None = None) -> Celery:

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
-from infra.job_outbox import LISTING, Outbox, SentTask
-from workers.celery_app import celery_app
+from mmsearch.infra.jobs.outbox import LISTING, Outbox, SentTask
+from mmsearch.workers.celery_app import celery_app
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def send_batches(
     """Queue one `ingest_batch` task per chunk (batch keys `tag0`, `tag1`...); return item count.
 
     Each is written to the job's outbox first, so one the broker loses is sent again."""
-    from workers.tasks import ingest_batch
+    from mmsearch.workers.tasks import ingest_batch
 
     sent = 0
     with celery_app.producer_or_acquire() as producer:
@@ -55,7 +55,7 @@ def send_prefix(
     options: dict[str, Any] | None = None,
 ) -> None:
     """Queue the task that lists a prefix and fans it out into batches."""
-    from workers.tasks import expand_prefix
+    from mmsearch.workers.tasks import expand_prefix
 
     args = [job_id, collection, prefix, metadata, options]
     outbox.record(job_id, {LISTING: SentTask(expand_prefix.name, args)})
@@ -64,7 +64,7 @@ def send_prefix(
 
 def send_collection_copy(outbox: Outbox, job_id: str, source: str, target: str) -> None:
     """Queue the task that re-embeds every item of `source` into `target`."""
-    from workers.tasks import copy_collection
+    from mmsearch.workers.tasks import copy_collection
 
     args = [job_id, source, target]
     outbox.record(job_id, {LISTING: SentTask(copy_collection.name, args)})

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from encoders import Encoder
-from infra.runtime import Runtime
-from infra.tenancy import scoped
+from mmsearch.encoders import Encoder
+from mmsearch.infra.catalog.tenancy import scoped
+from mmsearch.infra.runtime import Runtime
 
 DEFAULT_TEMPLATE = "a photo of {}"
 _LABEL_CACHE: dict[tuple[str, tuple[str, ...], str], np.ndarray] = {}

@@ -6,9 +6,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.jobs import ItemFailure
-from infra.tenancy import TENANT_FIELD, scoped_id
-from infra.vectors import CollectionSpec
+from mmsearch.infra.catalog.tenancy import TENANT_FIELD, scoped_id
+from mmsearch.infra.jobs.store import ItemFailure
+from mmsearch.infra.vectors import CollectionSpec
 
 POINT_NAMESPACE = uuid.UUID("5b0c2d1e-7f43-4c8e-9a59-0d6f3b1c2a10")
 

@@ -6,10 +6,10 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from infra.runtime import Runtime
-from infra.tenancy import TENANT_FIELD
-from workers.dispatch import send_batches
-from workers.pipeline import finish_if_done
+from mmsearch.infra.catalog.tenancy import TENANT_FIELD
+from mmsearch.infra.runtime import Runtime
+from mmsearch.workers.dispatch import send_batches
+from mmsearch.workers.pipeline import finish_if_done
 
 log = logging.getLogger(__name__)
 

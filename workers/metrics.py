@@ -13,8 +13,8 @@ from typing import Any
 from celery.signals import worker_ready
 from prometheus_client import Counter, Histogram, start_http_server
 
-from infra.jobs import ItemFailure
-from infra.runtime import get_runtime
+from mmsearch.infra.jobs.store import ItemFailure
+from mmsearch.infra.runtime import get_runtime
 
 log = logging.getLogger(__name__)
 

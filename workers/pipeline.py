@@ -8,21 +8,21 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from encoders import Encoder
-from infra.errors import CollectionNotFound, ItemError, ItemErrorCode
-from infra.images import decode_image
-from infra.jobs import ItemFailure, JobStatus
-from infra.runtime import Runtime
-from infra.vectors import IMAGE_VECTOR, TEXT_VECTOR, CollectionSpec, VectorPoint
-from workers.enrich import NO_OPTIONS, IngestOptions, skip_duplicates, top_labels
-from workers.items import (
+from mmsearch.encoders import Encoder
+from mmsearch.infra.errors import CollectionNotFound, ItemError, ItemErrorCode
+from mmsearch.infra.jobs.store import ItemFailure, JobStatus
+from mmsearch.infra.media.images import decode_image
+from mmsearch.infra.runtime import Runtime
+from mmsearch.infra.vectors import IMAGE_VECTOR, TEXT_VECTOR, CollectionSpec, VectorPoint
+from mmsearch.workers.enrich import NO_OPTIONS, IngestOptions, skip_duplicates, top_labels
+from mmsearch.workers.items import (
     BatchOutcome,
     IngestItem,
     build_payload,
     id_namespace,
     point_id,
 )
-from workers.metrics import EMBED_SECONDS, count_batch
+from mmsearch.workers.metrics import EMBED_SECONDS, count_batch
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Send again the tasks of jobs that stopped moving (see infra.job_outbox).
+"""Send again the tasks of jobs that stopped moving (see mmsearch.infra.jobs.outbox).
 
 Every worker runs a sweeper thread; a short Redis lock lets one of them sweep per interval.
 """
@@ -12,8 +12,8 @@ from typing import Any
 import redis
 from celery.signals import worker_ready, worker_shutdown
 
-from infra.runtime import Runtime, get_runtime
-from workers.celery_app import celery_app, sweep_interval_s
+from mmsearch.infra.runtime import Runtime, get_runtime
+from mmsearch.workers.celery_app import celery_app, sweep_interval_s
 
 log = logging.getLogger(__name__)
 

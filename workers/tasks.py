@@ -8,14 +8,14 @@ from typing import Any
 import redis
 from celery import Task
 
-from infra.errors import CollectionNotFound, ItemError, ItemErrorCode
-from infra.logs import log_context
-from infra.runtime import Runtime, get_runtime
-from workers.celery_app import celery_app
-from workers.dispatch import chunked
-from workers.enrich import IngestOptions
-from workers.listing import collection_items, prefix_items, queue_listing
-from workers.pipeline import (
+from mmsearch.infra.errors import CollectionNotFound, ItemError, ItemErrorCode
+from mmsearch.infra.logs import log_context
+from mmsearch.infra.runtime import Runtime, get_runtime
+from mmsearch.workers.celery_app import celery_app
+from mmsearch.workers.dispatch import chunked
+from mmsearch.workers.enrich import IngestOptions
+from mmsearch.workers.listing import collection_items, prefix_items, queue_listing
+from mmsearch.workers.pipeline import (
     UpsertFailed,
     failed_batch,
     record_outcome,

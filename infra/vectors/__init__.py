@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from qdrant_client import QdrantClient
 
-from infra.settings import Settings
-from infra.vectors.base import (
+from mmsearch.infra.settings import Settings
+from mmsearch.infra.vectors.base import (
     IMAGE_VECTOR,
     TEXT_VECTOR,
     VECTOR_NAMES,
@@ -18,8 +18,8 @@ from infra.vectors.base import (
     VectorPoint,
     VectorStore,
 )
-from infra.vectors.edge import EdgeVectorStore
-from infra.vectors.server import QdrantServerStore
+from mmsearch.infra.vectors.edge import EdgeVectorStore
+from mmsearch.infra.vectors.server import QdrantServerStore
 
 __all__ = [
     "IMAGE_VECTOR",

@@ -14,13 +14,13 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from infra.errors import CollectionNotFound, Conflict
-from infra.vectors.base import COLLECTION_NAME_RE
-from infra.vectors.checks import check_collection_name
-from infra.vectors.edge_files import fsync_dir, write_json
+from mmsearch.infra.errors import CollectionNotFound, Conflict
+from mmsearch.infra.vectors.base import COLLECTION_NAME_RE
+from mmsearch.infra.vectors.checks import check_collection_name
+from mmsearch.infra.vectors.edge_files import fsync_dir, write_json
 
 if TYPE_CHECKING:
-    from infra.vectors.edge import _Collection
+    from mmsearch.infra.vectors.edge import _Collection
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from infra.errors import InvalidRequest
-from infra.vectors.base import (
+from mmsearch.infra.errors import InvalidRequest
+from mmsearch.infra.vectors.base import (
     COLLECTION_NAME_RE,
     LEGACY_INDEX,
     QUANTIZATIONS,

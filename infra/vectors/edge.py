@@ -33,9 +33,9 @@ from typing import IO
 
 import qdrant_edge as qe
 
-from infra.errors import CollectionExists, CollectionNotFound, Conflict, Unavailable
-from infra.vectors.aliases import EdgeAliases, load_aliases
-from infra.vectors.base import (
+from mmsearch.infra.errors import CollectionExists, CollectionNotFound, Conflict, Unavailable
+from mmsearch.infra.vectors.aliases import EdgeAliases, load_aliases
+from mmsearch.infra.vectors.base import (
     COLLECTION_NAME_RE,
     CollectionInfo,
     CollectionSpec,
@@ -43,14 +43,14 @@ from infra.vectors.base import (
     VectorPoint,
     VectorStore,
 )
-from infra.vectors.checks import (
+from mmsearch.infra.vectors.checks import (
     canonical_id,
     check_collection_name,
     check_point,
     check_spec,
     read_point,
 )
-from infra.vectors.edge_files import (
+from mmsearch.infra.vectors.edge_files import (
     SHARD_DIR,
     SPEC_FILE,
     build_collection,
@@ -60,8 +60,8 @@ from infra.vectors.edge_files import (
     search_params,
     shard_config,
 )
-from infra.vectors.edge_filters import to_edge_filter
-from infra.vectors.edge_query import EdgeQueries
+from mmsearch.infra.vectors.edge_filters import to_edge_filter
+from mmsearch.infra.vectors.edge_query import EdgeQueries
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import qdrant_edge as qe
 
-from infra.errors import BadFilter
+from mmsearch.infra.errors import BadFilter
 
 MAX_DEPTH = 16
 _CLAUSES = ("must", "should", "must_not")

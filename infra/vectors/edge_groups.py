@@ -19,9 +19,9 @@ from typing import Any, cast
 
 import qdrant_edge as qe
 
-from infra.vectors.base import Hit, HitGroup
-from infra.vectors.checks import rank_key
-from infra.vectors.queries import GroupKey, finish_groups, group_keys
+from mmsearch.infra.vectors.base import Hit, HitGroup
+from mmsearch.infra.vectors.checks import rank_key
+from mmsearch.infra.vectors.queries import GroupKey, finish_groups, group_keys
 
 FIRST_PAGE = 64
 

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import qdrant_edge as qe
 
-from infra.errors import BadFilter
-from infra.vectors.base import IMAGE_VECTOR, FilterJSON, Hit, HitGroup, VectorPoint
-from infra.vectors.checks import (
+from mmsearch.infra.errors import BadFilter
+from mmsearch.infra.vectors.base import IMAGE_VECTOR, FilterJSON, Hit, HitGroup, VectorPoint
+from mmsearch.infra.vectors.checks import (
     canonical_id,
     check_page,
     check_vector,
@@ -25,9 +25,9 @@ from infra.vectors.checks import (
     rank_page,
     read_point,
 )
-from infra.vectors.edge_filters import to_edge_filter
-from infra.vectors.edge_groups import edge_hits, search_groups
-from infra.vectors.queries import (
+from mmsearch.infra.vectors.edge_filters import to_edge_filter
+from mmsearch.infra.vectors.edge_groups import edge_hits, search_groups
+from mmsearch.infra.vectors.queries import (
     RRF_K,
     average_vector,
     check_examples,
@@ -43,7 +43,7 @@ from infra.vectors.queries import (
 )
 
 if TYPE_CHECKING:
-    from infra.vectors.edge import _Collection
+    from mmsearch.infra.vectors.edge import _Collection
 
 
 class EdgeQueries:

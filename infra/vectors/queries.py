@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from infra.errors import InvalidRequest, ItemNotFound
-from infra.vectors.base import Hit, HitGroup, VectorPoint
-from infra.vectors.checks import (
+from mmsearch.infra.errors import InvalidRequest, ItemNotFound
+from mmsearch.infra.vectors.base import Hit, HitGroup, VectorPoint
+from mmsearch.infra.vectors.checks import (
     canonical_id,
     check_page,
     check_vector,
@@ -150,9 +150,7 @@ def _path(group_by: str) -> list[tuple[str, str | None]] | None:
 def finish_groups(groups: dict[GroupKey, list[Hit]], limit: int, group_size: int) -> list[HitGroup]:
     """Groups ordered by best hit (then key), hits by score desc then id; limit × group_size."""
     key = rank_key()
-    ranked = [
-        HitGroup(k, sorted(hits, key=key)[:group_size]) for k, hits in groups.items() if hits
-    ]
+    ranked = [HitGroup(k, sorted(hits, key=key)[:group_size]) for k, hits in groups.items() if hits]
     ranked.sort(key=lambda g: (*key(g.hits[0]), _key_order(g.key)))
     return ranked[:limit]
 

@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager
 import numpy as np
 from qdrant_client import QdrantClient, models
 
-from infra.errors import (
+from mmsearch.infra.errors import (
     AppError,
     BadFilter,
     CollectionExists,
@@ -25,7 +25,7 @@ from infra.errors import (
     Conflict,
     InvalidRequest,
 )
-from infra.vectors.base import (
+from mmsearch.infra.vectors.base import (
     IMAGE_VECTOR,
     VECTOR_NAMES,
     CollectionInfo,
@@ -35,7 +35,7 @@ from infra.vectors.base import (
     VectorPoint,
     VectorStore,
 )
-from infra.vectors.checks import (
+from mmsearch.infra.vectors.checks import (
     canonical_id,
     check_collection_name,
     check_page,
@@ -48,9 +48,9 @@ from infra.vectors.checks import (
     spec_from_json,
     spec_to_json,
 )
-from infra.vectors.server_errors import qdrant_errors
-from infra.vectors.server_index import field_schema, index_config, search_params
-from infra.vectors.server_query import ServerQueries, server_filter
+from mmsearch.infra.vectors.server_errors import qdrant_errors
+from mmsearch.infra.vectors.server_index import field_schema, index_config, search_params
+from mmsearch.infra.vectors.server_query import ServerQueries, server_filter
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from infra.errors import AppError, CollectionExists, CollectionNotFound, Unavailable
+from mmsearch.infra.errors import AppError, CollectionExists, CollectionNotFound, Unavailable
 
 
 @contextmanager

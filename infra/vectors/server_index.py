@@ -6,7 +6,7 @@ from typing import Any
 
 from qdrant_client import models
 
-from infra.vectors.base import CollectionSpec, FieldType, IndexConfig
+from mmsearch.infra.vectors.base import CollectionSpec, FieldType, IndexConfig
 
 
 def search_params(index: IndexConfig) -> models.SearchParams:
@@ -34,7 +34,9 @@ def index_config(spec: CollectionSpec) -> dict[str, Any]:
     }
 
 
-TENANT_KEY = "tenant"  # infra.tenancy.TENANT_FIELD: indexed as Qdrant's tenant index
+TENANT_KEY = (
+    "tenant"  # mmsearch.infra.catalog.tenancy.TENANT_FIELD: indexed as Qdrant's tenant index
+)
 INDEX_TYPES = {
     FieldType.KEYWORD: models.PayloadSchemaType.KEYWORD,
     FieldType.INTEGER: models.PayloadSchemaType.INTEGER,

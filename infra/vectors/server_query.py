@@ -10,9 +10,16 @@ import numpy as np
 from pydantic import ValidationError
 from qdrant_client import QdrantClient, models
 
-from infra.errors import AppError, BadFilter, InvalidRequest
-from infra.vectors.base import IMAGE_VECTOR, CollectionSpec, FilterJSON, Hit, HitGroup, VectorPoint
-from infra.vectors.checks import (
+from mmsearch.infra.errors import AppError, BadFilter, InvalidRequest
+from mmsearch.infra.vectors.base import (
+    IMAGE_VECTOR,
+    CollectionSpec,
+    FilterJSON,
+    Hit,
+    HitGroup,
+    VectorPoint,
+)
+from mmsearch.infra.vectors.checks import (
     canonical_id,
     check_page,
     check_vector,
@@ -20,7 +27,7 @@ from infra.vectors.checks import (
     rank_page,
     read_point,
 )
-from infra.vectors.queries import (
+from mmsearch.infra.vectors.queries import (
     average_vector,
     check_examples,
     check_groups,
@@ -34,7 +41,7 @@ from infra.vectors.queries import (
     scroll_fetch,
     scroll_page,
 )
-from infra.vectors.server_index import search_params
+from mmsearch.infra.vectors.server_index import search_params
 
 _RRF = models.FusionQuery(fusion=models.Fusion.RRF)  # k = 2, Qdrant's default (see RRF_K)
 
@@ -97,8 +104,13 @@ class ServerQueries:
             with self._filtering(name, filter):
                 return server_hits(
                     self.client.query_points(
-                        spec.name, prefetch=prefetch, query=_RRF, query_filter=query_filter,
-                        limit=n, with_payload=True, with_vectors=False,
+                        spec.name,
+                        prefetch=prefetch,
+                        query=_RRF,
+                        query_filter=query_filter,
+                        limit=n,
+                        with_payload=True,
+                        with_vectors=False,
                     ).points
                 )
 
@@ -142,9 +154,15 @@ class ServerQueries:
             with self._filtering(name, filter):
                 return server_hits(
                     self.client.query_points(
-                        spec.name, query=query, using=using, query_filter=query_filter,
-                        limit=n, score_threshold=score_threshold, with_payload=True,
-                        with_vectors=False, search_params=search_params(spec.index),
+                        spec.name,
+                        query=query,
+                        using=using,
+                        query_filter=query_filter,
+                        limit=n,
+                        score_threshold=score_threshold,
+                        with_payload=True,
+                        with_vectors=False,
+                        search_params=search_params(spec.index),
                     ).points
                 )
 
@@ -172,9 +190,16 @@ class ServerQueries:
         def fetch(count: int, size: int) -> dict[Any, list[Hit]]:
             with self._filtering(name, filter):
                 found = self.client.query_points_groups(
-                    spec.name, group_by=group_by, query=query, using=using,
-                    query_filter=query_filter, limit=count, group_size=size,
-                    score_threshold=score_threshold, with_payload=True, with_vectors=False,
+                    spec.name,
+                    group_by=group_by,
+                    query=query,
+                    using=using,
+                    query_filter=query_filter,
+                    limit=count,
+                    group_size=size,
+                    score_threshold=score_threshold,
+                    with_payload=True,
+                    with_vectors=False,
                     search_params=search_params(spec.index),
                 ).groups
             return {g.id: server_hits(g.hits) for g in found}
@@ -200,8 +225,13 @@ class ServerQueries:
 
         def request(query: list[float], n: int) -> models.QueryRequest:
             return models.QueryRequest(
-                query=query, using=using, filter=query_filter, limit=n,
-                score_threshold=score_threshold, with_payload=True, with_vector=False,
+                query=query,
+                using=using,
+                filter=query_filter,
+                limit=n,
+                score_threshold=score_threshold,
+                with_payload=True,
+                with_vector=False,
                 params=search_params(spec.index),
             )
 
@@ -233,8 +263,12 @@ class ServerQueries:
         spec = self._spec(name)
         with self._filtering(name, filter):
             records, _ = self.client.scroll(
-                spec.name, scroll_filter=scroll_filter, limit=scroll_fetch(limit, after),
-                offset=after, with_payload=True, with_vectors=with_vectors,
+                spec.name,
+                scroll_filter=scroll_filter,
+                limit=scroll_fetch(limit, after),
+                offset=after,
+                with_payload=True,
+                with_vectors=with_vectors,
             )  # offset is inclusive: `after` itself comes back when it still exists
         points = [
             read_point(str(r.id), r.vector if with_vectors else None, r.payload) for r in records

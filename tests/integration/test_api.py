@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from api.app import create_app
-from api.schemas import MAX_TEXT
-from encoders import get_encoder
-from infra.api_keys import entry_for, new_key
-from infra.settings import Settings
+from mmsearch.api.app import create_app
+from mmsearch.api.schemas.resources import MAX_TEXT
+from mmsearch.encoders import get_encoder
+from mmsearch.infra.api_keys import entry_for, new_key
+from mmsearch.infra.settings import Settings
 from tests.fixtures.images import generated_jpeg, generated_photos
 from tests.fixtures.platform import Platform
 from tests.integration.test_end_to_end import brute_force

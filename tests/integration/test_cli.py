@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def mmsearch(platform: Platform, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
+        [sys.executable, "-m", "mmsearch.api.cli", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -114,7 +114,15 @@ def test_errors_end_in_one_clear_line(platform: Platform) -> None:
     assert missing.returncode == 2
     assert missing.stderr.strip().startswith("mmsearch: 404 collection_not_found")
     down = subprocess.run(
-        [sys.executable, "-m", "api.cli", "collections", "list", "--api-url", "http://127.0.0.1:9"],
+        [
+            sys.executable,
+            "-m",
+            "mmsearch.api.cli",
+            "collections",
+            "list",
+            "--api-url",
+            "http://127.0.0.1:9",
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -137,7 +145,7 @@ def test_folder_upload_to_a_bucket_then_ingest(
         [
             sys.executable,
             "-m",
-            "api.cli",
+            "mmsearch.api.cli",
             "ingest",
             str(tmp_path),
             "--collection",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from encoders import get_encoder
+from mmsearch.encoders import get_encoder
 from tests.fixtures.images import Photo, flickr_photos, generated_photos
 from tests.fixtures.platform import Platform
 

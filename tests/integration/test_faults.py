@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from infra.local_redis import LocalRedis
+from mmsearch.infra.local_redis import LocalRedis
 from tests.fixtures.images import generated_photos, upload_bucket
 from tests.fixtures.platform import Platform, standalone_env
 

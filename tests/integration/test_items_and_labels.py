@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from encoders import get_encoder
+from mmsearch.encoders import get_encoder
 from tests.fixtures.images import decode, real_or_generated
 from tests.fixtures.platform import Platform
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import redis
 
-from infra.errors import JobNotFound
-from infra.job_index import recent_jobs
-from infra.job_retry import take_failed
-from infra.jobs import RECENT, RECENT_JOBS, ItemFailure, JobStatus, JobStore
+from mmsearch.infra.errors import JobNotFound
+from mmsearch.infra.jobs.index import recent_jobs
+from mmsearch.infra.jobs.retry import take_failed
+from mmsearch.infra.jobs.store import RECENT, RECENT_JOBS, ItemFailure, JobStatus, JobStore
 
 
 def store(redis_url: str, max_errors: int = 3) -> JobStore:

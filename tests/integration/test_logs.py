@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from infra.local_redis import LocalRedis
+from mmsearch.infra.local_redis import LocalRedis
 from tests.conftest import S3_SECRET
 from tests.fixtures.images import generated_photos, upload_bucket
 from tests.fixtures.platform import Platform, standalone_env

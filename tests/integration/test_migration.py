@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from encoders import get_encoder
-from infra.jobs import FINAL_STATUSES
+from mmsearch.encoders import get_encoder
+from mmsearch.infra.jobs.store import FINAL_STATUSES
 from tests.fixtures.images import real_or_generated
 from tests.fixtures.platform import Platform
 

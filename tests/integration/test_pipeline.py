@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from encoders import get_encoder
-from infra.runtime import Runtime
-from infra.settings import Settings
-from infra.vectors import CollectionSpec
+from mmsearch.encoders import get_encoder
+from mmsearch.infra.runtime import Runtime
+from mmsearch.infra.settings import Settings
+from mmsearch.infra.vectors import CollectionSpec
+from mmsearch.workers.pipeline import run_batch
 from tests.fixtures.images import generated_photos
-from workers.pipeline import run_batch
 
 
 def test_batches_are_mirrored_into_a_version_being_built(

@@ -7,7 +7,7 @@ from typing import Any
 
 import redis
 
-from infra.jobs import JobStore
+from mmsearch.infra.jobs.store import JobStore
 from tests.fixtures.images import generated_jpeg, generated_photos, upload_bucket
 from tests.fixtures.platform import Platform
 from tests.integration.test_api import error_of

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from waitress.server import create_server
 
-from api.app import create_app
-from api.openapi import build_openapi
-from infra.settings import Settings
+from mmsearch.api.app import create_app
+from mmsearch.api.openapi import build_openapi
+from mmsearch.infra.settings import Settings
 
 schema = schemathesis.openapi.from_dict(build_openapi())
 

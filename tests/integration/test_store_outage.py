@@ -15,15 +15,15 @@ from typing import Any
 import pytest
 from celery.contrib.testing.worker import start_worker
 
-from api.collections_service import create_collection
-from api.ingest_service import retry_failed, submit_ingest
-from api.schemas import CollectionCreate, IngestRequest, RetryRequest
-from infra.runtime import Runtime, set_runtime
-from infra.settings import Settings
-from infra.vectors import open_vector_store
+from mmsearch.api.schemas.resources import CollectionCreate, IngestRequest, RetryRequest
+from mmsearch.api.services.collections import create_collection
+from mmsearch.api.services.ingest import retry_failed, submit_ingest
+from mmsearch.infra.runtime import Runtime, set_runtime
+from mmsearch.infra.settings import Settings
+from mmsearch.infra.vectors import open_vector_store
+from mmsearch.workers.celery_app import celery_app, configure_celery
 from tests.conftest import S3_KEY, S3_SECRET
 from tests.fixtures.images import generated_photos, upload_bucket
-from workers.celery_app import celery_app, configure_celery
 
 
 class SwitchedStore:

@@ -9,11 +9,11 @@ from typing import Any
 
 import redis
 
-from infra.job_outbox import ACTIVE, SentTask
-from infra.runtime import Runtime
-from infra.settings import Settings
-from workers.celery_app import INGEST_QUEUE, configure_celery
-from workers.sweeper import sweep_once
+from mmsearch.infra.jobs.outbox import ACTIVE, SentTask
+from mmsearch.infra.runtime import Runtime
+from mmsearch.infra.settings import Settings
+from mmsearch.workers.celery_app import INGEST_QUEUE, configure_celery
+from mmsearch.workers.sweeper import sweep_once
 
 
 def queued_batches(client: redis.Redis) -> list[str]:

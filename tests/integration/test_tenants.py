@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import requests
 
-from infra.api_keys import entry_for, new_key
-from infra.local_redis import LocalRedis
+from mmsearch.infra.api_keys import entry_for, new_key
+from mmsearch.infra.local_redis import LocalRedis
 from tests.conftest import S3_SECRET
 from tests.fixtures.images import generated_photos, upload_bucket
 from tests.fixtures.platform import Platform, standalone_env

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from api.app import create_app
-from encoders import parse_model_name
-from encoders.open_clip_backend import OpenClipEncoder
-from infra.runtime import Runtime
-from infra.settings import Settings
-from infra.vectors import IMAGE_VECTOR, VectorPoint
+from mmsearch.api.app import create_app
+from mmsearch.encoders import parse_model_name
+from mmsearch.encoders.open_clip_backend import OpenClipEncoder
+from mmsearch.infra.runtime import Runtime
+from mmsearch.infra.settings import Settings
+from mmsearch.infra.vectors import IMAGE_VECTOR, VectorPoint
+from mmsearch.workers.items import IngestItem, build_payload, point_id
 from tests.fixtures.images import decode, generated_photos
-from workers.items import IngestItem, build_payload, point_id
 
 MODEL = "mmsearch-tiny/random:23"  # loaded nowhere else, so this process loads it text-only
 

@@ -7,14 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from infra.api_keys import find, parse_entry
+from mmsearch.infra.api_keys import find, parse_entry
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def mmsearch(*args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
+        [sys.executable, "-m", "mmsearch.api.cli", *args],
         input=stdin,
         capture_output=True,
         text=True,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from encoders import (
+from mmsearch.encoders import (
     TINY_TEST_MODEL,
     ImageTowerNotLoaded,
     UnknownModel,
@@ -17,7 +17,7 @@ from encoders import (
     parse_model_name,
     validate_model_name,
 )
-from encoders.registry import list_architectures
+from mmsearch.encoders.registry import list_architectures
 
 
 @pytest.mark.parametrize(

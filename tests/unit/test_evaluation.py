@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from encoders import TINY_TEST_MODEL, get_encoder
-from encoders.evaluation import load_caption_set, recall_at_k
+from mmsearch.encoders import TINY_TEST_MODEL, get_encoder
+from mmsearch.encoders.evaluation import load_caption_set, recall_at_k
 from tests.fixtures.images import FLICKR, generated_photos
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,7 +78,7 @@ def test_eval_command_equals_the_encoder_called_directly(tmp_path: Path) -> None
         [
             sys.executable,
             "-m",
-            "api.cli",
+            "mmsearch.api.cli",
             "eval",
             "--captions",
             str(captions),

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from infra.errors import BadFilter
-from infra.filters import to_payload_filter
+from mmsearch.infra.catalog.filters import to_payload_filter
+from mmsearch.infra.errors import BadFilter
 
 
 def test_keys_are_moved_under_metadata() -> None:

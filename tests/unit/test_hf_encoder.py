@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from encoders import UnknownModel, get_encoder, list_backends, parse_model_name
+from mmsearch.encoders import UnknownModel, get_encoder, list_backends, parse_model_name
 
 pytest.importorskip("transformers")
 
@@ -65,7 +65,7 @@ def test_random_weights_are_seeded(name: str) -> None:
 
 @pytest.mark.parametrize("name", TINY)
 def test_saved_model_loads_back_with_identical_embeddings(name: str, tmp_path: Path) -> None:
-    from encoders.hf_backend import HFEncoder
+    from mmsearch.encoders.hf_backend import HFEncoder
 
     encoder = get_encoder(name)
     assert isinstance(encoder, HFEncoder)
@@ -85,7 +85,7 @@ def test_vectors_match_transformers_called_directly(name: str, tmp_path: Path) -
     import torch.nn.functional as F
     from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 
-    from encoders.hf_backend import HFEncoder
+    from mmsearch.encoders.hf_backend import HFEncoder
 
     random_encoder = get_encoder(name)
     assert isinstance(random_encoder, HFEncoder)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from infra.errors import ItemError
-from infra.http_fetch import allowed_address
-from infra.settings import Settings
-from infra.storage import ObjectStore
+from mmsearch.infra.errors import ItemError
+from mmsearch.infra.media.http_fetch import allowed_address
+from mmsearch.infra.media.storage import ObjectStore
+from mmsearch.infra.settings import Settings
 from tests.fixtures.images import generated_jpeg
 
 IMAGE = generated_jpeg(1)

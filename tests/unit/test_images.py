@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from infra.errors import ItemError
-from infra.images import decode_image
+from mmsearch.infra.errors import ItemError
+from mmsearch.infra.media.images import decode_image
 from tests.fixtures.images import png_bomb, truncated_jpeg
 
 LIMIT = 10_000_000

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from qdrant_client import models
 
-from infra.errors import InvalidRequest
-from infra.vectors import CollectionSpec, EdgeVectorStore, IndexConfig
-from infra.vectors.base import LEGACY_INDEX
-from infra.vectors.checks import check_spec, spec_from_json, spec_to_json
-from infra.vectors.edge_files import search_params as edge_search_params
-from infra.vectors.server_index import index_config, search_params
+from mmsearch.infra.errors import InvalidRequest
+from mmsearch.infra.vectors import CollectionSpec, EdgeVectorStore, IndexConfig
+from mmsearch.infra.vectors.base import LEGACY_INDEX
+from mmsearch.infra.vectors.checks import check_spec, spec_from_json, spec_to_json
+from mmsearch.infra.vectors.edge_files import search_params as edge_search_params
+from mmsearch.infra.vectors.server_index import index_config, search_params
 
 SPEC = CollectionSpec("photos", 512, "m", index=IndexConfig(m=24, hnsw_ef=300))
 
@@ -70,9 +70,9 @@ def test_edge_collections_get_the_settings(tmp_path: Path) -> None:
 def test_the_tenant_field_is_the_servers_tenant_index() -> None:
     from qdrant_client import models
 
-    from infra.tenancy import TENANT_FIELD
-    from infra.vectors import FieldType
-    from infra.vectors.server_index import field_schema
+    from mmsearch.infra.catalog.tenancy import TENANT_FIELD
+    from mmsearch.infra.vectors import FieldType
+    from mmsearch.infra.vectors.server_index import field_schema
 
     tenant = field_schema(TENANT_FIELD, FieldType.KEYWORD)
     assert isinstance(tenant, models.KeywordIndexParams) and tenant.is_tenant

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from openapi_spec_validator import validate
 
-from api.app import create_app
-from api.openapi import SEARCH_EXAMPLES, build_openapi
-from api.openapi_examples import EXAMPLES
-from api.query_schemas import SearchRequest
-from infra.settings import Settings
+from mmsearch.api.app import create_app
+from mmsearch.api.openapi import SEARCH_EXAMPLES, build_openapi
+from mmsearch.api.openapi_examples import EXAMPLES
+from mmsearch.api.schemas.queries import SearchRequest
+from mmsearch.infra.settings import Settings
 
 
 def test_document_is_valid_openapi() -> None:

@@ -9,10 +9,10 @@ import open_clip
 import pytest
 import torch
 
-import encoders.open_clip_backend  # noqa: F401 - registers the bundled model configs
-from encoders import TINY_TEST_MODEL, get_encoder
-from encoders.text_trim import encode_text, trim_mode
-from encoders.torch_util import to_unit_numpy
+import mmsearch.encoders.open_clip_backend  # noqa: F401 - registers the bundled model configs
+from mmsearch.encoders import TINY_TEST_MODEL, get_encoder
+from mmsearch.encoders.text_trim import encode_text, trim_mode
+from mmsearch.encoders.torch_util import to_unit_numpy
 
 TEXTS = ["a dog", "a photo of a dog running on the beach with a red ball in its mouth", ""]
 ARCH = TINY_TEST_MODEL.split("/")[0]

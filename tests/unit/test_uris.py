@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.errors import ItemError
-from infra.uris import parse_media_uri
+from mmsearch.infra.errors import ItemError
+from mmsearch.infra.media.uris import parse_media_uri
 
 S3_ONLY = ["s3"]
 BOTH = ["s3", "file"]

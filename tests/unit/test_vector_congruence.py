@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient
 
-from infra.errors import BadFilter, CollectionExists, CollectionNotFound, InvalidRequest
-from infra.vectors import (
+from mmsearch.infra.errors import BadFilter, CollectionExists, CollectionNotFound, InvalidRequest
+from mmsearch.infra.vectors import (
     CollectionSpec,
     EdgeVectorStore,
     Hit,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient
 
-from infra.errors import (
+from mmsearch.infra.errors import (
     BadFilter,
     CollectionExists,
     CollectionNotFound,
@@ -20,7 +20,7 @@ from infra.errors import (
     InvalidRequest,
     ItemNotFound,
 )
-from infra.vectors import (
+from mmsearch.infra.vectors import (
     EdgeVectorStore,
     Hit,
     QdrantServerStore,
@@ -28,8 +28,8 @@ from infra.vectors import (
     VectorStore,
     edge_groups,
 )
-from infra.vectors.base import HitGroup
-from infra.vectors.queries import group_keys
+from mmsearch.infra.vectors.base import HitGroup
+from mmsearch.infra.vectors.queries import group_keys
 from tests.fixtures.vectors import DIM, FILTERS, make_points, point_id, queries
 from tests.unit.test_vector_congruence import ATOL, SPEC, assert_same_hits, loaded
 

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from infra.errors import JobNotFound
-from infra.jobs import FINAL_STATUSES, JobStore
+from mmsearch.infra.errors import JobNotFound
+from mmsearch.infra.jobs.store import FINAL_STATUSES, JobStore
 
 ACTIVE = "mmsearch:jobs:active"
 LISTING = "listing"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from api.schemas import (
+from mmsearch.api.schemas.resources import (
     IngestRequest,
     JobAccepted,
     JobError,
@@ -13,11 +13,11 @@ from api.schemas import (
     RetryAccepted,
     RetryRequest,
 )
-from infra.errors import Conflict, JobNotFound
-from infra.job_retry import take_failed
-from infra.jobs import FINAL_STATUSES, JobState, JobStatus
-from infra.runtime import Runtime
-from workers.dispatch import send_batches, send_prefix
+from mmsearch.infra.errors import Conflict, JobNotFound
+from mmsearch.infra.jobs.retry import take_failed
+from mmsearch.infra.jobs.store import FINAL_STATUSES, JobState, JobStatus
+from mmsearch.infra.runtime import Runtime
+from mmsearch.workers.dispatch import send_batches, send_prefix
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +34,7 @@ def submit_ingest(
     if body.prefix is not None:
         runtime.objects.parse(body.prefix, prefix=True)  # a bad prefix is the client's error
         job_id = jobs.create(collection, 0, listing=True, options=options, tenant=tenant)
-        send_prefix(
-            runtime.outbox, job_id, collection, body.prefix, body.metadata, options or None
-        )
+        send_prefix(runtime.outbox, job_id, collection, body.prefix, body.metadata, options or None)
         return JobAccepted(job_id=job_id, status=JobStatus.QUEUED, total=None)
     items = body.items or []
     job_id = jobs.create(collection, len(items), options=options, tenant=tenant)
@@ -85,9 +83,7 @@ def job_public(state: JobState) -> JobPublic:
     )
 
 
-def job_state(
-    runtime: Runtime, job_id: str, tenant: str | None = None, **page: int
-) -> JobState:
+def job_state(runtime: Runtime, job_id: str, tenant: str | None = None, **page: int) -> JobState:
     """A job's state; 404 for a job of another tenant, as for one that does not exist."""
     state = runtime.jobs.get(job_id, **page)
     if tenant is not None and state.tenant != tenant:

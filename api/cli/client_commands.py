@@ -17,9 +17,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from api.client import ApiClient, ApiError
-from infra.storage import is_image_name
-from infra.uris import file_uri
+from mmsearch.api.cli.http_client import ApiClient, ApiError
+from mmsearch.infra.media.storage import is_image_name
+from mmsearch.infra.media.uris import file_uri
 
 FINAL = {"succeeded", "completed_with_errors", "failed", "cancelled"}
 ITEM_FIELDS = {"uri", "id", "text", "metadata"}
@@ -69,8 +69,8 @@ def folder_items(folder: Path) -> Iterator[dict[str, Any]]:
 
 def upload_folder(folder: Path, target: str) -> Iterator[dict[str, Any]]:
     """Upload a folder's images under an s3:// prefix (MMSEARCH_S3_* settings); their items."""
-    from infra.settings import get_settings
-    from infra.storage import ObjectStore
+    from mmsearch.infra.media.storage import ObjectStore
+    from mmsearch.infra.settings import get_settings
 
     objects = ObjectStore(get_settings())
     prefix = objects.parse(target if target.endswith("/") else target + "/", prefix=True)

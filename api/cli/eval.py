@@ -14,14 +14,14 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from encoders.evaluation import KS, load_caption_set, recall_at_k
-from infra.settings import get_settings
+from mmsearch.encoders.evaluation import KS, load_caption_set, recall_at_k
+from mmsearch.infra.settings import get_settings
 
 
 def embed_set(model: str, images: list[Path], captions: list[str], batch: int) -> Any:
     """Unit image and caption vectors, with progress bars."""
-    from encoders import get_encoder  # torch: only for this command
-    from infra.images import decode_image
+    from mmsearch.encoders import get_encoder  # torch: only for this command
+    from mmsearch.infra.media.images import decode_image
 
     s = get_settings()
     encoder = get_encoder(model, device=s.device, cache_dir=s.model_cache_dir)

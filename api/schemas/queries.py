@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from api.schemas import MAX_TEXT, CollectionName, FieldName, Strict
+from mmsearch.api.schemas.resources import MAX_TEXT, CollectionName, FieldName, Strict
 
 ItemId = Annotated[str, Field(min_length=1, max_length=512)]
 QueryText = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]

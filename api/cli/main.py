@@ -1,5 +1,5 @@
 """The `mmsearch` command: the servers (standalone, api, worker), hash-key and config, and the
-API client commands (collections, ingest, jobs, search; see api.cli_client)."""
+API client commands (collections, ingest, jobs, search; see mmsearch.api.cli.client_commands)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import logging
 import socket
 import sys
 
-from api.cli_client import register as register_client_commands
-from api.cli_eval import register as register_eval
-from infra.logs import setup_logging
-from infra.settings import Settings, get_settings
+from mmsearch.api.cli.client_commands import register as register_client_commands
+from mmsearch.api.cli.eval import register as register_eval
+from mmsearch.infra.logs import setup_logging
+from mmsearch.infra.settings import Settings, get_settings
 
 
 def _overrides(settings: Settings, args: argparse.Namespace) -> Settings:
@@ -48,7 +48,7 @@ def require_keys_off_loopback(settings: Settings, command: str) -> None:
 
 
 def cmd_standalone(args: argparse.Namespace) -> int:
-    from api.standalone import run_standalone
+    from mmsearch.api.standalone import run_standalone
 
     settings = _overrides(get_settings(), args)
     require_keys_off_loopback(settings, "standalone")
@@ -58,8 +58,8 @@ def cmd_standalone(args: argparse.Namespace) -> int:
 def cmd_api(args: argparse.Namespace) -> int:
     from waitress import serve
 
-    from api.app import create_app, preload_default_model
-    from infra.runtime import Runtime
+    from mmsearch.api.app import create_app, preload_default_model
+    from mmsearch.infra.runtime import Runtime
 
     settings = _overrides(get_settings(), args)
     _require_server_qdrant(settings, "api")
@@ -78,8 +78,8 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from infra.runtime import Runtime, set_runtime
-    from workers.celery_app import INGEST_QUEUE, celery_app, configure_celery
+    from mmsearch.infra.runtime import Runtime, set_runtime
+    from mmsearch.workers.celery_app import INGEST_QUEUE, celery_app, configure_celery
 
     settings = get_settings()
     _require_server_qdrant(settings, "worker")
@@ -102,7 +102,7 @@ def worker_hostname() -> str:
 
 def cmd_ping_worker(args: argparse.Namespace) -> int:
     """Exit 0 when this host's worker answers a broker ping (container healthcheck)."""
-    from workers.celery_app import celery_app, configure_celery
+    from mmsearch.workers.celery_app import celery_app, configure_celery
 
     configure_celery(get_settings())
     replies = celery_app.control.ping(destination=[worker_hostname()], timeout=args.timeout)
@@ -117,7 +117,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def cmd_hash_key(args: argparse.Namespace) -> int:
     """Print the MMSEARCH_API_KEYS entry for a key read from stdin, or for a new key."""
-    from infra.api_keys import entry_for, new_key
+    from mmsearch.infra.api_keys import entry_for, new_key
 
     key = new_key() if args.new else sys.stdin.readline().strip()
     try:

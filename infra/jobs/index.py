@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from infra.errors import JobNotFound
-from infra.jobs import RECENT, JobState, JobStore
+from mmsearch.infra.errors import JobNotFound
+from mmsearch.infra.jobs.store import RECENT, JobState, JobStore
 
 
 def recent_jobs(store: JobStore, limit: int, tenant: str | None = None) -> list[JobState]:

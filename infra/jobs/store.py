@@ -12,11 +12,11 @@ from typing import Any
 
 import redis
 
-from infra.errors import JobNotFound
+from mmsearch.infra.errors import JobNotFound
 
 _PREFIX = "mmsearch:job:"
 _MIGRATION = "mmsearch:migration:"
-RECENT = "mmsearch:jobs:recent"  # job ids by creation time (infra.job_index)
+RECENT = "mmsearch:jobs:recent"  # job ids by creation time (mmsearch.infra.jobs.index)
 RECENT_JOBS = 1000
 
 # Counts a batch once even if a redelivered task finishes it again (acks_late + worker loss).
@@ -131,7 +131,7 @@ class JobStore:
     @staticmethod
     def keys(job_id: str) -> tuple[str, str, str, str, str]:
         """The job's hash, counted-batch set, error list, list of failed items as sent, and
-        tasks sent but not yet counted (see infra.job_outbox)."""
+        tasks sent but not yet counted (see mmsearch.infra.jobs.outbox)."""
         base = _PREFIX + job_id
         return base, base + ":batches", base + ":errors", base + ":failed", base + ":sent"
 

@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from api.query import Uploads, item_point_ids, query_vector
-from api.query_schemas import (
+from mmsearch.api.schemas.queries import (
     FanoutSearchRequest,
     SearchGroup,
     SearchHit,
@@ -17,12 +16,13 @@ from api.query_schemas import (
     SearchRequest,
     SearchResponse,
 )
-from api.server_timing import phase
-from infra.errors import InvalidRequest
-from infra.filters import metadata_key, to_payload_filter
-from infra.runtime import Runtime
-from infra.tenancy import scoped
-from infra.vectors import IMAGE_VECTOR, TEXT_VECTOR, CollectionSpec, Hit, VectorStore
+from mmsearch.api.server_timing import phase
+from mmsearch.api.services.query import Uploads, item_point_ids, query_vector
+from mmsearch.infra.catalog.filters import metadata_key, to_payload_filter
+from mmsearch.infra.catalog.tenancy import scoped
+from mmsearch.infra.errors import InvalidRequest
+from mmsearch.infra.runtime import Runtime
+from mmsearch.infra.vectors import IMAGE_VECTOR, TEXT_VECTOR, CollectionSpec, Hit, VectorStore
 
 _FANOUT = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fanout")
 

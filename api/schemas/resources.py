@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from infra.errors import ItemErrorCode
-from infra.jobs import JobStatus
-from infra.vectors import FieldType, IndexConfig
+from mmsearch.infra.errors import ItemErrorCode
+from mmsearch.infra.jobs.store import JobStatus
+from mmsearch.infra.vectors import FieldType, IndexConfig
 
 
 def _no_version_suffix(name: str) -> str:

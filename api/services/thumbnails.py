@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import io
 
-from api.item_service import find_point
-from infra.errors import ItemError, ItemErrorCode, ItemNotFound
-from infra.images import decode_image
-from infra.runtime import Runtime
+from mmsearch.api.services.items import find_point
+from mmsearch.infra.errors import ItemError, ItemErrorCode, ItemNotFound
+from mmsearch.infra.media.images import decode_image
+from mmsearch.infra.runtime import Runtime
 
 THUMBNAIL_SIDE = 256
 
 
-def thumbnail(
-    runtime: Runtime, collection: str, item_id: str, tenant: str | None = None
-) -> bytes:
+def thumbnail(runtime: Runtime, collection: str, item_id: str, tenant: str | None = None) -> bytes:
     """A JPEG of the item's image, at most 256 pixels a side; 404 when item or image is gone."""
     spec = runtime.vectors.spec(collection)
     point = find_point(runtime, spec, item_id, tenant)

@@ -12,10 +12,10 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.errors import ItemError, ItemErrorCode
-from infra.http_fetch import fetch_http
-from infra.settings import Settings
-from infra.uris import MediaRef, file_uri, parse_media_uri
+from mmsearch.infra.errors import ItemError, ItemErrorCode
+from mmsearch.infra.media.http_fetch import fetch_http
+from mmsearch.infra.media.uris import MediaRef, file_uri, parse_media_uri
+from mmsearch.infra.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from api.query import Uploads, embed_image
-from api.query_schemas import ClassifyRequest, ClassifyResponse, LabelScore
-from encoders import UnknownModel
-from infra.errors import InvalidRequest
-from infra.runtime import Runtime
-from workers.enrich import label_matrix, label_probabilities
+from mmsearch.api.schemas.queries import ClassifyRequest, ClassifyResponse, LabelScore
+from mmsearch.api.services.query import Uploads, embed_image
+from mmsearch.encoders import UnknownModel
+from mmsearch.infra.errors import InvalidRequest
+from mmsearch.infra.runtime import Runtime
+from mmsearch.workers.enrich import label_matrix, label_probabilities
 
 
 def classify(runtime: Runtime, body: ClassifyRequest, uploads: Uploads) -> ClassifyResponse:

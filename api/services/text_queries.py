@@ -13,8 +13,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from api.metrics import QUERY_BATCH, QUERY_CACHE
-from encoders import Encoder
+from mmsearch.api.metrics import QUERY_BATCH, QUERY_CACHE
+from mmsearch.encoders import Encoder
 
 
 class _Slot:

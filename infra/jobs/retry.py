@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from infra.errors import JobNotFound
-from infra.jobs import JobStore
+from mmsearch.infra.errors import JobNotFound
+from mmsearch.infra.jobs.store import JobStore
 
 # KEYS: job hash, error list, failed-items list. ARGV: now, codes as a JSON list ([] = all).
 # Returns {taken, attempt}; the taken items are kept under "<job>:retry:<attempt>".

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 from qdrant_client.http import models
 
-from infra.errors import BadFilter
+from mmsearch.infra.errors import BadFilter
 
 METADATA = "metadata"
 _KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*(\[\])?(\.[A-Za-z0-9_][A-Za-z0-9_\-]*(\[\])?)*$")

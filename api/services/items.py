@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from api.query import item_point_ids
-from api.query_schemas import (
+from mmsearch.api.schemas.queries import (
     Deleted,
     DuplicateGroup,
     DuplicateItem,
@@ -16,11 +15,12 @@ from api.query_schemas import (
     ItemPublic,
     ItemsDelete,
 )
-from infra.errors import ItemNotFound
-from infra.filters import to_payload_filter
-from infra.runtime import Runtime
-from infra.tenancy import owned, scoped
-from infra.vectors import IMAGE_VECTOR, CollectionSpec, VectorPoint
+from mmsearch.api.services.query import item_point_ids
+from mmsearch.infra.catalog.filters import to_payload_filter
+from mmsearch.infra.catalog.tenancy import owned, scoped
+from mmsearch.infra.errors import ItemNotFound
+from mmsearch.infra.runtime import Runtime
+from mmsearch.infra.vectors import IMAGE_VECTOR, CollectionSpec, VectorPoint
 
 SCAN_PAGE = 128
 

@@ -6,7 +6,7 @@ import io
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from infra.errors import ItemError, ItemErrorCode
+from mmsearch.infra.errors import ItemError, ItemErrorCode
 
 
 def decode_image(data: bytes, *, max_pixels: int, min_side: int = 0) -> Image.Image:

@@ -9,21 +9,27 @@ from __future__ import annotations
 import logging
 import re
 
-from api.schemas import (
+from mmsearch.api.schemas.resources import (
     CollectionCreate,
     CollectionPublic,
     IndexSettings,
     JobAccepted,
     ReembedRequest,
 )
-from encoders import Encoder, UnknownModel, parse_model_name
-from infra.errors import CollectionExists, CollectionNotFound, Conflict, InvalidRequest, Unavailable
-from infra.filters import metadata_key
-from infra.jobs import JobStatus
-from infra.runtime import Runtime
-from infra.tenancy import TENANT_FIELD, scoped
-from infra.vectors import CollectionInfo, CollectionSpec, FieldType
-from workers.dispatch import send_collection_copy
+from mmsearch.encoders import Encoder, UnknownModel, parse_model_name
+from mmsearch.infra.catalog.filters import metadata_key
+from mmsearch.infra.catalog.tenancy import TENANT_FIELD, scoped
+from mmsearch.infra.errors import (
+    CollectionExists,
+    CollectionNotFound,
+    Conflict,
+    InvalidRequest,
+    Unavailable,
+)
+from mmsearch.infra.jobs.store import JobStatus
+from mmsearch.infra.runtime import Runtime
+from mmsearch.infra.vectors import CollectionInfo, CollectionSpec, FieldType
+from mmsearch.workers.dispatch import send_collection_copy
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +72,7 @@ def collection_public(info: CollectionInfo, active: str | None = None) -> Collec
     )
 
 
-def for_tenant(
-    runtime: Runtime, public: CollectionPublic, tenant: str | None
-) -> CollectionPublic:
+def for_tenant(runtime: Runtime, public: CollectionPublic, tenant: str | None) -> CollectionPublic:
     """The collection as a tenant sees it: the count of its own items."""
     if tenant is None:
         return public

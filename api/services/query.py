@@ -8,15 +8,15 @@ import threading
 
 import numpy as np
 
-from api.query_schemas import ImageRef, QueryFields, QueryPart
-from api.text_queries import TextQueryCache
-from encoders import Encoder
-from infra.errors import InvalidRequest, ItemNotFound, TooLarge
-from infra.images import decode_image
-from infra.runtime import Runtime
-from infra.tenancy import scoped_id
-from infra.vectors import IMAGE_VECTOR, CollectionSpec
-from workers.items import id_namespace, point_id
+from mmsearch.api.schemas.queries import ImageRef, QueryFields, QueryPart
+from mmsearch.api.services.text_queries import TextQueryCache
+from mmsearch.encoders import Encoder
+from mmsearch.infra.catalog.tenancy import scoped_id
+from mmsearch.infra.errors import InvalidRequest, ItemNotFound, TooLarge
+from mmsearch.infra.media.images import decode_image
+from mmsearch.infra.runtime import Runtime
+from mmsearch.infra.vectors import IMAGE_VECTOR, CollectionSpec
+from mmsearch.workers.items import id_namespace, point_id
 
 Uploads = dict[str, bytes]
 

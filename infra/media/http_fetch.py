@@ -16,8 +16,8 @@ from urllib.parse import urljoin, urlsplit
 
 import urllib3
 
-from infra.errors import ItemError, ItemErrorCode
-from infra.uris import parse_http
+from mmsearch.infra.errors import ItemError, ItemErrorCode
+from mmsearch.infra.media.uris import parse_http
 
 IPAddress = IPv4Address | IPv6Address
 REDIRECTS = (301, 302, 303, 307, 308)

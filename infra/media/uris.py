@@ -1,6 +1,6 @@
 """Media references: parse and confine `s3://bucket/key`, `file:///path` and (when enabled)
 `http(s)://host/path` before any I/O; where an http reference leads is checked as it is fetched
-(infra.http_fetch)."""
+(mmsearch.infra.media.http_fetch)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
-from infra.errors import ItemError, ItemErrorCode
+from mmsearch.infra.errors import ItemError, ItemErrorCode
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

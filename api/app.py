@@ -7,9 +7,11 @@ import threading
 
 from flask import Flask
 
-from mmsearch.api import health, retrieval_routes, routes, ui
 from mmsearch.api.auth import install_auth
 from mmsearch.api.errors import register_error_handlers
+from mmsearch.api.http import register_endpoints
+from mmsearch.api.openapi import build_openapi
+from mmsearch.api.routes.ops import OPENAPI_EXTENSION
 from mmsearch.infra.runtime import Runtime, set_runtime
 from mmsearch.infra.settings import Settings, get_settings
 from mmsearch.workers.celery_app import configure_celery
@@ -45,8 +47,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.extensions["mmsearch"] = runtime
     register_error_handlers(app)
     install_auth(app, settings.api_keys)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(ui.bp)
-    app.register_blueprint(routes.bp)
-    app.register_blueprint(retrieval_routes.bp)
+    register_endpoints(app)
+    app.extensions[OPENAPI_EXTENSION] = build_openapi()
     return app

@@ -1,4 +1,5 @@
-"""An example for every request and response schema of the API (checked against the schemas)."""
+"""An example for every request and response schema of the API (checked against the schemas),
+and named examples of the ways to search."""
 
 from __future__ import annotations
 
@@ -126,3 +127,29 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
 }
 
 COLLECTION_DELETED = {"name": "photos", "deleted": True, "versions": ["photos--v1"]}
+
+SEARCH_EXAMPLES: dict[str, dict[str, Any]] = {
+    "text": {"value": {"text": "a dog running on a beach", "limit": 10}},
+    "text_filtered": {
+        "value": {
+            "text": "a red dress",
+            "filter": {"must": [{"key": "album", "match": {"value": "summer"}}]},
+        }
+    },
+    "image_uri": {"value": {"image": {"uri": "s3://photos/beach.jpg"}}},
+    "image_base64": {"value": {"image": {"base64": "<base64 JPEG bytes>"}}},
+    "stored_item": {"value": {"item_id": "beach-001"}},
+    "multimodal": {
+        "value": {
+            "query": [
+                {"text": "red dress", "weight": 1.0},
+                {"image": {"uri": "s3://photos/model.jpg"}, "weight": 0.7},
+                {"text": "blurry", "weight": -0.5},
+            ]
+        }
+    },
+    "captions": {"value": {"text": "two people hiking", "mode": "text"}},
+    "hybrid": {"value": {"text": "two people hiking", "mode": "hybrid"}},
+    "recommend": {"value": {"recommend": {"positive": ["a", "b"], "negative": ["c"]}}},
+    "grouped": {"value": {"text": "sunset", "group_by": "album", "group_size": 1, "limit": 5}},
+}

@@ -8,8 +8,8 @@ from pathlib import Path
 from openapi_spec_validator import validate
 
 from mmsearch.api.app import create_app
-from mmsearch.api.openapi import SEARCH_EXAMPLES, build_openapi
-from mmsearch.api.openapi_examples import EXAMPLES
+from mmsearch.api.openapi import build_openapi
+from mmsearch.api.openapi_examples import EXAMPLES, SEARCH_EXAMPLES
 from mmsearch.api.schemas.queries import SearchRequest
 from mmsearch.infra.settings import Settings
 

@@ -1,26 +1,22 @@
-"""Open endpoints: the OpenAPI document and its docs page, metrics, liveness and readiness (ready
-means Redis, the vector store and the encoder all answer)."""
+"""Open endpoints: the web page, the OpenAPI document and its docs page, metrics, liveness and
+readiness (ready means Redis, the vector store and the encoder all answer)."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Response, current_app, jsonify, send_from_directory
 
 from mmsearch.api.metrics import render_metrics
-from mmsearch.api.openapi import build_openapi
+from mmsearch.api.routes import runtime
 from mmsearch.encoders import loaded_encoders
-from mmsearch.infra.runtime import Runtime
 
 log = logging.getLogger(__name__)
-bp = Blueprint("health", __name__)
 
-
-@bp.get("/openapi.json")
-def openapi() -> tuple[Response, int]:
-    return jsonify(build_openapi()), 200
-
+UI_DIR = Path(__file__).parent.parent / "static" / "ui"
+OPENAPI_EXTENSION = "mmsearch.openapi"
 
 DOCS_PAGE = """<!doctype html>
 <html lang="en">
@@ -38,24 +34,34 @@ DOCS_PAGE = """<!doctype html>
 """
 
 
-@bp.get("/docs")
+def index() -> Response:
+    """The web page: search and jobs over the public API (api/static/ui)."""
+    return send_from_directory(UI_DIR, "index.html", max_age=0)
+
+
+def openapi() -> tuple[Response, int]:
+    """The OpenAPI document, built when the app was made."""
+    # It describes this endpoint too, so it is handed over through the app, not imported.
+    return jsonify(current_app.extensions[OPENAPI_EXTENSION]), 200
+
+
 def docs() -> Response:
     """The API documentation page (Swagger UI, served from the app's own files)."""
     return Response(DOCS_PAGE, content_type="text/html; charset=utf-8")
 
 
-@bp.get("/metrics")
 def metrics() -> Response:
-    body, content_type = render_metrics(current_app.extensions["mmsearch"])
+    """Prometheus metrics of this process and gauges of the platform's state."""
+    body, content_type = render_metrics(runtime())
     return Response(body, content_type=content_type)
 
 
-@bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
+    """Liveness: the process answers."""
     return jsonify({"status": "ok"}), 200
 
 
-def _check(name: str, probe: Any) -> tuple[str, str]:
+def _check(name: str, probe: Callable[[], object]) -> tuple[str, str]:
     try:
         probe()
         return name, "ok"
@@ -64,9 +70,9 @@ def _check(name: str, probe: Any) -> tuple[str, str]:
         return name, f"error: {type(exc).__name__}"
 
 
-@bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    rt: Runtime = current_app.extensions["mmsearch"]
+    """Readiness: 200 when Redis, the vector store and an encoder answer, else 503."""
+    rt = runtime()
     encoders = loaded_encoders()
 
     def encoder_probe() -> None:

@@ -1,0 +1,160 @@
+"""The HTTP API as one table: each endpoint declared once, with its route, the scope an API key
+needs to call it and what the OpenAPI document says of it.
+
+Flask's rules (`register_endpoints`), the key check (`auth`) and the OpenAPI document
+(`openapi`) are all built from `ENDPOINTS`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import KW_ONLY, dataclass
+from enum import StrEnum
+from typing import Any, Literal
+
+from flask import Flask
+from flask.typing import ResponseReturnValue
+from pydantic import BaseModel
+
+from mmsearch.api.openapi_examples import COLLECTION_DELETED, SEARCH_EXAMPLES
+from mmsearch.api.routes import collections, items, jobs, ops, search
+from mmsearch.api.schemas import queries as q
+from mmsearch.api.schemas import resources as s
+
+Method = Literal["GET", "POST", "PATCH", "DELETE"]
+
+# `{name}` is a path parameter; `{name:path}` one that may hold slashes (Flask's converter).
+_PARAMETER = re.compile(r"\{(\w+)(?::(\w+))?\}")
+
+
+class Scope(StrEnum):
+    """What an API key must allow to call an endpoint; `open` endpoints need no key."""
+
+    OPEN = "open"
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One endpoint: method, path, handler, scope, and its OpenAPI description."""
+
+    method: Method
+    path: str
+    handler: Callable[..., ResponseReturnValue]
+    scope: Scope
+    summary: str
+    status: int
+    _: KW_ONLY
+    request: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    request_examples: Mapping[str, Any] | None = None  # named ones, else the schema's example
+    example: Any = None  # of a success body without a response schema
+    media_type: str = "application/json"  # of the success body
+    success: str = "success"  # the success response's description
+    plain: Mapping[int, str] | None = None  # an open page's responses, described in words alone
+
+    @property
+    def name(self) -> str:
+        """The Flask endpoint name: the handler's."""
+        return self.handler.__name__
+
+    @property
+    def rule(self) -> str:
+        """The Flask rule: `{name}` becomes `<name>`, `{item_id:path}` `<path:item_id>`."""
+        return _PARAMETER.sub(lambda m: f"<{m[2]}:{m[1]}>" if m[2] else f"<{m[1]}>", self.path)
+
+    @property
+    def openapi_path(self) -> str:
+        """The path as OpenAPI spells it: `{name}`."""
+        return _PARAMETER.sub(r"{\1}", self.path)
+
+    @property
+    def parameters(self) -> list[str]:
+        """The path parameters' names, in order."""
+        return [m[1] for m in _PARAMETER.finditer(self.path)]
+
+
+OPEN, READ, WRITE, ADMIN = Scope.OPEN, Scope.READ, Scope.WRITE, Scope.ADMIN
+_COLLECTION = "/v1/collections/{name}"
+_ITEM = "/v1/collections/{name}/items/{item_id:path}"
+
+# Where two endpoints share a path, the first one listed answers its OPTIONS requests.
+# fmt: off
+ENDPOINTS: tuple[Endpoint, ...] = (
+    # Collections
+    Endpoint("POST", "/v1/collections", collections.create_collection, ADMIN,
+             "Create a collection", 201, request=s.CollectionCreate, response=s.CollectionPublic),
+    Endpoint("GET", "/v1/collections", collections.list_collections, READ,
+             "List collections", 200, response=s.CollectionsPublic),
+    Endpoint("GET", _COLLECTION, collections.get_collection, READ,
+             "Get a collection", 200, response=s.CollectionPublic),
+    Endpoint("DELETE", _COLLECTION, collections.delete_collection, ADMIN,
+             "Delete a collection", 200, example=COLLECTION_DELETED),
+    Endpoint("GET", f"{_COLLECTION}/versions", collections.collection_versions, READ,
+             "A collection's versions", 200, response=s.CollectionsPublic),
+    Endpoint("POST", f"{_COLLECTION}/reembed", collections.reembed, ADMIN,
+             "Re-embed into a new version with another model", 202,
+             request=s.ReembedRequest, response=s.JobAccepted),
+    # Jobs
+    Endpoint("POST", f"{_COLLECTION}/ingest", jobs.ingest, WRITE,
+             "Ingest media", 202, request=s.IngestRequest, response=s.JobAccepted),
+    Endpoint("GET", "/v1/jobs", jobs.list_jobs, READ,
+             "Recent jobs, newest first (?limit=50)", 200, response=s.JobsPublic),
+    Endpoint("GET", "/v1/jobs/{job_id}", jobs.get_job, READ,
+             "Job status", 200, response=s.JobPublic),
+    Endpoint("DELETE", "/v1/jobs/{job_id}", jobs.cancel_job, WRITE,
+             "Cancel a job", 200, response=s.JobPublic),
+    Endpoint("POST", "/v1/jobs/{job_id}/retry", jobs.retry_job, WRITE,
+             "Send failed items again", 202, request=s.RetryRequest, response=s.RetryAccepted),
+    # Search
+    Endpoint("POST", f"{_COLLECTION}/search", search.search, READ,
+             "Search a collection", 200, request=q.SearchRequest, response=q.SearchResponse,
+             request_examples=SEARCH_EXAMPLES),
+    Endpoint("POST", "/v1/search", search.fanout_search, READ,
+             "Search several collections", 200,
+             request=q.FanoutSearchRequest, response=q.SearchResponse),
+    Endpoint("POST", "/v1/classify", search.classify, READ,
+             "Zero-shot labels for an image", 200,
+             request=q.ClassifyRequest, response=q.ClassifyResponse),
+    # Items
+    Endpoint("GET", _ITEM, items.get_item, READ,
+             "Get an item", 200, response=q.ItemPublic),
+    Endpoint("GET", f"{_COLLECTION}/thumbnails/{{item_id:path}}", items.thumbnail, READ,
+             "An item's thumbnail (JPEG, at most 256 px a side)", 200,
+             media_type="image/jpeg", success="JPEG", example="<JPEG>"),
+    Endpoint("PATCH", _ITEM, items.patch_item, WRITE,
+             "Change an item's metadata", 200, request=q.ItemPatch, response=q.ItemPublic),
+    Endpoint("DELETE", _ITEM, items.delete_item, WRITE,
+             "Delete an item", 200, response=q.Deleted),
+    Endpoint("POST", f"{_COLLECTION}/items:delete", items.delete_items, WRITE,
+             "Delete items by ids or filter", 200, request=q.ItemsDelete, response=q.Deleted),
+    Endpoint("POST", f"{_COLLECTION}/duplicates", items.duplicates, READ,
+             "Near-duplicate groups", 200,
+             request=q.DuplicatesRequest, response=q.DuplicatesResponse),
+    # Operations, and the pages for people
+    Endpoint("GET", "/", ops.index, OPEN,
+             "The web page", 200, plain={200: "HTML"}),
+    Endpoint("GET", "/docs", ops.docs, OPEN,
+             "Browsable docs", 200, plain={200: "HTML"}),
+    Endpoint("GET", "/openapi.json", ops.openapi, OPEN,
+             "This document", 200, plain={200: "OpenAPI 3.1"}),
+    Endpoint("GET", "/metrics", ops.metrics, OPEN,
+             "Prometheus metrics", 200, plain={200: "text exposition"}),
+    Endpoint("GET", "/healthz", ops.healthz, OPEN,
+             "Liveness", 200, plain={200: "alive"}),
+    Endpoint("GET", "/readyz", ops.readyz, OPEN,
+             "Readiness (Redis, vector store, encoder)", 200,
+             plain={200: "ready", 503: "not ready"}),
+)
+# fmt: on
+
+BY_NAME: Mapping[str, Endpoint] = {endpoint.name: endpoint for endpoint in ENDPOINTS}
+
+
+def register_endpoints(app: Flask, endpoints: Iterable[Endpoint] = ENDPOINTS) -> None:
+    """Add a Flask rule for each endpoint, named after its handler."""
+    for endpoint in endpoints:
+        app.add_url_rule(endpoint.rule, endpoint.name, endpoint.handler, methods=[endpoint.method])

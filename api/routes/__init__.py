@@ -1,0 +1,44 @@
+"""Route handlers, one module per resource; here what they all share: the runtime, the caller's
+tenant, JSON request parsing and JSON rendering."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from flask import Response, current_app, g, jsonify, request
+from pydantic import BaseModel
+
+from mmsearch.infra.errors import InvalidRequest
+from mmsearch.infra.runtime import Runtime
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def runtime() -> Runtime:
+    """The app's runtime: settings and the clients of every store."""
+    rt: Runtime = current_app.extensions["mmsearch"]
+    return rt
+
+
+def caller_tenant() -> str | None:
+    """The tenant the request's key is bound to (None: no tenant, sees every item)."""
+    tenant: str | None = g.get("tenant")
+    return tenant
+
+
+def json_object() -> dict[str, Any]:
+    """The request body, which must be a JSON object (400 for bad JSON, 422 for another type)."""
+    body = request.get_json(force=True, silent=False)
+    if not isinstance(body, dict):
+        raise InvalidRequest("request body must be a JSON object", details=[{"field": "body"}])
+    return body
+
+
+def parse(model: type[M]) -> M:
+    """Validate the JSON body against a request schema (422 with field pointers)."""
+    return model.model_validate(json_object())
+
+
+def render(model: BaseModel, status: int = 200) -> tuple[Response, int]:
+    """A response schema as the JSON body."""
+    return jsonify(model.model_dump(mode="json")), status

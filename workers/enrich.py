@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from mmsearch.encoders import Encoder
+from mmsearch.infra.catalog.payload import ItemPayload
 from mmsearch.infra.catalog.tenancy import scoped
 from mmsearch.infra.runtime import Runtime
 
@@ -118,7 +119,7 @@ def skip_duplicates(
     for row, found in enumerate(hits):
         other = next((hit for hit in found if hit.id != ids[row]), None)
         if other is not None:
-            skipped[row] = str(other.payload.get("id", other.id))
+            skipped[row] = ItemPayload.from_payload(other.payload, other.id).id
     survivors = [row for row in range(len(ids)) if row not in skipped]
     for row, kept in within_batch_duplicates(vectors[survivors], threshold).items():
         skipped[survivors[row]] = external[survivors[kept]]

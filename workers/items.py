@@ -1,16 +1,14 @@
-"""What an ingest batch is made of: items as clients send them, outcomes, and point ids."""
+"""What an ingest batch is made of: items as clients send them, and outcomes."""
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mmsearch.infra.catalog.tenancy import TENANT_FIELD, scoped_id
+from mmsearch.infra.catalog.payload import ItemPayload
+from mmsearch.infra.catalog.points import item_point_id
 from mmsearch.infra.jobs.store import ItemFailure
 from mmsearch.infra.vectors import CollectionSpec
-
-POINT_NAMESPACE = uuid.UUID("5b0c2d1e-7f43-4c8e-9a59-0d6f3b1c2a10")
 
 
 @dataclass
@@ -27,10 +25,13 @@ class IngestItem:
     def external_id(self) -> str:
         return self.id if self.id is not None else self.uri
 
-    @property
-    def point_key(self) -> str:
-        """What its point id derives from: the external id within its tenant."""
-        return scoped_id(self.external_id, self.tenant)
+    def point_id(self, spec: CollectionSpec) -> str:
+        """Its point id in a collection (the same in every version of the collection)."""
+        return item_point_id(spec, self.external_id, self.tenant)
+
+    def payload(self) -> ItemPayload:
+        """What its point carries: the same fields, with the id it is known by."""
+        return ItemPayload(**{**asdict(self), "id": self.external_id})
 
     def to_dict(self) -> dict[str, Any]:
         """The item as a client sends it (what `from_dict` reads)."""
@@ -42,6 +43,11 @@ class IngestItem:
         if self.tenant is not None:
             raw["tenant"] = self.tenant
         return raw
+
+    @classmethod
+    def from_payload(cls, payload: ItemPayload) -> IngestItem:
+        """The item a stored point was indexed from (to index it again)."""
+        return cls(**asdict(payload))
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> IngestItem:
@@ -60,23 +66,3 @@ class BatchOutcome:
     failures: list[ItemFailure] = field(default_factory=list)
     skipped: list[ItemFailure] = field(default_factory=list)
     cancelled: bool = False
-
-
-def point_id(collection: str, external_id: str) -> str:
-    """Deterministic point id: the same item in the same collection is always the same point."""
-    return str(uuid.uuid5(POINT_NAMESPACE, f"{collection}\x00{external_id}"))
-
-
-def id_namespace(spec: CollectionSpec) -> str:
-    """The name point ids derive from: the name the collection was created under."""
-    return str(spec.extra.get("id_namespace", spec.name))
-
-
-def build_payload(item: IngestItem) -> dict[str, Any]:
-    """What a point carries: uri, external id, user metadata, caption text if any."""
-    payload: dict[str, Any] = {"uri": item.uri, "id": item.external_id, "metadata": item.metadata}
-    if item.text is not None:
-        payload["text"] = item.text
-    if item.tenant is not None:
-        payload[TENANT_FIELD] = item.tenant
-    return payload

@@ -6,9 +6,10 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from mmsearch.infra.catalog.tenancy import TENANT_FIELD
+from mmsearch.infra.catalog.payload import ItemPayload
 from mmsearch.infra.runtime import Runtime
 from mmsearch.workers.dispatch import send_batches
+from mmsearch.workers.items import IngestItem
 from mmsearch.workers.pipeline import finish_if_done
 
 log = logging.getLogger(__name__)
@@ -59,13 +60,6 @@ def collection_items(runtime: Runtime, source: str) -> Iterator[dict[str, Any]]:
     while True:
         points, cursor = runtime.vectors.scroll(source, limit=256, after=cursor)
         for point in points:
-            payload = point.payload
-            yield {
-                "uri": payload.get("uri"),
-                "id": payload.get("id"),
-                "metadata": payload.get("metadata") or {},
-                "text": payload.get("text"),
-                "tenant": payload.get(TENANT_FIELD),
-            }
+            yield IngestItem.from_payload(ItemPayload.from_payload(point.payload)).to_dict()
         if cursor is None:
             return

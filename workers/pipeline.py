@@ -18,9 +18,6 @@ from mmsearch.workers.enrich import NO_OPTIONS, IngestOptions, skip_duplicates, 
 from mmsearch.workers.items import (
     BatchOutcome,
     IngestItem,
-    build_payload,
-    id_namespace,
-    point_id,
 )
 from mmsearch.workers.metrics import EMBED_SECONDS, count_batch
 
@@ -108,8 +105,7 @@ def embed_and_upsert(
         log.exception("embedding failed for a batch of %d in %s", len(loaded), spec.name)
         failures += [_failure(i, ItemErrorCode.EMBED_FAILED, str(exc)) for i in kept]
         return BatchOutcome(succeeded=0, failures=failures)
-    namespace = id_namespace(spec)
-    ids = [point_id(namespace, item.point_key) for item in kept]
+    ids = [item.point_id(spec) for item in kept]
     skipped: dict[int, str] = {}
     if options.dedup_threshold is not None:
         external = [item.external_id for item in kept]
@@ -124,10 +120,12 @@ def embed_and_upsert(
         named = {IMAGE_VECTOR: vectors[row]}
         if row in text_of:
             named[TEXT_VECTOR] = text_of[row]
-        payload = build_payload(item)
+        payload = item.payload()
         if labels is not None and options.auto_labels is not None:
-            payload["metadata"] = {**item.metadata, options.auto_labels.field: labels[row]}
-        points.append(VectorPoint(id=ids[row], vectors=named, payload=payload))
+            payload = payload.with_metadata(
+                {**item.metadata, options.auto_labels.field: labels[row]}
+            )
+        points.append(VectorPoint(id=ids[row], vectors=named, payload=payload.to_payload()))
     try:
         if points:
             runtime.vectors.upsert(spec.name, points)
@@ -197,11 +195,11 @@ def mirror_to_migration(
     Read after the primary write: a finishing re-embed moves the alias before it clears its
     mark, so one of the two always shows the new version.
     """
-    public = spec.extra.get("public_name")
+    public = spec.public_name
     if not public:
         return
-    targets = {runtime.jobs.migration_target(str(public))}
-    targets.add(runtime.vectors.get_collection(str(public)).spec.name)
+    targets = {runtime.jobs.migration_target(public)}
+    targets.add(runtime.vectors.get_collection(public).spec.name)
     for target in sorted(t for t in targets if t and t != spec.name):
         try:
             embed_and_upsert(runtime, runtime.vectors.spec(target), items, options)

@@ -7,7 +7,6 @@ new version beside the old one and switches the alias only when the new one is c
 from __future__ import annotations
 
 import logging
-import re
 
 from mmsearch.api.schemas.resources import (
     CollectionCreate,
@@ -17,8 +16,16 @@ from mmsearch.api.schemas.resources import (
     ReembedRequest,
 )
 from mmsearch.encoders import Encoder, UnknownModel, parse_model_name
-from mmsearch.infra.catalog.filters import metadata_key
-from mmsearch.infra.catalog.tenancy import TENANT_FIELD, scoped
+from mmsearch.infra.catalog.tenancy import scoped
+from mmsearch.infra.catalog.versions import (
+    first_version,
+    is_listed,
+    metadata_fields,
+    next_version,
+    public_name,
+    version_number,
+    versions_of,
+)
 from mmsearch.infra.errors import (
     CollectionExists,
     CollectionNotFound,
@@ -28,44 +35,22 @@ from mmsearch.infra.errors import (
 )
 from mmsearch.infra.jobs.store import JobStatus
 from mmsearch.infra.runtime import Runtime
-from mmsearch.infra.vectors import CollectionInfo, CollectionSpec, FieldType
+from mmsearch.infra.vectors import CollectionInfo
 from mmsearch.workers.dispatch import send_collection_copy
 
 log = logging.getLogger(__name__)
-
-_VERSION = re.compile(r"^(?P<public>.+)--v(?P<n>\d+)$")
-
-
-def version_name(public: str, version: int) -> str:
-    return f"{public}--v{version}"
-
-
-def version_number(physical: str) -> int:
-    """The version a physical collection name carries (0 for an unversioned collection)."""
-    match = _VERSION.match(physical)
-    return int(match.group("n")) if match else 0
-
-
-def public_name(spec: CollectionSpec) -> str:
-    """The name clients use for a collection version."""
-    return str(spec.extra.get("public_name", spec.name))
 
 
 def collection_public(info: CollectionInfo, active: str | None = None) -> CollectionPublic:
     """The public view of a collection (or of one of its versions)."""
     spec = info.spec
-    schema = {
-        key.removeprefix("metadata."): kind
-        for key, kind in spec.payload_schema.items()
-        if key.startswith("metadata.")
-    }
     return CollectionPublic(
         name=public_name(spec),
         version=spec.name,
         model=spec.model,
         dim=spec.dim,
         count=info.count,
-        payload_schema=schema,
+        payload_schema=metadata_fields(spec),
         index=IndexSettings.of(spec.index),
         random_weights=parse_model_name(spec.model).is_random,
         active=active is None or active == spec.name,
@@ -107,15 +92,8 @@ def create_collection(runtime: Runtime, body: CollectionCreate) -> CollectionPub
     if _exists(runtime, body.name):
         raise CollectionExists(f"collection {body.name!r} already exists")
     encoder = _load_encoder(runtime, body.model or runtime.settings.default_model)
-    schema = {metadata_key(field): kind for field, kind in body.payload_schema.items()}
-    schema[TENANT_FIELD] = FieldType.KEYWORD  # the tenant index: a tenant's items are one group
-    spec = CollectionSpec(
-        name=version_name(body.name, 1),
-        dim=encoder.dim,
-        model=encoder.name,
-        payload_schema=schema,
-        extra={"id_namespace": body.name, "public_name": body.name, "version": 1},
-        index=body.index.config(),
+    spec = first_version(
+        body.name, encoder.dim, encoder.name, body.payload_schema, body.index.config()
     )
     runtime.vectors.create_collection(spec)
     runtime.vectors.set_alias(body.name, spec.name)
@@ -126,24 +104,19 @@ def create_collection(runtime: Runtime, body: CollectionCreate) -> CollectionPub
 def versions(runtime: Runtime, name: str) -> list[CollectionPublic]:
     """Every version of a collection, oldest first, with the active one marked."""
     active = runtime.vectors.get_collection(name).spec
-    public = public_name(active)
-    found = [
-        collection_public(info, active.name)
-        for info in runtime.vectors.list_collections()
-        if public_name(info.spec) == public
-    ]
-    return sorted(found, key=lambda c: version_number(c.version))
+    infos = {info.spec.name: info for info in runtime.vectors.list_collections()}
+    found = versions_of(public_name(active), [info.spec for info in infos.values()])
+    return [collection_public(infos[spec.name], active.name) for spec in found]
 
 
 def list_collections(runtime: Runtime) -> list[CollectionPublic]:
     """Active versions under their public names, plus collections without an alias."""
     aliases = runtime.vectors.list_aliases()
-    targets = set(aliases.values())
-    listed = []
-    for info in runtime.vectors.list_collections():
-        spec = info.spec
-        if spec.name in targets or "public_name" not in spec.extra:
-            listed.append(collection_public(info))
+    listed = [
+        collection_public(info)
+        for info in runtime.vectors.list_collections()
+        if is_listed(info.spec, aliases)
+    ]
     return sorted(listed, key=lambda c: c.name)
 
 
@@ -179,14 +152,8 @@ def reembed(runtime: Runtime, name: str, body: ReembedRequest) -> JobAccepted:
         )
     encoder = _load_encoder(runtime, body.model)
     latest = max(version_number(v.version) for v in versions(runtime, name))
-    target = CollectionSpec(
-        name=version_name(public, latest + 1),
-        dim=encoder.dim,
-        model=encoder.name,
-        payload_schema=dict(source.payload_schema),
-        extra={**source.extra, "version": latest + 1},
-        index=body.index.config() if body.index else source.index,
-    )
+    index = body.index.config() if body.index else source.index
+    target = next_version(source, latest, encoder.dim, encoder.name, index)
     store.create_collection(target)
     runtime.jobs.start_migration(public, target.name)  # before the copy lists the source
     job_id = runtime.jobs.create(target.name, 0, listing=True, switch_alias=public)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
 from mmsearch.api.schemas.queries import (
     Deleted,
@@ -15,8 +14,9 @@ from mmsearch.api.schemas.queries import (
     ItemPublic,
     ItemsDelete,
 )
-from mmsearch.api.services.query import item_point_ids
 from mmsearch.infra.catalog.filters import to_payload_filter
+from mmsearch.infra.catalog.payload import ItemPayload, metadata_update
+from mmsearch.infra.catalog.points import item_point_ids
 from mmsearch.infra.catalog.tenancy import owned, scoped
 from mmsearch.infra.errors import ItemNotFound
 from mmsearch.infra.runtime import Runtime
@@ -36,12 +36,12 @@ def find_point(
 
 
 def _public(point: VectorPoint) -> ItemPublic:
-    payload = point.payload
+    item = ItemPayload.from_payload(point.payload, point.id)
     return ItemPublic(
-        id=str(payload.get("id", point.id)),
-        uri=str(payload.get("uri", "")),
-        metadata=payload.get("metadata") or {},
-        text=payload.get("text"),
+        id=item.id,
+        uri=item.uri,
+        metadata=item.metadata,
+        text=item.text,
         vectors=sorted(point.vectors),
     )
 
@@ -60,10 +60,10 @@ def patch_item(
     """Change an item's metadata without re-embedding it."""
     spec = runtime.vectors.spec(collection)
     point = find_point(runtime, spec, item_id, tenant)
-    current: dict[str, Any] = point.payload.get("metadata") or {}
+    current = ItemPayload.from_payload(point.payload, point.id).metadata
     metadata = dict(body.metadata) if body.replace else {**current, **body.metadata}
-    runtime.vectors.set_payload(spec.name, [point.id], {"metadata": metadata})
-    point.payload["metadata"] = metadata
+    runtime.vectors.set_payload(spec.name, [point.id], metadata_update(metadata))
+    point.payload.update(metadata_update(metadata))
     return _public(point)
 
 
@@ -119,7 +119,7 @@ def find_duplicates(
     store = runtime.vectors
     spec = store.spec(collection)
     payload_filter = scoped(to_payload_filter(body.filter), tenant)
-    groups, payloads, scanned, cursor = _Groups(), {}, 0, None
+    groups, items, scanned, cursor = _Groups(), {}, 0, None
     while True:
         page, cursor = store.scroll(
             spec.name, limit=SCAN_PAGE, after=cursor, filter=payload_filter, with_vectors=True
@@ -134,7 +134,7 @@ def find_duplicates(
             score_threshold=body.threshold,
         )
         for point, hits in zip(page, neighbours, strict=True):
-            payloads[point.id] = point.payload
+            items[point.id] = ItemPayload.from_payload(point.payload, point.id)
             for hit in hits:
                 if hit.id != point.id:
                     groups.link(point.id, hit.id, hit.score)
@@ -147,13 +147,9 @@ def find_duplicates(
         DuplicateGroup(
             items=sorted(
                 (
-                    DuplicateItem(
-                        id=str(payloads[i].get("id", i)),
-                        uri=str(payloads[i].get("uri", "")),
-                        score=groups.best[i],
-                    )
+                    DuplicateItem(id=items[i].id, uri=items[i].uri, score=groups.best[i])
                     for i in ids
-                    if i in payloads
+                    if i in items
                 ),
                 key=lambda item: (-item.score, item.id),
             )

@@ -11,12 +11,11 @@ import numpy as np
 from mmsearch.api.schemas.queries import ImageRef, QueryFields, QueryPart
 from mmsearch.api.services.text_queries import TextQueryCache
 from mmsearch.encoders import Encoder
-from mmsearch.infra.catalog.tenancy import scoped_id
+from mmsearch.infra.catalog.points import item_point_ids
 from mmsearch.infra.errors import InvalidRequest, ItemNotFound, TooLarge
 from mmsearch.infra.media.images import decode_image
 from mmsearch.infra.runtime import Runtime
 from mmsearch.infra.vectors import IMAGE_VECTOR, CollectionSpec
-from mmsearch.workers.items import id_namespace, point_id
 
 Uploads = dict[str, bytes]
 
@@ -66,13 +65,6 @@ def embed_image(runtime: Runtime, encoder: Encoder, ref: ImageRef, uploads: Uplo
     image = decode_image(data, max_pixels=s.max_image_pixels, min_side=s.decode_min_side)
     vector: np.ndarray = encoder.embed_images([image])[0]
     return vector
-
-
-def item_point_ids(
-    spec: CollectionSpec, item_ids: list[str], tenant: str | None = None
-) -> list[str]:
-    """Point ids of items named by their external ids (within the caller's tenant)."""
-    return [point_id(id_namespace(spec), scoped_id(item_id, tenant)) for item_id in item_ids]
 
 
 def item_vector(

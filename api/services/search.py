@@ -17,8 +17,10 @@ from mmsearch.api.schemas.queries import (
     SearchResponse,
 )
 from mmsearch.api.server_timing import phase
-from mmsearch.api.services.query import Uploads, item_point_ids, query_vector
-from mmsearch.infra.catalog.filters import metadata_key, to_payload_filter
+from mmsearch.api.services.query import Uploads, query_vector
+from mmsearch.infra.catalog.filters import to_payload_filter
+from mmsearch.infra.catalog.payload import ItemPayload, metadata_key
+from mmsearch.infra.catalog.points import item_point_ids
 from mmsearch.infra.catalog.tenancy import scoped
 from mmsearch.infra.errors import InvalidRequest
 from mmsearch.infra.runtime import Runtime
@@ -29,13 +31,13 @@ _FANOUT = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fanout")
 
 def to_hit(hit: Hit, collection: str | None = None) -> SearchHit:
     """The public form of a scored point."""
-    payload: dict[str, Any] = hit.payload
+    item = ItemPayload.from_payload(hit.payload, hit.id)
     return SearchHit(
-        id=str(payload.get("id", hit.id)),
-        uri=str(payload.get("uri", "")),
+        id=item.id,
+        uri=item.uri,
         score=hit.score,
-        metadata=payload.get("metadata") or {},
-        text=payload.get("text"),
+        metadata=item.metadata,
+        text=item.text,
         collection=collection,
     )
 

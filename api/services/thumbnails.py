@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 from mmsearch.api.services.items import find_point
+from mmsearch.infra.catalog.payload import ItemPayload
 from mmsearch.infra.errors import ItemError, ItemErrorCode, ItemNotFound
 from mmsearch.infra.media.images import decode_image
 from mmsearch.infra.runtime import Runtime
@@ -19,7 +20,7 @@ def thumbnail(runtime: Runtime, collection: str, item_id: str, tenant: str | Non
     point = find_point(runtime, spec, item_id, tenant)
     objects, s = runtime.objects, runtime.settings
     try:
-        data = objects.fetch(objects.parse(str(point.payload.get("uri", ""))))
+        data = objects.fetch(objects.parse(ItemPayload.from_payload(point.payload).uri))
     except ItemError as exc:
         if exc.code == ItemErrorCode.NOT_FOUND:
             raise ItemNotFound(f"the image of {item_id!r} is gone", code="image_not_found") from exc

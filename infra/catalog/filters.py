@@ -1,26 +1,27 @@
-"""User filters (Qdrant filter JSON over metadata fields) → validated payload filters."""
+"""User filters (Qdrant filter JSON over metadata fields) → validated payload filters.
+
+This is where a client's filter is checked: its shape by qdrant-client's own filter model, then
+the rules of this product (conditions on metadata fields only, one test per field condition, a
+bounded depth). What comes out is well-formed for both vector stores; a store refuses only what
+its engine cannot express (the embedded engine has no geo conditions).
+"""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import ValidationError
 from qdrant_client.http import models
 
+from mmsearch.infra.catalog.payload import check_field_name, metadata_key
 from mmsearch.infra.errors import BadFilter
 
-METADATA = "metadata"
-_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*(\[\])?(\.[A-Za-z0-9_][A-Za-z0-9_\-]*(\[\])?)*$")
+__all__ = ["MAX_DEPTH", "metadata_key", "to_payload_filter"]
+
 _CLAUSES = ("must", "should", "must_not")
+_NESTING = (*_CLAUSES, "min_should")
+_BOUNDED = ("range", "values_count")
 MAX_DEPTH = 8
-
-
-def metadata_key(field: str) -> str:
-    """The payload path of a user metadata field."""
-    if not _KEY.match(field):
-        raise BadFilter(f"invalid field name {field!r}", details={"field": field})
-    return f"{METADATA}.{field}"
 
 
 def to_payload_filter(user_filter: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -35,7 +36,7 @@ def to_payload_filter(user_filter: dict[str, Any] | None) -> dict[str, Any] | No
         errors = [{"loc": _readable_loc(err["loc"]), "msg": err["msg"]} for err in exc.errors()[:5]]
         raise BadFilter("filter is not a valid Qdrant filter", details=errors) from exc
     normalised = parsed.model_dump(mode="json", exclude_none=True, by_alias=True)
-    return _rewrite_filter(normalised, depth=0)
+    return _filter(normalised, depth=0, in_metadata=True)
 
 
 def _readable_loc(loc: tuple[Any, ...]) -> str:
@@ -44,17 +45,20 @@ def _readable_loc(loc: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
-def _rewrite_filter(flt: dict[str, Any], depth: int) -> dict[str, Any]:
+def _filter(flt: dict[str, Any], depth: int, in_metadata: bool) -> dict[str, Any]:
+    """A filter with its keys checked (and, at the top, moved under `metadata.`)."""
     if depth > MAX_DEPTH:
         raise BadFilter(f"filter nests deeper than {MAX_DEPTH} levels")
     out: dict[str, Any] = {}
     for clause, value in flt.items():
         if clause in _CLAUSES:
             conditions = value if isinstance(value, list) else [value]
-            out[clause] = [_rewrite_condition(c, depth) for c in conditions]
+            out[clause] = [_condition(c, depth, in_metadata) for c in conditions]
         elif clause == "min_should":
+            if value["min_count"] < 0:
+                raise BadFilter("min_should.min_count must not be negative")
             out[clause] = {
-                "conditions": [_rewrite_condition(c, depth) for c in value["conditions"]],
+                "conditions": [_condition(c, depth, in_metadata) for c in value["conditions"]],
                 "min_count": value["min_count"],
             }
         else:
@@ -62,31 +66,39 @@ def _rewrite_filter(flt: dict[str, Any], depth: int) -> dict[str, Any]:
     return out
 
 
-def _rewrite_condition(condition: dict[str, Any], depth: int) -> dict[str, Any]:
-    if any(clause in condition for clause in (*_CLAUSES, "min_should")):
-        return _rewrite_filter(condition, depth + 1)
+def _condition(condition: dict[str, Any], depth: int, in_metadata: bool) -> dict[str, Any]:
+    if any(clause in condition for clause in _NESTING):
+        return _filter(condition, depth + 1, in_metadata)
     if "key" in condition:
-        return {**condition, "key": metadata_key(condition["key"])}
+        return _field(condition, in_metadata)
     for kind in ("is_empty", "is_null"):
         if kind in condition:
-            return {kind: {"key": metadata_key(condition[kind]["key"])}}
+            return {kind: {"key": _key(condition[kind]["key"], in_metadata)}}
     if "nested" in condition:
         nested = condition["nested"]
         return {
             "nested": {
-                "key": metadata_key(nested["key"]),
-                "filter": _rewrite_inner(nested["filter"], depth + 1),
+                "key": _key(nested["key"], in_metadata),
+                # inside `nested`, keys are relative to the array element: checked, not moved
+                "filter": _filter(nested["filter"], depth + 1, in_metadata=False),
             }
         }
     raise BadFilter(f"unsupported filter condition {sorted(condition)}")
 
 
-def _rewrite_inner(flt: dict[str, Any], depth: int) -> dict[str, Any]:
-    """Inside `nested`, keys are relative to the array element: validate but don't prefix."""
-    if depth > MAX_DEPTH:
-        raise BadFilter(f"filter nests deeper than {MAX_DEPTH} levels")
-    for clause in _CLAUSES:
-        for condition in flt.get(clause) or []:
-            if "key" in condition and not _KEY.match(condition["key"]):
-                raise BadFilter(f"invalid field name {condition['key']!r}")
-    return flt
+def _field(condition: dict[str, Any], in_metadata: bool) -> dict[str, Any]:
+    """A field condition: exactly one test (match, range, values_count...) on a valid key."""
+    key = _key(condition["key"], in_metadata)
+    tests = sorted(set(condition) - {"key"})
+    if len(tests) != 1:
+        raise BadFilter(
+            f"the condition on {condition['key']!r} needs exactly one of match/range/values_count",
+            details={"field": condition["key"], "tests": tests},
+        )
+    if tests[0] in _BOUNDED and not condition[tests[0]]:
+        raise BadFilter(f"{tests[0]} on {condition['key']!r} needs at least one bound")
+    return {**condition, "key": key}
+
+
+def _key(name: str, in_metadata: bool) -> str:
+    return metadata_key(name) if in_metadata else check_field_name(name)

@@ -1,8 +1,8 @@
 """Tenants: a key bound to a tenant writes items stamped with it and only ever sees those.
 
 The stamp is a top-level payload field that client metadata cannot reach (metadata lives under
-`metadata.`), indexed as Qdrant's tenant index. Point ids include the tenant, so two tenants may
-use the same item id without touching each other's items.
+`metadata.`), indexed as Qdrant's tenant index. Point ids include the tenant (see `points`), so
+two tenants may use the same item id without touching each other's items.
 """
 
 from __future__ import annotations
@@ -10,10 +10,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-TENANT_FIELD = "tenant"
+from mmsearch.infra.catalog.payload import TENANT_FIELD
+
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 Filter = dict[str, Any]
+
+__all__ = ["TENANT_FIELD", "TENANT_NAME", "Filter", "owned", "scoped"]
 
 
 def scoped(flt: Filter | None, tenant: str | None) -> Filter | None:
@@ -22,11 +25,6 @@ def scoped(flt: Filter | None, tenant: str | None) -> Filter | None:
         return flt
     own: Filter = {"key": TENANT_FIELD, "match": {"value": tenant}}
     return {"must": [own] if flt is None else [own, flt]}
-
-
-def scoped_id(external_id: str, tenant: str | None) -> str:
-    """The name a point id derives from: the item id, within its tenant."""
-    return external_id if tenant is None else f"{tenant}\x00{external_id}"
 
 
 def owned(payload: dict[str, Any], tenant: str | None) -> bool:

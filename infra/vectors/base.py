@@ -65,15 +65,20 @@ LEGACY_INDEX = IndexConfig(m=16, ef_construct=100, hnsw_ef=128, quantization=Non
 class CollectionSpec:
     """What a collection is: its vectors' size and model, and its indexed payload fields.
 
-    `payload_schema` keys are full payload paths (e.g. ``metadata.album``).
+    `payload_schema` keys are full payload paths (e.g. ``metadata.album``). A collection that is
+    one version of a public name (an alias) records that name, its version number, and the name
+    its point ids derive from (the one it was first created under, so a re-embedded item keeps
+    its id); all three are None for a collection created on its own.
     """
 
     name: str
     dim: int
     model: str
     payload_schema: dict[str, FieldType] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
     index: IndexConfig = field(default_factory=IndexConfig)
+    public_name: str | None = None
+    version: int | None = None
+    id_namespace: str | None = None
 
 
 @dataclass(frozen=True)

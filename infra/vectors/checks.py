@@ -124,21 +124,32 @@ def spec_to_json(spec: CollectionSpec) -> dict[str, Any]:
         "dim": spec.dim,
         "model": spec.model,
         "payload_schema": {key: str(kind) for key, kind in spec.payload_schema.items()},
-        "extra": spec.extra,
         "index": asdict(spec.index),
+        "public_name": spec.public_name,
+        "version": spec.version,
+        "id_namespace": spec.id_namespace,
     }
 
 
 def spec_from_json(data: dict[str, Any]) -> CollectionSpec:
-    """The inverse of spec_to_json."""
+    """The inverse of spec_to_json; also reads specs stored by earlier releases."""
+    # Earlier releases kept the version fields in a free-form "extra" object.
+    versioning = {**(data.get("extra") or {}), **data}
+    version = versioning.get("version")
     return CollectionSpec(
         name=str(data["name"]),
         dim=int(data["dim"]),
         model=str(data["model"]),
         payload_schema={k: FieldType(v) for k, v in (data.get("payload_schema") or {}).items()},
-        extra=dict(data.get("extra") or {}),
         index=IndexConfig(**data["index"]) if "index" in data else LEGACY_INDEX,
+        public_name=_optional_str(versioning.get("public_name")),
+        version=None if version is None else int(version),
+        id_namespace=_optional_str(versioning.get("id_namespace")),
     )
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def check_spec(spec: CollectionSpec) -> CollectionSpec:

@@ -28,7 +28,9 @@ def test_batches_are_mirrored_into_a_version_being_built(
                 name=f"pics--v{version}",
                 dim=get_encoder(model).dim,
                 model=model,
-                extra={"id_namespace": "pics", "public_name": "pics", "version": version},
+                public_name="pics",
+                version=version,
+                id_namespace="pics",
             )
         )
     runtime.vectors.set_alias("pics", "pics--v1")

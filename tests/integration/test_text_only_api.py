@@ -13,7 +13,7 @@ from mmsearch.encoders.open_clip_backend import OpenClipEncoder
 from mmsearch.infra.runtime import Runtime
 from mmsearch.infra.settings import Settings
 from mmsearch.infra.vectors import IMAGE_VECTOR, VectorPoint
-from mmsearch.workers.items import IngestItem, build_payload, point_id
+from mmsearch.workers.items import IngestItem
 from tests.fixtures.images import decode, generated_photos
 
 MODEL = "mmsearch-tiny/random:23"  # loaded nowhere else, so this process loads it text-only
@@ -35,7 +35,11 @@ def test_text_only_api(redis_url: str, tmp_path: Path) -> None:
     runtime.vectors.upsert(
         "t",
         [
-            VectorPoint(point_id("t", item.external_id), {IMAGE_VECTOR: vec}, build_payload(item))
+            VectorPoint(
+                item.point_id(runtime.vectors.spec("t")),
+                {IMAGE_VECTOR: vec},
+                item.payload().to_payload(),
+            )
             for item, vec in zip(items, images, strict=True)
         ],
     )

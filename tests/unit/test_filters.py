@@ -56,3 +56,56 @@ def test_datetime_ranges_and_none() -> None:
 def test_invalid_filters(bad: Any) -> None:
     with pytest.raises(BadFilter):
         to_payload_filter(bad)
+
+
+def test_nested_filters_check_keys_relative_to_the_element() -> None:
+    user = {
+        "must": [
+            {
+                "nested": {
+                    "key": "faces",
+                    "filter": {"must": [{"key": "age", "range": {"gt": 30}}]},
+                }
+            }
+        ]
+    }
+    assert to_payload_filter(user) == {
+        "must": [
+            {
+                "nested": {
+                    "key": "metadata.faces",
+                    "filter": {"must": [{"key": "age", "range": {"gt": 30.0}}]},
+                }
+            }
+        ]
+    }
+
+
+def _deep(levels: int) -> dict[str, Any]:
+    flt: dict[str, Any] = {"must": [{"key": "a", "match": {"value": 1}}]}
+    for _ in range(levels):
+        flt = {"should": [flt]}
+    return flt
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"must": [{"key": "year"}]},  # a field condition with nothing to test
+        {"must": [{"key": "year", "match": {"value": 1}, "range": {"gt": 1}}]},
+        {"must": [{"key": "year", "range": {}}]},
+        {"must": [{"key": "tags", "values_count": {}}]},
+        {"min_should": {"conditions": [{"key": "a", "match": {"value": 1}}], "min_count": -1}},
+        {"must": [{"nested": {"key": "faces", "filter": {"must": [{"has_id": ["x"]}]}}}]},
+        {"must": [{"nested": {"key": "faces", "filter": {"must": [{"is_null": {"key": "a b"}}]}}}]},
+        {"must": [{"nested": {"key": "a b", "filter": {"must": []}}}]},
+        _deep(9),
+    ],
+)
+def test_what_both_stores_could_not_take_is_refused_here(bad: dict[str, Any]) -> None:
+    with pytest.raises(BadFilter):
+        to_payload_filter(bad)
+
+
+def test_depth_up_to_the_limit_is_fine() -> None:
+    assert to_payload_filter(_deep(8)) is not None

@@ -24,7 +24,7 @@ from mmsearch.infra.vectors import (
 )
 from tests.fixtures.vectors import DIM, FILTERS, SCHEMA, make_points, point_id, queries
 
-SPEC = CollectionSpec("photos", DIM, "test-model", dict(SCHEMA), {"owner": "tests", "v": 1})
+SPEC = CollectionSpec("photos", DIM, "test-model", dict(SCHEMA), public_name="photos", version=1)
 # Graphs built every 100 points: the edge store searches HNSW + int8, the server (local) exactly.
 SMALL_INDEX = replace(SPEC, index=IndexConfig(indexing_threshold=100))
 ATOL = 1e-5

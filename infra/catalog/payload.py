@@ -1,0 +1,92 @@
+"""What a point carries: the payload layout of an indexed item, written and read here alone.
+
+A point's payload holds the item's media `uri`, its external `id`, the client's `metadata` (every
+user field lives under `metadata.`, so filters and indexes on user fields never reach the other
+keys), an optional caption `text`, and the `tenant` that owns it when tenants are in use.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from mmsearch.infra.errors import BadFilter
+
+URI_FIELD = "uri"
+ID_FIELD = "id"
+METADATA_FIELD = "metadata"
+TEXT_FIELD = "text"
+TENANT_FIELD = "tenant"
+
+_METADATA_PREFIX = f"{METADATA_FIELD}."
+FIELD_NAME = re.compile(
+    r"^[A-Za-z0-9_][A-Za-z0-9_\-]*(\[\])?(\.[A-Za-z0-9_][A-Za-z0-9_\-]*(\[\])?)*$"
+)
+
+
+def check_field_name(name: str) -> str:
+    """`name` if it is a valid metadata field name (dotted, `[]` for arrays), else BadFilter."""
+    if not isinstance(name, str) or not FIELD_NAME.match(name):
+        raise BadFilter(f"invalid field name {name!r}", details={"field": str(name)[:100]})
+    return name
+
+
+def metadata_key(name: str) -> str:
+    """The payload path of a user metadata field."""
+    return _METADATA_PREFIX + check_field_name(name)
+
+
+def metadata_field(key: str) -> str | None:
+    """The user metadata field a payload path names, or None for a path outside metadata."""
+    return key.removeprefix(_METADATA_PREFIX) if key.startswith(_METADATA_PREFIX) else None
+
+
+def metadata_update(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The payload keys to set to give a stored item this metadata."""
+    return {METADATA_FIELD: metadata}
+
+
+@dataclass(frozen=True)
+class ItemPayload:
+    """One item's payload, typed: what an indexed point carries besides its vectors."""
+
+    uri: str
+    id: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    text: str | None = None
+    tenant: str | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        """The payload as stored (no `text` or `tenant` key when there is none)."""
+        payload: dict[str, Any] = {
+            URI_FIELD: self.uri,
+            ID_FIELD: self.id,
+            METADATA_FIELD: self.metadata,
+        }
+        if self.text is not None:
+            payload[TEXT_FIELD] = self.text
+        if self.tenant is not None:
+            payload[TENANT_FIELD] = self.tenant
+        return payload
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any], fallback_id: str | None = None) -> ItemPayload:
+        """Read a stored payload; an item without a stored id is `fallback_id`, else its uri."""
+        uri = str(payload.get(URI_FIELD) or "")
+        stored_id = payload.get(ID_FIELD)
+        if stored_id is not None:
+            item_id = str(stored_id)
+        else:
+            item_id = fallback_id if fallback_id is not None else uri
+        return cls(
+            uri=uri,
+            id=item_id,
+            metadata=dict(payload.get(METADATA_FIELD) or {}),
+            text=payload.get(TEXT_FIELD),
+            tenant=payload.get(TENANT_FIELD),
+        )
+
+    def with_metadata(self, metadata: dict[str, Any]) -> ItemPayload:
+        """The same item with other metadata."""
+        return replace(self, metadata=metadata)

@@ -1,0 +1,84 @@
+"""Collections as versions behind an alias: `photos` → `photos--v1`, re-embedded into `--v2`.
+
+A collection's public name is an alias of its active version, so a model migration builds a
+new version beside the old one and switches the alias only when the new one is complete.
+Every version keeps the id namespace of the first, so an item has the same point id in each.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import replace
+
+from mmsearch.infra.catalog.payload import TENANT_FIELD, metadata_field, metadata_key
+from mmsearch.infra.catalog.points import id_namespace
+from mmsearch.infra.vectors.base import CollectionSpec, FieldType, IndexConfig
+
+_VERSIONED = re.compile(r"^(?P<public>.+)--v(?P<n>\d+)$")
+
+
+def version_name(public: str, version: int) -> str:
+    """The collection name of version `version` of a public name."""
+    return f"{public}--v{version}"
+
+
+def version_number(physical: str) -> int:
+    """The version a collection name carries (0 for an unversioned collection)."""
+    match = _VERSIONED.match(physical)
+    return int(match.group("n")) if match else 0
+
+
+def version_of(spec: CollectionSpec) -> int:
+    """A collection's version number (0 for an unversioned collection)."""
+    return spec.version if spec.version is not None else version_number(spec.name)
+
+
+def public_name(spec: CollectionSpec) -> str:
+    """The name clients use for a collection version (its own name when unversioned)."""
+    return spec.public_name or spec.name
+
+
+def is_versioned(spec: CollectionSpec) -> bool:
+    """Whether a collection is a version behind a public name."""
+    return spec.public_name is not None
+
+
+def first_version(
+    public: str, dim: int, model: str, fields: dict[str, FieldType], index: IndexConfig
+) -> CollectionSpec:
+    """Version 1 of a new collection indexing metadata `fields`; ids derive from its name."""
+    payload_schema = {metadata_key(name): kind for name, kind in fields.items()}
+    payload_schema[TENANT_FIELD] = FieldType.KEYWORD  # the tenant index: one group per tenant
+    spec = CollectionSpec(version_name(public, 1), dim, model, payload_schema, index)
+    return replace(spec, public_name=public, version=1, id_namespace=public)
+
+
+def next_version(
+    source: CollectionSpec, latest: int, dim: int, model: str, index: IndexConfig
+) -> CollectionSpec:
+    """The version after `latest` of `source`'s public name: same fields, same point ids."""
+    public, number, schema = public_name(source), latest + 1, dict(source.payload_schema)
+    spec = CollectionSpec(version_name(public, number), dim, model, schema, index)
+    return replace(spec, public_name=public, version=number, id_namespace=id_namespace(source))
+
+
+def metadata_fields(spec: CollectionSpec) -> dict[str, FieldType]:
+    """The metadata fields a collection indexes, by the names clients use."""
+    named = {metadata_field(key): kind for key, kind in spec.payload_schema.items()}
+    return {name: kind for name, kind in named.items() if name is not None}
+
+
+def versions_of(public: str, specs: Iterable[CollectionSpec]) -> list[CollectionSpec]:
+    """The versions of a public name among `specs`, oldest first."""
+    return sorted((s for s in specs if public_name(s) == public), key=version_of)
+
+
+def is_listed(spec: CollectionSpec, aliases: dict[str, str]) -> bool:
+    """Whether a listing shows a collection: an active version, or one without versions."""
+    return is_active(spec, aliases) or not is_versioned(spec)
+
+
+def is_active(spec: CollectionSpec, aliases: dict[str, str]) -> bool:
+    """Whether an alias points at this collection (`aliases`: alias → collection)."""
+    return spec.name in aliases.values()

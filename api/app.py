@@ -14,7 +14,7 @@ from mmsearch.api.openapi import build_openapi
 from mmsearch.api.routes.ops import OPENAPI_EXTENSION
 from mmsearch.infra.runtime import Runtime, set_runtime
 from mmsearch.infra.settings import Settings, get_settings
-from mmsearch.workers.celery_app import configure_celery
+from mmsearch.workers.celery_app import celery_config, celery_init_app
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         runtime = Runtime(settings, text_only=not settings.api_image_queries)
     settings = runtime.settings
     set_runtime(runtime)
-    configure_celery(settings)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.config["CELERY"] = celery_config(settings)
+    celery_init_app(app)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["mmsearch"] = runtime
     register_error_handlers(app)

@@ -12,7 +12,7 @@ from mmsearch.api.app import create_app, preload_default_model
 from mmsearch.infra.local_redis import LocalRedis
 from mmsearch.infra.runtime import Runtime
 from mmsearch.infra.settings import Settings
-from mmsearch.workers.celery_app import INGEST_QUEUE, celery_app
+from mmsearch.workers.celery_app import run_worker
 
 log = logging.getLogger(__name__)
 
@@ -44,18 +44,17 @@ def run_standalone(settings: Settings, *, threads: int = 8, worker_concurrency: 
             port,
             settings.data_dir.resolve(),
         )
-        worker = celery_app.Worker(
+        exit_code = run_worker(
+            app.extensions["celery"],
+            f"standalone@{socket.gethostname()}",
+            settings.log_level,
             pool="threads",
             concurrency=worker_concurrency,
-            queues=[INGEST_QUEUE],
-            hostname=f"standalone@{socket.gethostname()}",
             without_gossip=True,
             without_mingle=True,
-            loglevel=settings.log_level,
         )
-        worker.start()
         server.close()
-        return int(worker.exitcode or 0)
+        return exit_code
     finally:
         runtime.close()
         if local_redis is not None:

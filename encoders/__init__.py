@@ -1,14 +1,17 @@
 """Embedding models behind one protocol and a registry."""
 
+from mmsearch.encoders.allowed import is_allowed
 from mmsearch.encoders.base import (
     Encoder,
     ImageTowerNotLoaded,
     ModelRef,
     UnknownModel,
+    canonical_name,
     parse_model_name,
 )
 from mmsearch.encoders.registry import (
     TINY_TEST_MODEL,
+    configure_cache,
     get_encoder,
     list_backends,
     loaded_encoders,
@@ -22,7 +25,10 @@ __all__ = [
     "ModelRef",
     "ImageTowerNotLoaded",
     "UnknownModel",
+    "canonical_name",
+    "configure_cache",
     "get_encoder",
+    "is_allowed",
     "list_backends",
     "loaded_encoders",
     "parse_model_name",

@@ -68,6 +68,14 @@ def parse_model_name(name: str) -> ModelRef:
     return ModelRef(backend=backend, arch=arch, weights=weights)
 
 
+def canonical_name(name: str) -> str:
+    """The name a model is known by (`open_clip:A/B` is `A/B`); a malformed name as given."""
+    try:
+        return parse_model_name(name).name
+    except UnknownModel:
+        return name.strip()
+
+
 class Encoder(Protocol):
     """Embeds texts and images into one space; vectors are float32 and L2-normalised."""
 

@@ -15,8 +15,8 @@ from open_clip.factory import convert_to_custom_text_state_dict, resize_text_pos
 from PIL import Image
 from safetensors import safe_open
 
-from mmsearch.encoders import text_trim
 from mmsearch.encoders.base import ImageTowerNotLoaded, ModelRef, UnknownModel
+from mmsearch.encoders.text_trim import encode_text, trim_mode
 from mmsearch.encoders.torch_util import resolve_device, to_unit_numpy
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class OpenClipEncoder:
         self._model: Any = model
         self._preprocess: Any = preprocess
         self._tokenizer: Any = open_clip.get_tokenizer(ref.arch)
-        self._trim = text_trim.trim_mode(model)
+        self._trim = trim_mode(model)
         self._dtype = torch.float16 if precision == "fp16" else torch.float32
         self.dim = (
             int(model.text_projection.shape[1])
@@ -93,7 +93,7 @@ class OpenClipEncoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         tokens = self._tokenizer(list(texts)).to(self.device)
-        features = text_trim.encode_text(self._model, self._trim, tokens)
+        features = encode_text(self._model, self._trim, tokens)
         return to_unit_numpy(features)
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:

@@ -1,13 +1,20 @@
-"""The encoder registry: model names → backends; one loaded instance per process and name."""
+"""The encoder registry: model names → backends; one loaded instance per process and name, kept
+in a bounded cache (see mmsearch.encoders.cache)."""
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from mmsearch.encoders.base import Encoder, ModelRef, UnknownModel, parse_model_name
+from mmsearch.encoders.base import (
+    Encoder,
+    ModelRef,
+    UnknownModel,
+    canonical_name,
+    parse_model_name,
+)
+from mmsearch.encoders.cache import ModelCache
 
 log = logging.getLogger(__name__)
 
@@ -16,9 +23,7 @@ EncoderFactory = Callable[[ModelRef, str, Path | None, bool], Encoder]
 
 _Key = tuple[str, str, bool]  # model name, device, text_only
 _BACKENDS: dict[str, EncoderFactory] = {}
-_LOADED: dict[_Key, Encoder] = {}
-_LOADING: dict[_Key, threading.Lock] = {}
-_LOCK = threading.Lock()
+_CACHE: ModelCache[_Key, Encoder] = ModelCache(name_of=lambda key: key[0])
 
 TINY_TEST_MODEL = "mmsearch-tiny/random"
 
@@ -57,7 +62,7 @@ def list_architectures() -> list[str]:
     """open_clip architectures, including the bundled test architectures."""
     import open_clip
 
-    from mmsearch.encoders import open_clip_backend  # noqa: F401 - registers bundled configs
+    import mmsearch.encoders.open_clip_backend  # noqa: F401 - registers bundled configs
 
     return list(open_clip.list_models())
 
@@ -70,33 +75,30 @@ def validate_model_name(name: str) -> ModelRef:
     return ref
 
 
+def configure_cache(max_models: int, idle_ttl_s: float, keep: Iterable[str] = ()) -> None:
+    """Bound the loaded models: at most `max_models` (least recently used go first), and each
+    dropped after `idle_ttl_s` unused (0: never), except the models named in `keep`."""
+    _CACHE.configure(max_models, idle_ttl_s, {canonical_name(name) for name in keep})
+
+
 def get_encoder(
     name: str, device: str = "auto", cache_dir: Path | None = None, text_only: bool = False
 ) -> Encoder:
-    """The process-wide encoder for `name`, loaded on first use.
+    """The process-wide encoder for `name`, loaded on first use (and again after eviction).
 
     `text_only`: the text tower is enough (a loaded full model is used if there is one).
     """
     ref = validate_model_name(name)
-    key = (ref.name, device, text_only)
-    with _LOCK:
-        encoder = _LOADED.get((ref.name, device, False)) or _LOADED.get(key)
-        if encoder is not None:
-            return encoder
-        load_lock = _LOADING.setdefault(key, threading.Lock())
-    with load_lock:  # one load per model; other models and lookups are not blocked meanwhile
-        with _LOCK:
-            encoder = _LOADED.get(key)
-        if encoder is None:
-            towers = "text tower" if text_only else "text and image towers"
-            log.info("loading encoder %s (%s, device=%s)", ref.name, towers, device)
-            encoder = _BACKENDS[ref.backend](ref, device, cache_dir, text_only)
-            with _LOCK:
-                _LOADED[key] = encoder
-        return encoder
+
+    def load() -> Encoder:
+        towers = "text tower" if text_only else "text and image towers"
+        log.info("loading encoder %s (%s, device=%s)", ref.name, towers, device)
+        return _BACKENDS[ref.backend](ref, device, cache_dir, text_only)
+
+    full = (ref.name, device, False)
+    return _CACHE.get_or_load((ref.name, device, text_only), load, full)
 
 
 def loaded_encoders() -> list[Encoder]:
-    """Encoders this process has loaded."""
-    with _LOCK:
-        return list(_LOADED.values())
+    """Encoders this process has loaded and still holds, least recently used first."""
+    return _CACHE.values()

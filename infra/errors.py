@@ -60,6 +60,12 @@ class InvalidRequest(AppError):
     code = "invalid_request"
 
 
+class ModelNotAllowed(InvalidRequest):
+    """A model outside MMSEARCH_MODELS (and not the default or a collection's model)."""
+
+    code = "model_not_allowed"
+
+
 class BadFilter(AppError):
     status = 400
     code = "bad_filter"

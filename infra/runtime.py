@@ -8,7 +8,7 @@ from typing import Any
 
 import redis
 
-from mmsearch.encoders import Encoder, get_encoder
+from mmsearch.encoders import Encoder, configure_cache, get_encoder
 from mmsearch.infra.errors import Unavailable
 from mmsearch.infra.jobs.outbox import Outbox
 from mmsearch.infra.jobs.store import JobStore
@@ -54,8 +54,10 @@ class Runtime:
             return self._vectors
 
     def encoder(self, model: str) -> Encoder:
-        """The loaded encoder for a model name (once per process)."""
+        """The loaded encoder for a model name (once per process, in the bounded model cache)."""
         s = self.settings
+        # The default model never idles out: the API preloads it and /readyz probes it.
+        configure_cache(s.model_cache_size, s.model_idle_ttl_s, keep=[s.default_model])
         return get_encoder(
             model, device=s.device, cache_dir=s.model_cache_dir, text_only=self.text_only
         )

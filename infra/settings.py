@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from ipaddress import ip_network
 from pathlib import Path
@@ -55,6 +56,19 @@ class Settings(BaseSettings):
 
     # Models
     default_model: str = DEFAULT_MODEL
+    models: CommaList = Field(
+        default_factory=list,
+        description="Models clients may create, re-embed or classify with (comma-separated or a"
+        " JSON list); the default model and the models of existing collections always may",
+    )
+    model_cache_size: int = Field(
+        default=4, ge=1, description="Most models kept loaded per process (least recently used go)"
+    )
+    model_idle_ttl_s: int = Field(
+        default=0,
+        ge=0,
+        description="Unload a model unused this long (not the default model); 0: never",
+    )
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
     batch_size: int = Field(default=64, ge=1, le=4096)
     model_cache_dir: Path | None = None
@@ -106,9 +120,13 @@ class Settings(BaseSettings):
         default="text", description="json: one object per line, with job/collection/batch"
     )
 
-    @field_validator("allowed_schemes", "api_keys", "http_allowed_networks", mode="before")
+    @field_validator(
+        "allowed_schemes", "api_keys", "http_allowed_networks", "models", mode="before"
+    )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().startswith("["):
+            return json.loads(value)
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
@@ -137,6 +155,11 @@ class Settings(BaseSettings):
         for entry in value:
             parse_entry(entry)
         return value
+
+    @property
+    def allowed_models(self) -> list[str]:
+        """The configured models, the default model first (collections' models come on top)."""
+        return [self.default_model, *self.models]
 
     @property
     def embedded_qdrant_path(self) -> Path:

@@ -1,12 +1,23 @@
-"""The Celery app: configured once from settings; late acks so a lost worker loses nothing."""
+"""The Celery app: configured once from settings; late acks so a lost worker loses nothing.
+
+Tasks are sent by name (the constants below), so a sender never imports the task bodies.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from celery import Celery
 
 from mmsearch.infra.settings import Settings
 
+if TYPE_CHECKING:
+    from flask import Flask
+
 INGEST_QUEUE = "mmsearch.ingest"
+INGEST_BATCH = "mmsearch.ingest_batch"
+EXPAND_PREFIX = "mmsearch.expand_prefix"
+COPY_COLLECTION = "mmsearch.copy_collection"
 
 celery_app = Celery(
     "mmsearch",
@@ -14,26 +25,47 @@ celery_app = Celery(
 )
 
 
-def configure_celery(settings: Settings, redis_url: str | None = None) -> Celery:
-    """Point the app at the broker and set delivery guarantees."""
-    broker = redis_url or settings.redis_url
-    if not broker:
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """The Celery configuration: the broker, and delivery guarantees."""
+    if not settings.redis_url:
         raise ValueError("a Redis URL is required (MMSEARCH_REDIS_URL)")
-    celery_app.conf.update(
-        broker_url=broker,
-        result_backend=None,
-        task_ignore_result=True,
-        task_serializer="json",
-        accept_content=["json"],
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        task_default_queue=INGEST_QUEUE,
-        worker_prefetch_multiplier=1,
-        worker_hijack_root_logger=False,
-        broker_connection_retry_on_startup=True,
-        broker_transport_options=transport_options(settings.task_visibility_timeout_s),
-    )
+    return {
+        "broker_url": settings.redis_url,
+        "result_backend": None,
+        "task_ignore_result": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_default_queue": INGEST_QUEUE,
+        "worker_prefetch_multiplier": 1,
+        "worker_hijack_root_logger": False,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": transport_options(settings.task_visibility_timeout_s),
+    }
+
+
+def configure_celery(settings: Settings) -> Celery:
+    """Configure the Celery app from settings (processes without Flask: the worker command)."""
+    celery_app.conf.update(celery_config(settings))
     return celery_app
+
+
+def celery_init_app(app: Flask) -> Celery:
+    """Configure the Celery app once from the Flask app's `CELERY` config and keep it in
+    `app.extensions["celery"]`."""
+    if "celery" not in app.extensions:
+        celery_app.conf.update(app.config["CELERY"])
+        app.extensions["celery"] = celery_app
+    celery: Celery = app.extensions["celery"]
+    return celery
+
+
+def run_worker(celery: Celery, hostname: str, loglevel: str, **options: Any) -> int:
+    """Consume the ingest queue in this process until stopped; the worker's exit code."""
+    worker = celery.Worker(queues=[INGEST_QUEUE], hostname=hostname, loglevel=loglevel, **options)
+    worker.start()
+    return int(worker.exitcode or 0)
 
 
 def transport_options(visibility_timeout_s: int) -> dict[str, int]:

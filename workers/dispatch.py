@@ -1,4 +1,4 @@
-"""Split work into batch tasks and send them to the ingest queue."""
+"""Split work into batch tasks and send them, by name, to the ingest queue."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from itertools import islice
 from typing import Any
 
 from mmsearch.infra.jobs.outbox import LISTING, Outbox, SentTask
-from mmsearch.workers.celery_app import celery_app
+from mmsearch.workers.celery_app import COPY_COLLECTION, EXPAND_PREFIX, INGEST_BATCH, celery_app
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +33,12 @@ def send_batches(
     """Queue one `ingest_batch` task per chunk (batch keys `tag0`, `tag1`...); return item count.
 
     Each is written to the job's outbox first, so one the broker loses is sent again."""
-    from mmsearch.workers.tasks import ingest_batch
-
     sent = 0
     with celery_app.producer_or_acquire() as producer:
         for index, chunk in enumerate(chunked(items, batch_size)):
             args = [job_id, collection, f"{tag}{index}", chunk, options]
-            outbox.record(job_id, {f"{tag}{index}": SentTask(ingest_batch.name, args)})
-            ingest_batch.apply_async(args=args, producer=producer)
+            outbox.record(job_id, {f"{tag}{index}": SentTask(INGEST_BATCH, args)})
+            celery_app.send_task(INGEST_BATCH, args=args, producer=producer)
             sent += len(chunk)
     log.info("job %s: queued %d items for %s", job_id, sent, collection)
     return sent
@@ -55,17 +53,14 @@ def send_prefix(
     options: dict[str, Any] | None = None,
 ) -> None:
     """Queue the task that lists a prefix and fans it out into batches."""
-    from mmsearch.workers.tasks import expand_prefix
-
-    args = [job_id, collection, prefix, metadata, options]
-    outbox.record(job_id, {LISTING: SentTask(expand_prefix.name, args)})
-    expand_prefix.apply_async(args=args)
+    _send_listing(outbox, job_id, EXPAND_PREFIX, [job_id, collection, prefix, metadata, options])
 
 
 def send_collection_copy(outbox: Outbox, job_id: str, source: str, target: str) -> None:
     """Queue the task that re-embeds every item of `source` into `target`."""
-    from mmsearch.workers.tasks import copy_collection
+    _send_listing(outbox, job_id, COPY_COLLECTION, [job_id, source, target])
 
-    args = [job_id, source, target]
-    outbox.record(job_id, {LISTING: SentTask(copy_collection.name, args)})
-    copy_collection.apply_async(args=args)
+
+def _send_listing(outbox: Outbox, job_id: str, task: str, args: list[Any]) -> None:
+    outbox.record(job_id, {LISTING: SentTask(task, args)})  # first: a lost send is re-sent
+    celery_app.send_task(task, args=args)

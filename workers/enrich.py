@@ -2,63 +2,22 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from mmsearch.encoders import Encoder
+from mmsearch.encoders.zero_shot import LabelChoice
 from mmsearch.infra.catalog.payload import ItemPayload
 from mmsearch.infra.catalog.tenancy import scoped
 from mmsearch.infra.runtime import Runtime
 
-DEFAULT_TEMPLATE = "a photo of {}"
-_LABEL_CACHE: dict[tuple[str, tuple[str, ...], str], np.ndarray] = {}
-_CACHE_LOCK = threading.Lock()
-
 
 @dataclass(frozen=True)
-class AutoLabels:
+class AutoLabels(LabelChoice):
     """Write the `top_k` most likely of `labels` into metadata field `field`."""
 
-    labels: tuple[str, ...]
-    top_k: int = 3
-    prompt_template: str = DEFAULT_TEMPLATE
     field: str = "labels"
-
-
-def label_matrix(encoder: Encoder, labels: Sequence[str], template: str) -> np.ndarray:
-    """(n_labels, dim) prompt embeddings, computed once per model, label set and template."""
-    key = (encoder.name, tuple(labels), template)
-    with _CACHE_LOCK:
-        cached = _LABEL_CACHE.get(key)
-    if cached is None:
-        cached = encoder.embed_texts([template.replace("{}", label) for label in labels])
-        with _CACHE_LOCK:
-            if len(_LABEL_CACHE) > 256:
-                _LABEL_CACHE.clear()
-            _LABEL_CACHE[key] = cached
-    return cached
-
-
-def label_probabilities(encoder: Encoder, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Softmax over labels of the model's scaled cosine logits, one row per image."""
-    logits = encoder.logit_scale * (images @ labels.T)
-    logits -= logits.max(axis=1, keepdims=True)
-    weights = np.exp(logits)
-    probs: np.ndarray = weights / weights.sum(axis=1, keepdims=True)
-    return probs
-
-
-def top_labels(encoder: Encoder, images: np.ndarray, spec: AutoLabels) -> list[list[str]]:
-    """The `top_k` labels of each image, most likely first."""
-    probs = label_probabilities(
-        encoder, images, label_matrix(encoder, spec.labels, spec.prompt_template)
-    )
-    order = np.argsort(-probs, axis=1, kind="stable")[:, : spec.top_k]
-    return [[spec.labels[j] for j in row] for row in order]
 
 
 def within_batch_duplicates(vectors: np.ndarray, threshold: float) -> dict[int, int]:

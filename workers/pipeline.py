@@ -9,12 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from mmsearch.encoders import Encoder
+from mmsearch.encoders.zero_shot import top_labels
 from mmsearch.infra.errors import CollectionNotFound, ItemError, ItemErrorCode
 from mmsearch.infra.jobs.store import ItemFailure, JobStatus
 from mmsearch.infra.media.images import decode_image
 from mmsearch.infra.runtime import Runtime
 from mmsearch.infra.vectors import IMAGE_VECTOR, TEXT_VECTOR, CollectionSpec, VectorPoint
-from mmsearch.workers.enrich import NO_OPTIONS, IngestOptions, skip_duplicates, top_labels
+from mmsearch.workers.enrich import NO_OPTIONS, IngestOptions, skip_duplicates
 from mmsearch.workers.items import (
     BatchOutcome,
     IngestItem,

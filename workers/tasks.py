@@ -11,7 +11,7 @@ from celery import Task
 from mmsearch.infra.errors import CollectionNotFound, ItemError, ItemErrorCode
 from mmsearch.infra.logs import log_context
 from mmsearch.infra.runtime import Runtime, get_runtime
-from mmsearch.workers.celery_app import celery_app
+from mmsearch.workers.celery_app import COPY_COLLECTION, EXPAND_PREFIX, INGEST_BATCH, celery_app
 from mmsearch.workers.dispatch import chunked
 from mmsearch.workers.enrich import IngestOptions
 from mmsearch.workers.listing import collection_items, prefix_items, queue_listing
@@ -28,9 +28,7 @@ log = logging.getLogger(__name__)
 # A batch that fails because Redis (the job state) is unreachable is left unacknowledged, so it
 # is delivered again once its visibility timeout passes; every other failure is recorded against
 # the batch's items, so no message is redelivered forever and no item is left pending.
-@celery_app.task(
-    bind=True, name="mmsearch.ingest_batch", max_retries=None, acks_on_failure_or_timeout=False
-)
+@celery_app.task(bind=True, name=INGEST_BATCH, max_retries=None, acks_on_failure_or_timeout=False)
 def ingest_batch(
     self: Task,
     job_id: str,
@@ -72,7 +70,7 @@ def _ingest_batch(
         record_outcome(runtime, job_id, batch, outcome)
 
 
-@celery_app.task(name="mmsearch.expand_prefix")
+@celery_app.task(name=EXPAND_PREFIX)
 def expand_prefix(
     job_id: str,
     collection: str,
@@ -92,7 +90,7 @@ def expand_prefix(
         runtime.jobs.fail(job_id, f"{exc.code}: {exc.message}")
 
 
-@celery_app.task(name="mmsearch.copy_collection")
+@celery_app.task(name=COPY_COLLECTION)
 def copy_collection(job_id: str, source: str, target: str) -> None:
     """Re-embed every item of `source` into `target` (a model migration)."""
     runtime = get_runtime()

@@ -79,21 +79,15 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from mmsearch.infra.runtime import Runtime, set_runtime
-    from mmsearch.workers.celery_app import INGEST_QUEUE, celery_app, configure_celery
+    from mmsearch.workers.celery_app import configure_celery, run_worker
 
     settings = get_settings()
     _require_server_qdrant(settings, "worker")
     set_runtime(Runtime(settings))
-    configure_celery(settings)
-    worker = celery_app.Worker(
-        pool=args.pool,
-        concurrency=args.concurrency,
-        queues=[INGEST_QUEUE],
-        hostname=worker_hostname(),
-        loglevel=settings.log_level,
+    celery = configure_celery(settings)
+    return run_worker(
+        celery, worker_hostname(), settings.log_level, pool=args.pool, concurrency=args.concurrency
     )
-    worker.start()
-    return int(worker.exitcode or 0)
 
 
 def worker_hostname() -> str:

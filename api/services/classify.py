@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from mmsearch.api.schemas.queries import ClassifyRequest, ClassifyResponse, LabelScore
+from mmsearch.api.services.collections import load_encoder
 from mmsearch.api.services.query import Uploads, embed_image
-from mmsearch.encoders import UnknownModel
-from mmsearch.infra.errors import InvalidRequest
+from mmsearch.encoders.zero_shot import label_matrix, label_probabilities
 from mmsearch.infra.runtime import Runtime
-from mmsearch.workers.enrich import label_matrix, label_probabilities
 
 
 def classify(runtime: Runtime, body: ClassifyRequest, uploads: Uploads) -> ClassifyResponse:
@@ -18,10 +17,7 @@ def classify(runtime: Runtime, body: ClassifyRequest, uploads: Uploads) -> Class
         model = runtime.vectors.spec(body.collection).model
     else:
         model = body.model or runtime.settings.default_model
-    try:
-        encoder = runtime.encoder(model)
-    except UnknownModel as exc:
-        raise InvalidRequest(str(exc), code="unknown_model") from exc
+    encoder = load_encoder(runtime, model)
     image = embed_image(runtime, encoder, body.image, uploads)
     labels = label_matrix(encoder, body.labels, body.prompt_template)
     probs = label_probabilities(encoder, image[np.newaxis, :], labels)[0]

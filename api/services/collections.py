@@ -15,7 +15,7 @@ from mmsearch.api.schemas.resources import (
     JobAccepted,
     ReembedRequest,
 )
-from mmsearch.encoders import Encoder, UnknownModel, parse_model_name
+from mmsearch.encoders import Encoder, UnknownModel, is_allowed, parse_model_name
 from mmsearch.infra.catalog.tenancy import scoped
 from mmsearch.infra.catalog.versions import (
     first_version,
@@ -31,6 +31,7 @@ from mmsearch.infra.errors import (
     CollectionNotFound,
     Conflict,
     InvalidRequest,
+    ModelNotAllowed,
     Unavailable,
 )
 from mmsearch.infra.jobs.store import JobStatus
@@ -65,7 +66,16 @@ def for_tenant(runtime: Runtime, public: CollectionPublic, tenant: str | None) -
     return public.model_copy(update={"count": count})
 
 
-def _load_encoder(runtime: Runtime, model: str) -> Encoder:
+def load_encoder(runtime: Runtime, model: str) -> Encoder:
+    """The encoder for a model a client asked for, checked in this order: a model outside the
+    allowed list is `model_not_allowed` (nothing is loaded), an allowed name no backend knows
+    is `unknown_model`, weights that cannot be loaded are `model_unavailable`."""
+    settings = runtime.settings
+    if not is_allowed(model, settings.allowed_models, lambda: _models_in_use(runtime)):
+        raise ModelNotAllowed(
+            f"model {model!r} is not allowed here; an operator can add it to MMSEARCH_MODELS",
+            details={"allowed": settings.allowed_models},
+        )
     try:
         return runtime.encoder(model)
     except UnknownModel as exc:
@@ -77,6 +87,10 @@ def _load_encoder(runtime: Runtime, model: str) -> Encoder:
             "a local weights file (ARCH/file:PATH) or a model cache",
             code="model_unavailable",
         ) from exc
+
+
+def _models_in_use(runtime: Runtime) -> set[str]:
+    return {info.spec.model for info in runtime.vectors.list_collections()}
 
 
 def _exists(runtime: Runtime, name: str) -> bool:
@@ -91,7 +105,7 @@ def create_collection(runtime: Runtime, body: CollectionCreate) -> CollectionPub
     """Create version 1 and point the public name at it."""
     if _exists(runtime, body.name):
         raise CollectionExists(f"collection {body.name!r} already exists")
-    encoder = _load_encoder(runtime, body.model or runtime.settings.default_model)
+    encoder = load_encoder(runtime, body.model or runtime.settings.default_model)
     spec = first_version(
         body.name, encoder.dim, encoder.name, body.payload_schema, body.index.config()
     )
@@ -150,7 +164,7 @@ def reembed(runtime: Runtime, name: str, body: ReembedRequest) -> JobAccepted:
         raise Conflict(
             f"{public!r} is already being re-embedded into {running!r}", code="reembed_running"
         )
-    encoder = _load_encoder(runtime, body.model)
+    encoder = load_encoder(runtime, body.model)
     latest = max(version_number(v.version) for v in versions(runtime, name))
     index = body.index.config() if body.index else source.index
     target = next_version(source, latest, encoder.dim, encoder.name, index)

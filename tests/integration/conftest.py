@@ -26,6 +26,7 @@ def platform(
         "MMSEARCH_S3_ACCESS_KEY": S3_KEY,
         "MMSEARCH_S3_SECRET_KEY": S3_SECRET,
         "MMSEARCH_DEFAULT_MODEL": tiny_model,
+        "MMSEARCH_MODELS": "mmsearch-tiny/random:3,hf:tiny-clip/random:5",  # fan-out, migration
         "MMSEARCH_BATCH_SIZE": "32",
         "MMSEARCH_MAX_ITEMS_PER_REQUEST": "5000",
         "MMSEARCH_MAX_REQUEST_BYTES": str(4 * 1024 * 1024),

@@ -104,7 +104,7 @@ def test_request_validation(platform: Platform, indexed: tuple[str, str]) -> Non
         field = error_of(bad_index, 422)["details"][0]["field"]
         assert field == f"index.{next(iter(index))}", field
     bad_model = platform.request("POST", "/v1/collections", json={"name": "m1", "model": "nope"})
-    assert error_of(bad_model, 422)["code"] == "unknown_model"
+    assert error_of(bad_model, 422)["code"] == "model_not_allowed"
     both = platform.request(
         "POST", f"/v1/collections/{name}/search", json={"text": "a", "image": {"uri": "s3://b/k"}}
     )
@@ -178,7 +178,9 @@ def test_cancel_skips_pending_batches(platform: Platform, tiny_model: str) -> No
 def test_api_keys_have_scopes(redis_url: str, tmp_path: Path) -> None:
     keys = {scope: new_key() for scope in ("read", "write", "admin")}
     entries = [entry_for(key, scope) for scope, key in keys.items()]
-    settings = Settings(redis_url=redis_url, data_dir=tmp_path, api_keys=entries)
+    settings = Settings(
+        redis_url=redis_url, data_dir=tmp_path, api_keys=entries, models=["mmsearch-tiny/random"]
+    )
     client = create_app(settings).test_client()
 
     def call(method: str, path: str, scope: str | None, **kw: Any) -> Any:

@@ -20,7 +20,9 @@ MODEL = "mmsearch-tiny/random:23"  # loaded nowhere else, so this process loads 
 
 
 def test_text_only_api(redis_url: str, tmp_path: Path) -> None:
-    settings = Settings(redis_url=redis_url, data_dir=tmp_path, api_image_queries=False)
+    settings = Settings(
+        redis_url=redis_url, data_dir=tmp_path, api_image_queries=False, models=[MODEL]
+    )
     app = create_app(settings)
     client = app.test_client()
     runtime: Runtime = app.extensions["mmsearch"]

@@ -34,7 +34,7 @@ from mmsearch.infra.vectors.base import (
     IndexConfig,
     VectorPoint,
 )
-from mmsearch.infra.vectors.edge import EdgeVectorStore
+from mmsearch.infra.vectors.edge.store import EdgeVectorStore
 
 DIM = 512
 CENTRES = 1000
@@ -135,7 +135,7 @@ def build(
             for i in range(start, min(start + 1000, len(x)))
         ]
         store.upsert(NAME, batch)
-    with store._use(NAME) as coll:  # the store's chunks are done; index what is left
+    with store._collections.use(NAME) as coll:  # the store's chunks are done; index what is left
         info = coll.shard.info()
         if index.indexing_threshold <= len(x):
             for _ in range(10):

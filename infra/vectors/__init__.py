@@ -1,4 +1,4 @@
-"""Vector stores: the contract, the Qdrant-server and embedded implementations, and the factory."""
+"""Vector stores: the contract, the embedded and Qdrant-server engines, and the factory."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from mmsearch.infra.vectors.base import (
     VectorPoint,
     VectorStore,
 )
-from mmsearch.infra.vectors.edge import EdgeVectorStore
-from mmsearch.infra.vectors.server import QdrantServerStore
+from mmsearch.infra.vectors.edge.store import EdgeVectorStore
+from mmsearch.infra.vectors.qdrant.store import QdrantServerStore
 
 __all__ = [
     "IMAGE_VECTOR",

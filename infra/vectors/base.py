@@ -1,4 +1,5 @@
-"""The vector store contract: one interface, a Qdrant-server and an embedded implementation."""
+"""The vector store contract: its data types, and one interface for the embedded engine (edge/)
+and the Qdrant server (qdrant/), whose searches check their arguments here, once for both."""
 
 from __future__ import annotations
 
@@ -10,6 +11,15 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
+
+from mmsearch.infra.errors import InvalidRequest
+from mmsearch.infra.vectors.arguments import (
+    Page,
+    check_examples,
+    check_groups,
+    check_prefetch,
+    check_scroll,
+)
 
 IMAGE_VECTOR = "image"
 TEXT_VECTOR = "text"
@@ -111,11 +121,19 @@ class HitGroup:
     hits: list[Hit]
 
 
+def check_vector_name(name: str) -> str:
+    """Return `name` if it is one of VECTOR_NAMES, else raise InvalidRequest."""
+    if name not in VECTOR_NAMES:
+        raise InvalidRequest(f"unknown vector {name!r}; expected one of {list(VECTOR_NAMES)}")
+    return name
+
+
 class VectorStore(ABC):
     """Collections of named cosine vectors ("image", "text") with JSON payloads.
 
     Every method that takes a collection name also takes an alias of one (see set_alias);
-    aliases and collections share one namespace.
+    aliases and collections share one namespace. The searches and scroll check their arguments
+    here, then call the engine's hook of the same name with a leading underscore.
     """
 
     @abstractmethod
@@ -143,20 +161,6 @@ class VectorStore(ABC):
         """Insert or overwrite points by id; durable on return."""
 
     @abstractmethod
-    def search(
-        self,
-        name: str,
-        vector: np.ndarray,
-        *,
-        using: str = IMAGE_VECTOR,
-        filter: FilterJSON | None = None,
-        limit: int = 10,
-        offset: int = 0,
-        score_threshold: float | None = None,
-    ) -> list[Hit]:
-        """Nearest points by cosine on vector `using`, best first, ties broken by id."""
-
-    @abstractmethod
     def count(self, name: str, filter: FilterJSON | None = None) -> int:
         """Exact number of points, optionally matching a filter."""
 
@@ -171,6 +175,45 @@ class VectorStore(ABC):
         """Remove points by id; unknown ids are ignored."""
 
     @abstractmethod
+    def set_payload(self, name: str, ids: Sequence[str], payload: dict[str, Any]) -> None:
+        """Set (overwrite) the given top-level payload keys on points; unknown ids are ignored."""
+
+    @abstractmethod
+    def delete_by_filter(self, name: str, filter: FilterJSON) -> int:
+        """Delete the points matching `filter`; return how many were deleted."""
+
+    @abstractmethod
+    def set_alias(self, alias: str, collection: str) -> None:
+        """Create `alias`, or atomically re-point it; Conflict if a collection has that name."""
+
+    @abstractmethod
+    def delete_alias(self, alias: str) -> None:
+        """Remove an alias; raises CollectionNotFound if there is none by that name."""
+
+    @abstractmethod
+    def list_aliases(self) -> dict[str, str]:
+        """Every alias and the collection it points at, sorted by alias."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release files and connections."""
+
+    # -- searches and scroll: arguments checked here, the rest in the engine's hooks -----------
+
+    def search(
+        self,
+        name: str,
+        vector: np.ndarray,
+        *,
+        using: str = IMAGE_VECTOR,
+        filter: FilterJSON | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        score_threshold: float | None = None,
+    ) -> list[Hit]:
+        """Nearest points by cosine on vector `using`, best first, ties broken by id."""
+        check_vector_name(using)
+        return self._search(name, vector, using, Page(filter, limit, offset, score_threshold))
+
     def search_hybrid(
         self,
         name: str,
@@ -188,8 +231,12 @@ class VectorStore(ABC):
         max(limit + offset, 100). Order: score desc (compared to 1e-6), then id. Points with
         equal scores within one ranking take their ranks in the engine's order.
         """
+        page = Page(filter, limit, offset)
+        depth = check_prefetch(vectors, limit, offset, prefetch_limit)
+        for using in vectors:
+            check_vector_name(using)
+        return self._search_hybrid(name, vectors, page, depth)
 
-    @abstractmethod
     def recommend(
         self,
         name: str,
@@ -198,9 +245,9 @@ class VectorStore(ABC):
         *,
         using: str = IMAGE_VECTOR,
         filter: FilterJSON | None = None,
+        score_threshold: float | None = None,
         limit: int = 10,
         offset: int = 0,
-        score_threshold: float | None = None,
     ) -> list[Hit]:
         """Points nearest to 2·mean(positive) − mean(negative) (average_vector), examples excluded.
 
@@ -208,8 +255,11 @@ class VectorStore(ABC):
         and ItemNotFound (details: ``{"missing": [ids]}``) for examples that do not exist or
         lack the `using` vector. Hit.score is the cosine to the target.
         """
+        check_vector_name(using)
+        page = Page(filter, limit, offset, score_threshold)
+        pos, neg = check_examples(positive, negative)
+        return self._recommend(name, pos, neg, using, page)
 
-    @abstractmethod
     def search_groups(
         self,
         name: str,
@@ -228,16 +278,11 @@ class VectorStore(ABC):
         with other value types) are left out. Groups are ordered by their best hit (score desc,
         id, then key), hits within a group by score desc then id, at most `group_size` each.
         """
+        check_vector_name(using)
+        page = Page(filter, limit, 0, score_threshold)
+        check_groups(group_by, group_size, limit)
+        return self._search_groups(name, vector, using, page, group_by, group_size)
 
-    @abstractmethod
-    def set_payload(self, name: str, ids: Sequence[str], payload: dict[str, Any]) -> None:
-        """Set (overwrite) the given top-level payload keys on points; unknown ids are ignored."""
-
-    @abstractmethod
-    def delete_by_filter(self, name: str, filter: FilterJSON) -> int:
-        """Delete the points matching `filter`; return how many were deleted."""
-
-    @abstractmethod
     def search_batch(
         self,
         name: str,
@@ -249,8 +294,9 @@ class VectorStore(ABC):
         score_threshold: float | None = None,
     ) -> list[list[Hit]]:
         """One search() per vector (same filter and limit), run as one engine batch."""
+        check_vector_name(using)
+        return self._search_batch(name, vectors, using, Page(filter, limit, 0, score_threshold))
 
-    @abstractmethod
     def scroll(
         self,
         name: str,
@@ -264,18 +310,47 @@ class VectorStore(ABC):
 
         The cursor is the last id of the page (pass it as `after`), or None after the last page.
         """
+        after = check_scroll(limit, after)
+        # the engines read from `after` inclusively (it comes back while it still exists), and
+        # one point past the page tells whether another page follows
+        count = limit + (2 if after is not None else 1)
+        points = [
+            p for p in self._scroll(name, after, count, filter, with_vectors) if p.id != after
+        ]
+        if len(points) > limit:
+            return points[:limit], points[limit - 1].id
+        return points, None
 
     @abstractmethod
-    def set_alias(self, alias: str, collection: str) -> None:
-        """Create `alias`, or atomically re-point it; Conflict if a collection has that name."""
+    def _search(self, name: str, vector: np.ndarray, using: str, page: Page) -> list[Hit]:
+        """search(): the vector's length is the engine's to check, against the collection."""
 
     @abstractmethod
-    def delete_alias(self, alias: str) -> None:
-        """Remove an alias; raises CollectionNotFound if there is none by that name."""
+    def _search_hybrid(
+        self, name: str, vectors: dict[str, np.ndarray], page: Page, depth: int
+    ) -> list[Hit]:
+        """search_hybrid() with the prefetch limit `depth`; vector names checked, not lengths."""
 
     @abstractmethod
-    def list_aliases(self) -> dict[str, str]:
-        """Every alias and the collection it points at, sorted by alias."""
+    def _recommend(
+        self, name: str, positive: list[str], negative: list[str], using: str, page: Page
+    ) -> list[Hit]:
+        """recommend() with canonical, deduplicated example ids."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release files and connections."""
+    @abstractmethod
+    def _search_groups(
+        self, name: str, vector: np.ndarray, using: str, page: Page, group_by: str, size: int
+    ) -> list[HitGroup]:
+        """search_groups(): `page.limit` groups of at most `size` hits."""
+
+    @abstractmethod
+    def _search_batch(
+        self, name: str, vectors: Sequence[np.ndarray], using: str, page: Page
+    ) -> list[list[Hit]]:
+        """search_batch(): the vectors' lengths are the engine's to check."""
+
+    @abstractmethod
+    def _scroll(
+        self, name: str, start: str | None, count: int, filter: FilterJSON | None, vectors: bool
+    ) -> list[VectorPoint]:
+        """Up to `count` points in ascending id order from id `start` (inclusive) on."""

@@ -1,30 +1,28 @@
-"""Helpers shared by the vector store implementations, so both validate and rank the same way.
+"""Checks of what is written to and asked of a collection, shared by both engines.
 
-Names, ids, vectors, points and pages are checked here (raising InvalidRequest), hits are ranked
-by score then id, and collection specs are converted to and from JSON.
+Collection names, query vectors and points are checked here (raising InvalidRequest), and
+collection specs are converted to and from JSON.
 """
 
 from __future__ import annotations
 
-import math
-import uuid
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 
 from mmsearch.infra.errors import InvalidRequest
+from mmsearch.infra.vectors.arguments import canonical_id
 from mmsearch.infra.vectors.base import (
     COLLECTION_NAME_RE,
     LEGACY_INDEX,
     QUANTIZATIONS,
-    VECTOR_NAMES,
     CollectionSpec,
     FieldType,
-    Hit,
     IndexConfig,
     VectorPoint,
+    check_vector_name,
 )
 
 
@@ -38,15 +36,6 @@ def check_collection_name(name: str) -> str:
     return name
 
 
-def canonical_id(point_id: str) -> str:
-    """The canonical (lowercase, hyphenated) form of a uuid point id; raise if not a uuid."""
-    try:
-        return str(uuid.UUID(str(point_id)))
-    except ValueError:
-        details = {"id": str(point_id)[:100]}
-        raise InvalidRequest("point ids must be uuid strings", details=details) from None
-
-
 def check_vector(vector: np.ndarray, dim: int, what: str = "vector") -> list[float]:
     """A finite vector of length `dim` as a list of floats; raise InvalidRequest otherwise."""
     arr = np.asarray(vector, dtype=np.float32).reshape(-1)
@@ -55,11 +44,9 @@ def check_vector(vector: np.ndarray, dim: int, what: str = "vector") -> list[flo
     return list(arr.tolist())
 
 
-def check_vector_name(name: str) -> str:
-    """Return `name` if it is one of VECTOR_NAMES, else raise InvalidRequest."""
-    if name not in VECTOR_NAMES:
-        raise InvalidRequest(f"unknown vector {name!r}; expected one of {list(VECTOR_NAMES)}")
-    return name
+def check_vectors(vectors: Mapping[Any, np.ndarray], dim: int) -> dict[Any, list[float]]:
+    """check_vector on each query vector, named in errors by its key (a vector name, an index)."""
+    return {key: check_vector(vec, dim, f"query vector {key!r}") for key, vec in vectors.items()}
 
 
 def check_point(point: VectorPoint, dim: int) -> tuple[str, dict[str, list[float]]]:
@@ -79,42 +66,6 @@ def read_point(point_id: str, vectors: Any, payload: dict[str, Any] | None) -> V
     """A VectorPoint from an engine's record (vectors: name → list, or None when not asked)."""
     arrays = {k: np.asarray(v, dtype=np.float32) for k, v in (vectors or {}).items()}
     return VectorPoint(id=point_id, vectors=arrays, payload=dict(payload or {}))
-
-
-def check_page(limit: int, offset: int, score_threshold: float | None) -> None:
-    """Raise InvalidRequest for a negative page or a non-finite threshold."""
-    if limit < 0 or offset < 0:
-        raise InvalidRequest("limit and offset must not be negative")
-    if score_threshold is not None and not math.isfinite(score_threshold):
-        raise InvalidRequest("score_threshold must be a finite number")
-
-
-def rank_key(digits: int | None = None) -> Callable[[Hit], tuple[float, str]]:
-    """Sort key: score desc (rounded to `digits` decimals if given), then id."""
-    if digits is None:
-        return lambda h: (-h.score, h.id)
-    return lambda h: (-round(h.score, digits), h.id)
-
-
-def rank_page(
-    fetch: Callable[[int], list[Hit]], limit: int, offset: int, digits: int | None = None
-) -> list[Hit]:
-    """Hits [offset, offset+limit) by score desc then id, from `fetch(n)` = the engine's top n.
-
-    Engines order equal scores arbitrarily, so when a tie straddles the end of the page more
-    hits are fetched until the tie is complete. `digits`: compare scores rounded to that many
-    decimals (for scores two engines compute with different float precision).
-    """
-    want = offset + limit
-    if limit == 0:
-        return []
-    key = rank_key(digits)
-    n = want + 1
-    while True:
-        hits = sorted(fetch(n), key=key)
-        if len(hits) < n or key(hits[-1])[0] != key(hits[want - 1])[0]:
-            return hits[offset:want]
-        n *= 2
 
 
 def spec_to_json(spec: CollectionSpec) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from mmsearch.infra.errors import InvalidRequest
 from mmsearch.infra.vectors import CollectionSpec, EdgeVectorStore, IndexConfig
 from mmsearch.infra.vectors.base import LEGACY_INDEX
 from mmsearch.infra.vectors.checks import check_spec, spec_from_json, spec_to_json
-from mmsearch.infra.vectors.edge_files import search_params as edge_search_params
-from mmsearch.infra.vectors.server_index import index_config, search_params
+from mmsearch.infra.vectors.edge.files import search_params as edge_search_params
+from mmsearch.infra.vectors.qdrant.index import index_config, search_params
 
 SPEC = CollectionSpec("photos", 512, "m", index=IndexConfig(m=24, hnsw_ef=300))
 
@@ -57,7 +57,7 @@ def test_edge_collections_get_the_settings(tmp_path: Path) -> None:
     assert config.hnsw_config.m == 24 and config.hnsw_config.ef_construct == 256
     assert config.optimizers.indexing_threshold == 20_000
     assert config.quantization_config is not None
-    assert store._collections[SPEC.name].params.hnsw_ef == 300
+    assert store._collections.by_name[SPEC.name].params.hnsw_ef == 300
     assert edge_search_params(SPEC.index).quantization is not None
     plain = replace(SPEC, index=IndexConfig(quantization=None))
     assert store._config(plain).quantization_config is None
@@ -72,7 +72,7 @@ def test_the_tenant_field_is_the_servers_tenant_index() -> None:
 
     from mmsearch.infra.catalog.tenancy import TENANT_FIELD
     from mmsearch.infra.vectors import FieldType
-    from mmsearch.infra.vectors.server_index import field_schema
+    from mmsearch.infra.vectors.qdrant.index import field_schema
 
     tenant = field_schema(TENANT_FIELD, FieldType.KEYWORD)
     assert isinstance(tenant, models.KeywordIndexParams) and tenant.is_tenant

@@ -10,60 +10,31 @@ from typing import Any
 
 import numpy as np
 import pytest
-from qdrant_client import QdrantClient
 
 from mmsearch.infra.errors import BadFilter, CollectionExists, CollectionNotFound, InvalidRequest
-from mmsearch.infra.vectors import (
-    CollectionSpec,
-    EdgeVectorStore,
-    Hit,
-    IndexConfig,
-    QdrantServerStore,
-    VectorPoint,
-    VectorStore,
+from mmsearch.infra.vectors import CollectionSpec, EdgeVectorStore, IndexConfig, VectorStore
+from tests.fixtures.vectors import (
+    ATOL,
+    DIM,
+    FILTERS,
+    SCHEMA,
+    SPEC,
+    assert_same_hits,
+    both_stores,
+    loaded,
+    make_points,
+    point_id,
+    queries,
+    same,
 )
-from tests.fixtures.vectors import DIM, FILTERS, SCHEMA, make_points, point_id, queries
 
-SPEC = CollectionSpec("photos", DIM, "test-model", dict(SCHEMA), public_name="photos", version=1)
 # Graphs built every 100 points: the edge store searches HNSW + int8, the server (local) exactly.
 SMALL_INDEX = replace(SPEC, index=IndexConfig(indexing_threshold=100))
-ATOL = 1e-5
 
 
 @pytest.fixture
 def stores(tmp_path: Path) -> Iterator[list[VectorStore]]:
-    edge = EdgeVectorStore(tmp_path / "edge")
-    server = QdrantServerStore(QdrantClient(location=":memory:"))
-    yield [edge, server]
-    edge.close()
-    server.close()
-
-
-def loaded(
-    stores: list[VectorStore], points: list[VectorPoint] | None = None, spec: CollectionSpec = SPEC
-) -> None:
-    for store in stores:
-        store.create_collection(spec)
-        pts = make_points() if points is None else points
-        for start in range(0, len(pts), 64):
-            store.upsert(SPEC.name, pts[start : start + 64])
-
-
-def assert_same_hits(a: list[Hit], b: list[Hit], what: str = "") -> None:
-    assert [h.id for h in a] == [h.id for h in b], what
-    np.testing.assert_allclose([h.score for h in a], [h.score for h in b], atol=ATOL, err_msg=what)
-    assert [h.payload for h in a] == [h.payload for h in b], what
-
-
-def same(stores: list[VectorStore], call: str, *args: Any, **kwargs: Any) -> Any:
-    """Run one call on every store; assert equal answers; return the first."""
-    answers = [getattr(store, call)(SPEC.name, *args, **kwargs) for store in stores]
-    for other in answers[1:]:
-        if call == "search":
-            assert_same_hits(answers[0], other, f"{call} {kwargs}")
-        else:
-            assert other == answers[0], f"{call} {args} {kwargs}"
-    return answers[0]
+    yield from both_stores(tmp_path)
 
 
 @pytest.mark.parametrize("spec", [SPEC, SMALL_INDEX], ids=["exact", "hnsw-int8"])
@@ -177,7 +148,7 @@ def test_edge_persists_collections_specs_and_points(tmp_path: Path) -> None:
         (replace(SPEC, name="empty", payload_schema={}), 0),
         (SPEC, 300),
     ]
-    assert set(store._collections[SPEC.name].shard.info().payload_schema) == set(SCHEMA)
+    assert set(store._collections.by_name[SPEC.name].shard.info().payload_schema) == set(SCHEMA)
     after = [store.search(SPEC.name, q, filter=FILTERS["keyword"], limit=10) for q in queries()]
     for a, b in zip(before, after, strict=True):
         assert_same_hits(a, b)
@@ -202,7 +173,7 @@ def test_edge_folder_has_one_owner(tmp_path: Path) -> None:
 def test_edge_builds_the_index_as_points_arrive(tmp_path: Path) -> None:
     store = EdgeVectorStore(tmp_path)
     loaded([store], spec=SMALL_INDEX)
-    info = store._collections[SPEC.name].shard.info()
+    info = store._collections.by_name[SPEC.name].shard.info()
     assert info.indexed_vectors_count >= 200 and info.points_count == 300
     assert store.count(SPEC.name) == 300
     for p in make_points()[20:40]:  # a stored vector finds itself first

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from qdrant_client import QdrantClient
 
 from mmsearch.infra.errors import (
     BadFilter,
@@ -20,67 +19,30 @@ from mmsearch.infra.errors import (
     InvalidRequest,
     ItemNotFound,
 )
-from mmsearch.infra.vectors import (
-    EdgeVectorStore,
-    Hit,
-    QdrantServerStore,
-    VectorPoint,
-    VectorStore,
-    edge_groups,
+from mmsearch.infra.vectors import EdgeVectorStore, Hit, VectorPoint, VectorStore
+from mmsearch.infra.vectors.edge import groups as edge_groups
+from mmsearch.infra.vectors.ranking import group_keys
+from tests.fixtures.vectors import (
+    ATOL,
+    DIM,
+    FILTERS,
+    POINTS,
+    SPEC,
+    assert_same_hits,
+    both_stores,
+    loaded,
+    point_id,
+    queries,
+    same,
 )
-from mmsearch.infra.vectors.base import HitGroup
-from mmsearch.infra.vectors.queries import group_keys
-from tests.fixtures.vectors import DIM, FILTERS, make_points, point_id, queries
-from tests.unit.test_vector_congruence import ATOL, SPEC, assert_same_hits, loaded
 
-POINTS = make_points()
 IMAGES = np.stack([p.vectors["image"] for p in POINTS])
 MISSING_ID = "00000000-0000-0000-0000-000000000000"
 
 
 @pytest.fixture
 def stores(tmp_path: Path) -> Iterator[list[VectorStore]]:
-    edge = EdgeVectorStore(tmp_path / "edge")
-    server = QdrantServerStore(QdrantClient(location=":memory:"))
-    yield [edge, server]
-    edge.close()
-    server.close()
-
-
-def same(stores: list[VectorStore], call: str, *args: Any, **kwargs: Any) -> Any:
-    """Run one call on every store, assert the answers agree (scores to ATOL), return the first."""
-    answers = [getattr(store, call)(SPEC.name, *args, **kwargs) for store in stores]
-    what = f"{call} {kwargs}"
-    for other in answers[1:]:
-        if call in ("search", "search_hybrid", "recommend"):
-            assert_same_hits(answers[0], other, what)
-        elif call == "search_batch":
-            assert len(answers[0]) == len(other), what
-            for a, b in zip(answers[0], other, strict=True):
-                assert_same_hits(a, b, what)
-        elif call == "search_groups":
-            assert_same_groups(answers[0], other, what)
-        elif call == "scroll":
-            assert_same_points(answers[0][0], other[0], what)
-            assert answers[0][1] == other[1], what
-        else:
-            assert other == answers[0], what
-    return answers[0]
-
-
-def assert_same_points(a: list[VectorPoint], b: list[VectorPoint], what: str = "") -> None:
-    assert [(p.id, p.payload, sorted(p.vectors)) for p in a] == [
-        (p.id, p.payload, sorted(p.vectors)) for p in b
-    ], what
-    for pa, pb in zip(a, b, strict=True):
-        for name in pa.vectors:
-            np.testing.assert_allclose(pa.vectors[name], pb.vectors[name], atol=ATOL)
-
-
-def assert_same_groups(a: list[HitGroup], b: list[HitGroup], what: str = "") -> None:
-    assert [(g.key, type(g.key)) for g in a] == [(g.key, type(g.key)) for g in b], what
-    for ga, gb in zip(a, b, strict=True):
-        assert_same_hits(ga.hits, gb.hits, f"{what} group {ga.key!r}")
+    yield from both_stores(tmp_path)
 
 
 def exact_ranking(
@@ -148,7 +110,7 @@ def test_hybrid_prefetch_limit_bounds_each_ranking(stores: list[VectorStore]) ->
 
 
 def test_hybrid_search_validates(stores: list[VectorStore]) -> None:
-    loaded(stores, make_points(5))
+    loaded(stores, POINTS[:5])
     good = np.ones(DIM)
     for store in stores:
         for bad in [{}, {"audio": good}, {"image": np.ones(3)}, {"image": np.zeros(DIM)}]:
@@ -284,7 +246,7 @@ def test_search_groups_types_ties_and_missing_fields(stores: list[VectorStore]) 
 
 
 def test_search_groups_validate(stores: list[VectorStore]) -> None:
-    loaded(stores, make_points(5))
+    loaded(stores, POINTS[:5])
     for store in stores:
         for kwargs in [
             {"group_by": ""},
@@ -442,7 +404,7 @@ def test_aliases_resolve_everywhere(stores: list[VectorStore]) -> None:
     q = queries()[1]
     for store in stores:
         store.create_collection(OTHER)
-        store.upsert(OTHER.name, make_points(5))
+        store.upsert(OTHER.name, POINTS[:5])
         assert store.list_aliases() == {}
         store.set_alias("live", SPEC.name)
         store.set_alias("live", SPEC.name)  # idempotent
@@ -462,7 +424,7 @@ def test_aliases_resolve_everywhere(stores: list[VectorStore]) -> None:
         assert len(store.search_batch("live", [q, q])) == 2
         store.set_payload("live", [point_id(3)], {"via": "alias"})
         assert store.retrieve(SPEC.name, [point_id(3)])[0].payload["via"] == "alias"
-        store.upsert("live", [replace(make_points(1)[0], id=MISSING_ID)])
+        store.upsert("live", [replace(POINTS[0], id=MISSING_ID)])
         store.delete_points("live", [MISSING_ID])
         assert store.delete_by_filter("live", {"must": [{"has_id": [point_id(4)]}]}) == 1
         assert store.count(SPEC.name) == 299

@@ -14,23 +14,21 @@ final hits get their full payloads in one retrieve.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, cast
 
 import qdrant_edge as qe
 
 from mmsearch.infra.vectors.base import Hit, HitGroup
-from mmsearch.infra.vectors.checks import rank_key
-from mmsearch.infra.vectors.queries import GroupKey, finish_groups, group_keys
+from mmsearch.infra.vectors.edge.collection import EdgeCollection, edge_hits
+from mmsearch.infra.vectors.ranking import GroupKey, finish_groups, group_keys, rank_key
 
 FIRST_PAGE = 64
 
 
 def search_groups(
-    shard: qe.EdgeShard,
+    coll: EdgeCollection,
     query: qe.Query,
     flt: qe.Filter | None,
-    params: qe.SearchParams,
     *,
     group_by: str,
     group_size: int,
@@ -48,12 +46,12 @@ def search_groups(
             query=query,
             limit=n,
             filter=_narrow(flt, group_by, list(full), open_keys),
-            params=params,
+            params=coll.params,
             with_payload=[group_by],
             with_vector=False,
             score_threshold=score_threshold,
         )
-        hits = sorted(edge_hits(shard.search(request)), key=key)
+        hits = sorted(edge_hits(coll.shard.search(request)), key=key)
         exhausted = len(hits) < n
         if not exhausted:  # the last score may continue past n: keep the hits above it
             hits = [h for h in hits if h.score > hits[-1].score]
@@ -69,7 +67,7 @@ def search_groups(
         groups = {**full, **partial}
         ranked = finish_groups(groups, limit, group_size)
         if exhausted or (len(ranked) == limit and all(g.key in full for g in ranked)):
-            return _with_payloads(shard, ranked)
+            return _with_payloads(coll.shard, ranked)
         if top is None and len(ranked) == limit:
             top = [g.key for g in ranked]
         n *= 2
@@ -99,11 +97,6 @@ def _narrow(
 def _same_type(keys: list[GroupKey]) -> bool:
     """True if `keys` is non-empty and all strings or all integers (what match any/except take)."""
     return bool(keys) and len({type(k) for k in keys}) == 1
-
-
-def edge_hits(found: Sequence[qe.ScoredPoint]) -> list[Hit]:
-    """Hits from the engine's scored points (ids as canonical uuid strings)."""
-    return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in found]
 
 
 def _with_payloads(shard: qe.EdgeShard, groups: list[HitGroup]) -> list[HitGroup]:

@@ -1,0 +1,1 @@
+"""The vector store over qdrant-client: a Qdrant server (QdrantServerStore in store)."""

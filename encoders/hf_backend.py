@@ -48,7 +48,7 @@ from transformers import (
 )
 
 from mmsearch.encoders.base import ImageTowerNotLoaded, ModelRef, UnknownModel
-from mmsearch.encoders.torch_util import resolve_device, to_unit_numpy
+from mmsearch.encoders.torch_util import TorchImageTower, resolve_device, to_unit_numpy
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ _TINY_CONTEXT = 16
 _TINY_IMAGE = 32
 
 
-class HFEncoder:
+class HFEncoder(TorchImageTower):
     """A transformers CLIP or SigLIP model loaded once; fp16 on GPU, fp32 on CPU.
 
     `text_only`: drop the vision tower once loaded (for an API that serves text queries only).
@@ -140,22 +140,8 @@ class HFEncoder:
         tensor: torch.Tensor = pixels["pixel_values"][0]
         return tensor
 
-    @torch.inference_mode()
-    def embed_preprocessed(self, batch: Sequence[torch.Tensor]) -> np.ndarray:
-        """(n, dim) float32 unit vectors for preprocessed image tensors."""
-        if not batch:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        if not self.has_image_tower:
-            raise ImageTowerNotLoaded(f"{self.name} was loaded without its image tower")
-        pixels = torch.stack(list(batch))
-        if self.device.startswith("cuda"):
-            pixels = pixels.pin_memory().to(self.device, non_blocking=True)
-        pixels = pixels.to(dtype=self._dtype)
-        return to_unit_numpy(_features(self._model.get_image_features(pixel_values=pixels)))
-
-    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
-        """(n, dim) float32 unit vectors for decoded images."""
-        return self.embed_preprocessed([self.preprocess(image) for image in images])
+    def _image_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        return _features(self._model.get_image_features(pixel_values=pixels))
 
     def save_pretrained(self, directory: Path | str) -> Path:
         """Write model, tokenizer and image processor so `hf:local/file:DIR` loads them back."""

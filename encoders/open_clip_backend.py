@@ -17,7 +17,7 @@ from safetensors import safe_open
 
 from mmsearch.encoders.base import ImageTowerNotLoaded, ModelRef, UnknownModel
 from mmsearch.encoders.text_trim import encode_text, trim_mode
-from mmsearch.encoders.torch_util import resolve_device, to_unit_numpy
+from mmsearch.encoders.torch_util import TorchImageTower, resolve_device, to_unit_numpy
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ for _config in sorted(_CONFIG_DIR.glob("*.json")):
     open_clip.add_model_config(_config)
 
 
-class OpenClipEncoder:
+class OpenClipEncoder(TorchImageTower):
     """An open_clip model loaded once; fp16 on GPU, fp32 on CPU.
 
     `text_only`: load the text tower alone (for an API that serves text queries only). With
@@ -103,23 +103,11 @@ class OpenClipEncoder:
         tensor: torch.Tensor = self._preprocess(image)
         return tensor
 
-    @torch.inference_mode()
-    def embed_preprocessed(self, batch: Sequence[torch.Tensor]) -> np.ndarray:
-        """(n, dim) float32 unit vectors for preprocessed image tensors."""
-        if not batch:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        if not self.has_image_tower:
-            raise ImageTowerNotLoaded(f"{self.name} was loaded without its image tower")
-        pixels = torch.stack(list(batch))
-        if self.device.startswith("cuda"):
-            pixels = pixels.pin_memory().to(self.device, non_blocking=True)
-        pixels = pixels.to(dtype=self._dtype).contiguous(memory_format=torch.channels_last)
-        features = self._model.encode_image(pixels)
-        return to_unit_numpy(features)
-
-    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
-        """(n, dim) float32 unit vectors for decoded images."""
-        return self.embed_preprocessed([self.preprocess(image) for image in images])
+    def _image_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        features: torch.Tensor = self._model.encode_image(
+            pixels.contiguous(memory_format=torch.channels_last)
+        )
+        return features
 
 
 def _has_text_projection(model: Any) -> bool:

@@ -12,11 +12,11 @@ import argparse
 import io
 import time
 
-from common import decode_all, load_photos
 from PIL import Image
 
 from mmsearch.infra.media.images import decode_image
 from mmsearch.infra.settings import Settings
+from mmsearch.infra.testing.photos import decode, real_or_generated
 
 LIMIT = 100_000_000
 
@@ -33,9 +33,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=50)
     args = parser.parse_args()
     min_side = Settings().decode_min_side
-    photos, source = load_photos(args.n)
+    photos, source = real_or_generated(args.n)
     large = []
-    for image in decode_all(photos[: max(1, args.n // 5)]):
+    for image in [decode(p.data) for p in photos[: max(1, args.n // 5)]]:
         out = io.BytesIO()
         image.resize((4000, 3000), Image.Resampling.BICUBIC).save(out, "JPEG", quality=90)
         large.append(out.getvalue())

@@ -7,15 +7,14 @@ real API and worker) against the bare encoder on the same images, model and batc
 
 from __future__ import annotations
 
-import argparse
-import io
 import logging
 import time
 
-from common import load_photos, running_stack
+from common import bench_parser, running_stack
 from PIL import Image
 
 from mmsearch.encoders import get_encoder
+from mmsearch.infra.testing.photos import decode, real_or_generated
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
@@ -39,14 +38,13 @@ def raw_encoder_rates(model: str, images: list[Image.Image], batch_size: int) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="mmsearch-tiny/random")
+    parser = bench_parser(__doc__)
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--batch", type=int, default=64)
     args = parser.parse_args()
 
-    photos, source = load_photos(args.n)
-    images = [Image.open(io.BytesIO(p.data)).convert("RGB") for p in photos]
+    photos, source = real_or_generated(args.n)
+    images = [decode(p.data) for p in photos]
     raw = raw_encoder_rates(args.model, images, args.batch)
 
     with running_stack(args.model, args.batch, photos) as stack:

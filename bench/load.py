@@ -9,7 +9,6 @@ the items sent, indexed, failed and lost (must be 0), all from one run.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import threading
 import time
@@ -17,19 +16,20 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import requests
-from common import load_photos, running_stack
+from common import bench_parser, running_stack
+
+from mmsearch.infra.testing.photos import real_or_generated
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="mmsearch-tiny/random")
+    parser = bench_parser(__doc__)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=60.0)
     args = parser.parse_args()
-    photos, source = load_photos(args.images)
+    photos, source = real_or_generated(args.images)
     captions = [p.caption for p in photos]
     with running_stack(args.model, 32, photos) as stack:
         platform = stack.platform

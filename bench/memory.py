@@ -27,9 +27,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from common import load_photos, running_stack
+from common import running_stack
 
 from mmsearch.infra.local_redis import LocalRedis
+from mmsearch.infra.testing.photos import real_or_generated
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
@@ -146,7 +147,7 @@ def child(
 
 
 def standalone(model: str, args: argparse.Namespace) -> dict[str, Any]:
-    photos, _ = load_photos(args.n)
+    photos, _ = real_or_generated(args.n)
     with running_stack(model, args.batch, photos) as stack:
         platform, pid = stack.platform, stack.platform.process.pid
         before = status_mib(Path(f"/proc/{pid}/status"))
@@ -180,7 +181,7 @@ def main() -> None:
         model = save_random_weights(args.arch, Path(tmp))
         photo_dir = Path(tmp, "photos")
         photo_dir.mkdir()
-        photos, source = load_photos(args.n)
+        photos, source = real_or_generated(args.n)
         for photo in photos:
             (photo_dir / photo.name).write_bytes(photo.data)
         print(

@@ -11,7 +11,6 @@ overhead is HTTP latency minus (encode + engine), at p50 and at p99.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import tempfile
 import time
@@ -21,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import decode_all, load_photos, running_stack
+from common import bench_parser, running_stack
 
 from mmsearch.encoders import get_encoder
+from mmsearch.infra.testing.photos import decode, real_or_generated
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
@@ -61,7 +61,7 @@ def engine_ms(model: str, photos: list[Any], queries: list[str]) -> list[float]:
     from mmsearch.infra.vectors import CollectionSpec, EdgeVectorStore, VectorPoint
 
     encoder = get_encoder(model)
-    images = decode_all(photos)
+    images = [decode(p.data) for p in photos]
     vectors = np.concatenate(
         [encoder.embed_images(images[i : i + 64]) for i in range(0, len(images), 64)]
     )
@@ -131,8 +131,7 @@ def run_level(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="mmsearch-tiny/random")
+    parser = bench_parser(__doc__)
     parser.add_argument("--n", type=int, default=300, help="points in the collection")
     parser.add_argument("--clients", default="1,4,16", help="concurrent clients per level")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each level")
@@ -142,7 +141,7 @@ def main() -> None:
     args = parser.parse_args()
     levels = [int(c) for c in args.clients.split(",")]
 
-    photos, source = load_photos(args.n)
+    photos, source = real_or_generated(args.n)
     captions = [f"{p.caption} #{i}" for i, p in enumerate(photos)]
     encoder = get_encoder(args.model)
     encoder.embed_texts(["warm up"])

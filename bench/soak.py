@@ -9,11 +9,12 @@ and after the last, their ratio, and the items lost across all cycles (must be 0
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
-from common import load_photos, running_stack
+from common import bench_parser, running_stack
+
+from mmsearch.infra.testing.photos import real_or_generated
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
@@ -26,12 +27,11 @@ def rss_mib(pid: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="mmsearch-tiny/random")
+    parser = bench_parser(__doc__)
     parser.add_argument("--cycles", type=int, default=20)
     parser.add_argument("--images", type=int, default=200)
     args = parser.parse_args()
-    photos, source = load_photos(args.images)
+    photos, source = real_or_generated(args.images)
     items = [
         {"uri": f"s3://bench/{p.name}", "id": p.name, "metadata": {"batch": "soak"}} for p in photos
     ]

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from common import load_photos
 
 from mmsearch.encoders import get_encoder
 from mmsearch.encoders.torch_util import to_unit_numpy
+from mmsearch.infra.testing.photos import real_or_generated
 
 
 def texts_per_s(embed: Any, texts: list[str], batch: int, seconds: float) -> float:
@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--model", default="ViT-B-32/random")
     parser.add_argument("--seconds", type=float, default=4.0, help="duration of each measure")
     args = parser.parse_args()
-    photos, source = load_photos(200)
+    photos, source = real_or_generated(200)
     texts = [p.caption for p in photos]
     encoder: Any = get_encoder(args.model, text_only=True)
     tokenizer, model = encoder._tokenizer, encoder._model

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
 
-from tests.conftest import S3_KEY, S3_SECRET
-from tests.fixtures.platform import Platform
+from mmsearch.infra.testing.platform import Platform, standalone_env
 
 
 @pytest.fixture(scope="session")
@@ -17,23 +15,19 @@ def platform(
     tmp_path_factory: pytest.TempPathFactory, redis_url: str, s3_endpoint: str, tiny_model: str
 ) -> Iterator[Platform]:
     data_dir = tmp_path_factory.mktemp("data")
-    media = tmp_path_factory.mktemp("media")
-    env = {
-        "MMSEARCH_REDIS_URL": redis_url,
-        "MMSEARCH_DATA_DIR": str(data_dir),
-        "MMSEARCH_FILE_ROOT": str(media),
-        "MMSEARCH_S3_ENDPOINT_URL": s3_endpoint,
-        "MMSEARCH_S3_ACCESS_KEY": S3_KEY,
-        "MMSEARCH_S3_SECRET_KEY": S3_SECRET,
-        "MMSEARCH_DEFAULT_MODEL": tiny_model,
-        "MMSEARCH_MODELS": "mmsearch-tiny/random:3,hf:tiny-clip/random:5",  # fan-out, migration
-        "MMSEARCH_BATCH_SIZE": "32",
-        "MMSEARCH_MAX_ITEMS_PER_REQUEST": "5000",
-        "MMSEARCH_MAX_REQUEST_BYTES": str(4 * 1024 * 1024),
-        "MMSEARCH_MAX_IMAGE_BYTES": str(8 * 1024 * 1024),
-    }
-    running = Platform(env, Path(data_dir) / "standalone.log")
-    running.media_root = Path(media)  # type: ignore[attr-defined]
+    env = standalone_env(
+        redis_url,
+        data_dir,
+        s3_endpoint,
+        tiny_model,
+        file_root=str(tmp_path_factory.mktemp("media")),
+        models="mmsearch-tiny/random:3,hf:tiny-clip/random:5",  # fan-out, migration
+        batch_size="32",
+        max_items_per_request="5000",
+        max_request_bytes=str(4 * 1024 * 1024),
+        max_image_bytes=str(8 * 1024 * 1024),
+    )
+    running = Platform(env, data_dir / "standalone.log")
     yield running
     running.stop()
 

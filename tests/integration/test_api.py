@@ -19,9 +19,12 @@ from mmsearch.api.schemas.resources import MAX_TEXT
 from mmsearch.encoders import get_encoder
 from mmsearch.infra.api_keys import entry_for, new_key
 from mmsearch.infra.settings import Settings
-from tests.fixtures.images import generated_jpeg, generated_photos
-from tests.fixtures.platform import Platform
-from tests.integration.test_end_to_end import brute_force
+from mmsearch.infra.testing.photos import decode, generated_jpeg, generated_photos
+from mmsearch.infra.testing.platform import Platform
+from tests.fixtures.http import error_of
+from tests.fixtures.platform import new_collection, unique_name
+from tests.fixtures.ranking import brute_force
+from tests.fixtures.s3 import upload_bucket
 
 DEFAULT_INDEX = {
     "m": 32,
@@ -32,29 +35,18 @@ DEFAULT_INDEX = {
 }
 
 
-def error_of(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
-    return dict(body["error"])
-
-
 @pytest.fixture(scope="module")
 def indexed(platform: Platform, s3_client: Any, tiny_model: str) -> tuple[str, str]:
-    bucket = f"api-{uuid.uuid4().hex[:8]}"
-    s3_client.create_bucket(Bucket=bucket)
     photos = generated_photos(20)
-    for photo in photos:
-        s3_client.put_object(Bucket=bucket, Key=photo.name, Body=photo.data)
-    name = f"api-{uuid.uuid4().hex[:8]}"
-    platform.create_collection(name, tiny_model)
+    bucket = upload_bucket(s3_client, photos, label="api")
+    name = new_collection(platform, "api", tiny_model)
     items = [{"uri": f"s3://{bucket}/{p.name}", "id": p.name} for p in photos]
     assert platform.wait_job(platform.ingest(name, {"items": items}))["status"] == "succeeded"
     return name, bucket
 
 
 def test_collection_lifecycle_and_errors(platform: Platform, tiny_model: str) -> None:
-    name = f"life-{uuid.uuid4().hex[:8]}"
+    name = unique_name("life")
     created = platform.create_collection(name, tiny_model, payload_schema={"year": "integer"})
     assert created == {
         "name": name,
@@ -142,8 +134,8 @@ def test_image_queries_match_the_encoder(
     encoded = base64.b64encode(generated_jpeg(999)).decode()
     by_b64 = platform.search(name, {"image": {"base64": encoded}, "limit": 20})["results"]
     encoder = get_encoder(tiny_model)
-    query = encoder.embed_images([_decode(generated_jpeg(999))])[0]
-    matrix = encoder.embed_images([_decode(p.data) for p in generated_photos(20)])
+    query = encoder.embed_images([decode(generated_jpeg(999))])[0]
+    matrix = encoder.embed_images([decode(p.data) for p in generated_photos(20)])
     want = np.sort(matrix @ query)[::-1]
     np.testing.assert_allclose([h["score"] for h in by_b64], want, atol=1e-4)
     not_image = platform.request(
@@ -154,17 +146,8 @@ def test_image_queries_match_the_encoder(
     assert error_of(not_image, 400)["code"] == "not_an_image"
 
 
-def _decode(data: bytes) -> Any:
-    import io
-
-    from PIL import Image
-
-    return Image.open(io.BytesIO(data)).convert("RGB")
-
-
 def test_cancel_skips_pending_batches(platform: Platform, tiny_model: str) -> None:
-    name = f"cancel-{uuid.uuid4().hex[:8]}"
-    platform.create_collection(name, tiny_model)
+    name = new_collection(platform, "cancel", tiny_model)
     items = [{"uri": f"s3://absent-bucket-{i % 3}/k{i}.jpg"} for i in range(3000)]
     job_id = platform.ingest(name, {"items": items})
     cancelled = platform.request("DELETE", f"/v1/jobs/{job_id}").json()
@@ -295,8 +278,8 @@ def test_thumbnails_come_through_the_api(
     name, bucket = indexed
     response = platform.request("GET", f"/v1/collections/{name}/thumbnails/gen_0003.jpg")
     assert response.status_code == 200 and response.headers["Content-Type"] == "image/jpeg"
-    thumb = _decode(response.content)
-    original = _decode(generated_photos(20)[3].data)
+    thumb = decode(response.content)
+    original = decode(generated_photos(20)[3].data)
     assert thumb.size == original.size  # 160×120 already fits in 256 px
     diff = np.abs(np.asarray(thumb, dtype=int) - np.asarray(original, dtype=int)).mean()
     assert diff < 8  # the same picture, re-encoded

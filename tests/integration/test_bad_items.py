@@ -6,18 +6,18 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.fixtures.images import generated_photos, truncated_jpeg
-from tests.fixtures.platform import Platform
+from mmsearch.infra.testing.photos import generated_photos
+from mmsearch.infra.testing.platform import Platform
+from tests.fixtures.images import truncated_jpeg
+from tests.fixtures.platform import new_collection, unique_name
+from tests.fixtures.s3 import upload_bucket
 
 
 def test_bad_items_are_reported_and_good_items_indexed(
     platform: Platform, s3_client: Any, tiny_model: str
 ) -> None:
-    bucket = f"mixed-{uuid.uuid4().hex[:8]}"
-    s3_client.create_bucket(Bucket=bucket)
     good = generated_photos(12)
-    for photo in good:
-        s3_client.put_object(Bucket=bucket, Key=photo.name, Body=photo.data)
+    bucket = upload_bucket(s3_client, good, label="mixed")
     s3_client.put_object(Bucket=bucket, Key="truncated.jpg", Body=truncated_jpeg())
     s3_client.put_object(Bucket=bucket, Key="notes.txt", Body=b"just some text, not pixels\n")
     s3_client.put_object(Bucket=bucket, Key="empty.jpg", Body=b"")
@@ -32,8 +32,7 @@ def test_bad_items_are_reported_and_good_items_indexed(
     }
     uris = [f"s3://{bucket}/{p.name}" for p in good]
     mixed = uris[:5] + list(bad) + uris[5:]
-    name = f"bad-{uuid.uuid4().hex[:8]}"
-    platform.create_collection(name, tiny_model)
+    name = new_collection(platform, "bad", tiny_model)
 
     job = platform.wait_job(platform.ingest(name, {"items": [{"uri": u} for u in mixed]}))
 
@@ -50,8 +49,7 @@ def test_bad_items_are_reported_and_good_items_indexed(
 def test_file_references_stay_inside_the_root(
     platform: Platform, tiny_model: str, tmp_path: Path
 ) -> None:
-    root: Path = platform.media_root  # type: ignore[attr-defined]
-    folder = root / f"f-{uuid.uuid4().hex[:6]}"
+    folder = platform.media_root / unique_name("f")
     folder.mkdir()
     photos = generated_photos(4)
     for photo in photos:
@@ -59,8 +57,7 @@ def test_file_references_stay_inside_the_root(
     outside = tmp_path / "secret.jpg"
     outside.write_bytes(photos[0].data)
     (folder / "link.jpg").symlink_to(outside)
-    name = f"files-{uuid.uuid4().hex[:8]}"
-    platform.create_collection(name, tiny_model)
+    name = new_collection(platform, "files", tiny_model)
     items = [{"uri": f"file://{folder}/{p.name}"} for p in photos] + [
         {"uri": f"file://{folder}/link.jpg"},
         {"uri": f"file://{folder}/../../{outside.name}"},
@@ -81,15 +78,11 @@ def test_file_references_stay_inside_the_root(
 def test_prefix_ingest_lists_images_only(
     platform: Platform, s3_client: Any, tiny_model: str
 ) -> None:
-    bucket = f"prefix-{uuid.uuid4().hex[:8]}"
-    s3_client.create_bucket(Bucket=bucket)
     photos = generated_photos(70)
-    for photo in photos:
-        s3_client.put_object(Bucket=bucket, Key=f"album/{photo.name}", Body=photo.data)
+    bucket = upload_bucket(s3_client, photos, prefix="album/", label="prefix")
     s3_client.put_object(Bucket=bucket, Key="album/readme.txt", Body=b"not listed")
     s3_client.put_object(Bucket=bucket, Key="other/x.jpg", Body=photos[0].data)
-    name = f"prefix-{uuid.uuid4().hex[:8]}"
-    platform.create_collection(name, tiny_model, payload_schema={"album": "keyword"})
+    name = new_collection(platform, "prefix", tiny_model, payload_schema={"album": "keyword"})
 
     response = platform.request(
         "POST",
@@ -106,7 +99,6 @@ def test_prefix_ingest_lists_images_only(
 
 
 def test_prefix_that_cannot_be_listed_fails_the_job(platform: Platform, tiny_model: str) -> None:
-    name = f"noprefix-{uuid.uuid4().hex[:8]}"
-    platform.create_collection(name, tiny_model)
+    name = new_collection(platform, "noprefix", tiny_model)
     job = platform.wait_job(platform.ingest(name, {"prefix": "s3://bucket-that-is-absent/x/"}))
     assert job["status"] == "failed" and "not_found" in job["message"]

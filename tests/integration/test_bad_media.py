@@ -20,9 +20,11 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from PIL import Image
 
-from tests.conftest import S3_KEY, S3_SECRET
-from tests.fixtures.images import generated_jpeg, png_bomb, truncated_jpeg
-from tests.fixtures.platform import Platform
+from mmsearch.infra.testing.photos import generated_jpeg
+from mmsearch.infra.testing.platform import Platform
+from mmsearch.infra.testing.s3 import ACCESS_KEY, SECRET_KEY, aws_client
+from tests.fixtures.images import png_bomb, truncated_jpeg
+from tests.fixtures.platform import new_collection, unique_name
 
 MAX_IMAGE_BYTES = 8 * 1024 * 1024  # the platform fixture's MMSEARCH_MAX_IMAGE_BYTES
 
@@ -115,7 +117,7 @@ def top_hit(platform: Platform, name: str, image: Image.Image) -> dict[str, Any]
 
 @pytest.fixture(scope="module")
 def media_job(platform: Platform, s3_client: Any, tiny_model: str) -> dict[str, Any]:
-    bucket = f"media-{uuid.uuid4().hex[:8]}"
+    bucket = unique_name("media")
     s3_client.create_bucket(Bucket=bucket)
     expected: dict[str, Image.Image] = {}
     for key, build in ACCEPTED.items():
@@ -135,8 +137,7 @@ def media_job(platform: Platform, s3_client: Any, tiny_model: str) -> dict[str, 
     bad[f"s3://missing-{uuid.uuid4().hex[:8]}/a.jpg"] = "not_found"
     items = [{"uri": f"s3://{bucket}/{key}", "id": key} for key in ACCEPTED]
     items[4:4] = [{"uri": uri} for uri in bad]  # bad ones in the middle of the job
-    name = f"media-{uuid.uuid4().hex[:8]}"
-    platform.create_collection(name, tiny_model)
+    name = new_collection(platform, "media", tiny_model)
     job = platform.wait_job(platform.ingest(name, {"items": items}))
     return {"name": name, "job": job, "bad": bad, "expected": expected}
 
@@ -179,18 +180,11 @@ def test_exif_rotation_is_applied_before_embedding(
 def s3_policy_enforced(s3_endpoint: str, deny_get: str) -> Iterator[None]:
     """Make the S3 server check IAM for every request, for the platform's own credentials: they
     may do anything except GetObject on `deny_get` (an ARN pattern)."""
-    import boto3
     from moto import settings as moto_settings
     from moto.iam.models import iam_backends
 
-    iam = boto3.client(
-        "iam",
-        endpoint_url=s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=S3_KEY,
-        aws_secret_access_key=S3_SECRET,
-    )
-    user = f"mmsearch-{uuid.uuid4().hex[:6]}"
+    iam = aws_client(s3_endpoint, "iam")
+    user = unique_name("mmsearch")
     iam.create_user(UserName=user)
     statements = [
         {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
@@ -202,7 +196,7 @@ def s3_policy_enforced(s3_endpoint: str, deny_get: str) -> Iterator[None]:
     # the server's IAM user now owns the credentials the platform already signs with
     backend = iam_backends[DEFAULT_ACCOUNT_ID]["aws"]
     key = backend.get_user(user).access_keys[0]
-    key.access_key_id, key.secret_access_key = S3_KEY, S3_SECRET
+    key.access_key_id, key.secret_access_key = ACCESS_KEY, SECRET_KEY
     before = moto_settings.INITIAL_NO_AUTH_ACTION_COUNT
     moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
     try:
@@ -215,18 +209,17 @@ def s3_policy_enforced(s3_endpoint: str, deny_get: str) -> Iterator[None]:
 def test_access_denied_by_the_bucket_owner_fails_the_item_alone(
     platform: Platform, s3_client: Any, s3_endpoint: str, tiny_model: str
 ) -> None:
-    bucket = f"private-{uuid.uuid4().hex[:8]}"
+    bucket = unique_name("private")
     s3_client.create_bucket(Bucket=bucket)
     keys = ["open/a.jpg", "denied/b.jpg", "open/c.jpg"]
     for i, key in enumerate(keys):
         s3_client.put_object(Bucket=bucket, Key=key, Body=generated_jpeg(100 + i))
-    name = f"private-{uuid.uuid4().hex[:8]}"
-    platform.create_collection(name, tiny_model)
+    name = new_collection(platform, "private", tiny_model)
     items = [{"uri": f"s3://{bucket}/{key}", "id": key} for key in keys]
     with s3_policy_enforced(s3_endpoint, f"arn:aws:s3:::{bucket}/denied/*"):
         job = platform.wait_job(platform.ingest(name, {"items": items}))
     assert (job["succeeded"], job["failed"]) == (2, 1)
     assert [(e["id"], e["code"]) for e in job["errors"]] == [("denied/b.jpg", "access_denied")]
-    assert S3_SECRET not in json.dumps(job)
+    assert SECRET_KEY not in json.dumps(job)
     count = platform.request("GET", f"/v1/collections/{name}").json()["count"]
     assert count == 2

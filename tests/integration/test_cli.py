@@ -6,15 +6,16 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import S3_KEY, S3_SECRET
-from tests.fixtures.images import generated_photos, upload_bucket
-from tests.fixtures.platform import Platform
+from mmsearch.infra.testing.photos import generated_photos
+from mmsearch.infra.testing.platform import Platform
+from mmsearch.infra.testing.s3 import s3_settings_env
+from tests.fixtures.platform import new_collection, unique_name
+from tests.fixtures.s3 import upload_bucket
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,10 +36,11 @@ def bucket(s3_client: Any) -> str:
     return upload_bucket(s3_client, generated_photos(6), prefix="set/", label="cli")
 
 
+@pytest.mark.slow
 def test_collection_commands_and_prefix_ingest_with_progress(
     platform: Platform, bucket: str, tiny_model: str
 ) -> None:
-    name = f"cli-{uuid.uuid4().hex[:6]}"
+    name = unique_name("cli")
     created = mmsearch(platform, "collections", "create", name, "--model", tiny_model)
     assert created.returncode == 0, created.stderr
     assert json.loads(created.stdout)["name"] == name
@@ -55,11 +57,11 @@ def test_collection_commands_and_prefix_ingest_with_progress(
     assert deleted.returncode == 0 and json.loads(deleted.stdout)["deleted"] is True
 
 
+@pytest.mark.slow
 def test_manifest_ingest_detached_then_watched_and_retried(
     platform: Platform, bucket: str, tiny_model: str, tmp_path: Path
 ) -> None:
-    name = f"cli-{uuid.uuid4().hex[:6]}"
-    platform.create_collection(name, tiny_model)
+    name = new_collection(platform, "cli", tiny_model)
     manifest = tmp_path / "items.csv"
     rows = [
         f"s3://{bucket}/set/{p.name},{p.name},{p.caption},{i}"
@@ -95,13 +97,12 @@ def test_manifest_ingest_detached_then_watched_and_retried(
 
 
 def test_folder_ingest_uses_file_references(platform: Platform, tiny_model: str) -> None:
-    folder = platform.media_root / f"cli-{uuid.uuid4().hex[:6]}"  # type: ignore[attr-defined]
+    folder = platform.media_root / unique_name("cli")
     (folder / "sub").mkdir(parents=True)
     for i, photo in enumerate(generated_photos(4)):
         (folder / ("sub" if i % 2 else "") / photo.name).write_bytes(photo.data)
     (folder / "notes.txt").write_text("not an image")
-    name = f"cli-{uuid.uuid4().hex[:6]}"
-    platform.create_collection(name, tiny_model)
+    name = new_collection(platform, "cli", tiny_model)
     done = mmsearch(platform, "ingest", str(folder), "--collection", name)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "4 indexed, 0 failed" in done.stdout
@@ -134,13 +135,12 @@ def test_errors_end_in_one_clear_line(platform: Platform) -> None:
 def test_folder_upload_to_a_bucket_then_ingest(
     platform: Platform, s3_client: Any, s3_endpoint: str, tiny_model: str, tmp_path: Path
 ) -> None:
-    bucket = f"cli-up-{uuid.uuid4().hex[:6]}"
+    bucket = unique_name("cli-up")
     s3_client.create_bucket(Bucket=bucket)
     (tmp_path / "trip").mkdir()
     for photo in generated_photos(3):
         (tmp_path / "trip" / photo.name).write_bytes(photo.data)
-    name = f"cli-{uuid.uuid4().hex[:6]}"
-    platform.create_collection(name, tiny_model)
+    name = new_collection(platform, "cli", tiny_model)
     done = subprocess.run(
         [
             sys.executable,
@@ -161,9 +161,7 @@ def test_folder_upload_to_a_bucket_then_ingest(
             **os.environ,
             "MMSEARCH_API_URL": platform.base,
             "HF_HUB_OFFLINE": "1",
-            "MMSEARCH_S3_ENDPOINT_URL": s3_endpoint,
-            "MMSEARCH_S3_ACCESS_KEY": S3_KEY,
-            "MMSEARCH_S3_SECRET_KEY": S3_SECRET,
+            **s3_settings_env(s3_endpoint),
         },
     )
     assert done.returncode == 0, done.stdout + done.stderr

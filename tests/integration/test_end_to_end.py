@@ -2,45 +2,24 @@
 
 from __future__ import annotations
 
-import io
-import uuid
 from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from mmsearch.encoders import get_encoder
-from tests.fixtures.images import Photo, flickr_photos, generated_photos
-from tests.fixtures.platform import Platform
+from mmsearch.infra.testing.photos import Photo, generated_photos
+from mmsearch.infra.testing.platform import Platform
+from tests.fixtures.images import flickr_photos
+from tests.fixtures.platform import new_collection, unique_name
+from tests.fixtures.ranking import brute_force
+from tests.fixtures.s3 import upload_bucket
 
 QUERIES = ["a dog running on the grass", "children playing in the water", "a man on a bike"]
 
 
-def upload(s3_client: Any, photos: list[Photo]) -> str:
-    bucket = f"photos-{uuid.uuid4().hex[:8]}"
-    s3_client.create_bucket(Bucket=bucket)
-    for photo in photos:
-        s3_client.put_object(Bucket=bucket, Key=f"set/{photo.name}", Body=photo.data)
-    return bucket
-
-
-def brute_force(
-    model: str, photos: list[Photo], text: str, keep: list[int]
-) -> list[tuple[str, float]]:
-    """Exact cosine ranking computed by calling the encoder directly on the same images."""
-    encoder = get_encoder(model)
-    images = [Image.open(io.BytesIO(photos[i].data)).convert("RGB") for i in keep]
-    matrix = encoder.embed_images(images)
-    query = encoder.embed_texts([text])[0]
-    scores = matrix @ query
-    order = sorted(range(len(keep)), key=lambda j: (-scores[j], photos[keep[j]].name))
-    return [(photos[keep[j]].name, float(scores[j])) for j in order]
-
-
 def run_flow(platform: Platform, s3_client: Any, model: str, photos: list[Photo]) -> None:
-    bucket = upload(s3_client, photos)
-    name = f"e2e-{uuid.uuid4().hex[:8]}"
+    bucket = upload_bucket(s3_client, photos, prefix="set/", label="photos")
+    name = unique_name("e2e")
     created = platform.create_collection(
         name, model, payload_schema={"split": "keyword", "index": "integer"}
     )
@@ -87,6 +66,7 @@ def run_flow(platform: Platform, s3_client: Any, model: str, photos: list[Photo]
     assert info["count"] == len(photos)
 
 
+@pytest.mark.slow
 def test_flickr_end_to_end(platform: Platform, s3_client: Any, tiny_model: str) -> None:
     run_flow(platform, s3_client, tiny_model, flickr_photos(1000))
 
@@ -100,9 +80,8 @@ def test_offset_pages_through_the_same_ranking(
     platform: Platform, s3_client: Any, tiny_model: str, page: int
 ) -> None:
     photos = generated_photos(30)
-    bucket = upload(s3_client, photos)
-    name = f"pages-{uuid.uuid4().hex[:8]}"
-    platform.create_collection(name, tiny_model)
+    bucket = upload_bucket(s3_client, photos, prefix="set/", label="photos")
+    name = new_collection(platform, "pages", tiny_model)
     items = [{"uri": f"s3://{bucket}/set/{p.name}", "id": p.name} for p in photos]
     assert platform.wait_job(platform.ingest(name, {"items": items}))["status"] == "succeeded"
     full = platform.search(name, {"text": "red circle", "limit": 30})["results"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import signal
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,12 @@ from typing import Any
 import pytest
 
 from mmsearch.infra.local_redis import LocalRedis
-from tests.fixtures.images import generated_photos, upload_bucket
-from tests.fixtures.platform import Platform, standalone_env
+from mmsearch.infra.testing.photos import generated_photos
+from mmsearch.infra.testing.platform import Platform, standalone_env
+from tests.fixtures.platform import new_collection
+from tests.fixtures.s3 import upload_bucket
+
+pytestmark = pytest.mark.slow  # two platforms and a Redis restart per test
 
 ITEMS = 240
 
@@ -44,8 +47,7 @@ def photo_bucket(s3_client: Any) -> tuple[str, list[str]]:
 
 
 def start_job(platform: Platform, bucket: str, names: list[str], model: str) -> tuple[str, str]:
-    collection = f"faults-{uuid.uuid4().hex[:8]}"
-    platform.create_collection(collection, model)
+    collection = new_collection(platform, "faults", model)
     items = [{"uri": f"s3://{bucket}/{n}", "id": n} for n in names]
     return collection, platform.ingest(collection, {"items": items})
 

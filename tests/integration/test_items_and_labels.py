@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import io
-import uuid
 from typing import Any
 
 import numpy as np
 import pytest
 
 from mmsearch.encoders import get_encoder
-from tests.fixtures.images import decode, real_or_generated
-from tests.fixtures.platform import Platform
+from mmsearch.infra.testing.photos import Photo, decode, real_or_generated
+from mmsearch.infra.testing.platform import Platform
+from tests.fixtures.platform import new_collection
+from tests.fixtures.s3 import upload_bucket
 
 LABELS = ["dog", "beach", "street", "child", "mountain", "bicycle"]
 
@@ -25,14 +26,6 @@ def near_copy(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def upload(s3_client: Any, named: dict[str, bytes]) -> str:
-    bucket = f"items-{uuid.uuid4().hex[:8]}"
-    s3_client.create_bucket(Bucket=bucket)
-    for key, data in named.items():
-        s3_client.put_object(Bucket=bucket, Key=key, Body=data)
-    return bucket
-
-
 def softmax_probs(model: str, image: np.ndarray, template: str = "a photo of {}") -> np.ndarray:
     encoder = get_encoder(model)
     labels = encoder.embed_texts([template.replace("{}", label) for label in LABELS])
@@ -42,10 +35,9 @@ def softmax_probs(model: str, image: np.ndarray, template: str = "a photo of {}"
 
 
 def test_item_lifecycle(platform: Platform, s3_client: Any, tiny_model: str) -> None:
-    pics = real_or_generated(6)
-    bucket = upload(s3_client, {p.name: p.data for p in pics})
-    name = f"life-{uuid.uuid4().hex[:8]}"
-    platform.create_collection(name, tiny_model, payload_schema={"album": "keyword"})
+    pics, _ = real_or_generated(6)
+    bucket = upload_bucket(s3_client, pics, label="items")
+    name = new_collection(platform, "life", tiny_model, payload_schema={"album": "keyword"})
     items = [
         {
             "uri": f"s3://{bucket}/{p.name}",
@@ -86,8 +78,8 @@ def test_item_lifecycle(platform: Platform, s3_client: Any, tiny_model: str) -> 
 
 
 def test_classify_and_auto_labels(platform: Platform, s3_client: Any, tiny_model: str) -> None:
-    pics = real_or_generated(8)
-    bucket = upload(s3_client, {p.name: p.data for p in pics})
+    pics, _ = real_or_generated(8)
+    bucket = upload_bucket(s3_client, pics, label="items")
     encoder = get_encoder(tiny_model)
     image = encoder.embed_images([decode(pics[0].data)])[0]
 
@@ -106,8 +98,7 @@ def test_classify_and_auto_labels(platform: Platform, s3_client: Any, tiny_model
     np.testing.assert_allclose([got[label] for label in LABELS], want, atol=1e-4)
     assert sum(got.values()) == pytest.approx(1.0, abs=1e-5)
 
-    name = f"labels-{uuid.uuid4().hex[:8]}"
-    platform.create_collection(name, tiny_model, payload_schema={"labels": "keyword"})
+    name = new_collection(platform, "labels", tiny_model, payload_schema={"labels": "keyword"})
     body = {
         "items": [{"uri": f"s3://{bucket}/{p.name}", "id": p.name} for p in pics],
         "auto_labels": {"labels": LABELS, "top_k": 2},
@@ -141,13 +132,12 @@ def duplicate_threshold(model: str, originals: list[bytes], copies: list[bytes])
 def test_duplicates_and_dedup_at_ingest(
     platform: Platform, s3_client: Any, tiny_model: str
 ) -> None:
-    pics = real_or_generated(16)
-    copies = {f"copy-{p.name}": near_copy(p.data) for p in pics[:4]}
-    threshold = duplicate_threshold(tiny_model, [p.data for p in pics], list(copies.values()))
-    bucket = upload(s3_client, {**{p.name: p.data for p in pics}, **copies})
-    name = f"dups-{uuid.uuid4().hex[:8]}"
-    platform.create_collection(name, tiny_model)
-    keys = [p.name for p in pics] + list(copies)
+    pics, _ = real_or_generated(16)
+    copies = [Photo(f"copy-{p.name}", near_copy(p.data), p.caption) for p in pics[:4]]
+    threshold = duplicate_threshold(tiny_model, [p.data for p in pics], [c.data for c in copies])
+    bucket = upload_bucket(s3_client, pics + copies, label="items")
+    name = new_collection(platform, "dups", tiny_model)
+    keys = [p.name for p in pics + copies]
     items = [{"uri": f"s3://{bucket}/{k}", "id": k} for k in keys]
     assert platform.wait_job(platform.ingest(name, {"items": items}))["status"] == "succeeded"
 
@@ -162,8 +152,7 @@ def test_duplicates_and_dedup_at_ingest(
     )
     assert all(i["score"] >= threshold for g in groups for i in g["items"])
 
-    deduped = f"dedup-{uuid.uuid4().hex[:8]}"
-    platform.create_collection(deduped, tiny_model)
+    deduped = new_collection(platform, "dedup", tiny_model)
     originals = [{"uri": f"s3://{bucket}/{p.name}", "id": p.name} for p in pics]
     assert platform.wait_job(platform.ingest(deduped, {"items": originals}))["succeeded"] == 16
     body = {"items": items[-4:] + originals[:2], "dedup_threshold": threshold}
@@ -174,6 +163,6 @@ def test_duplicates_and_dedup_at_ingest(
         4,
         0,
     )
-    assert {e["id"] for e in job["errors"]} == set(copies)
+    assert {e["id"] for e in job["errors"]} == {c.name for c in copies}
     assert {e["code"] for e in job["errors"]} == {"skipped_duplicate"}
     assert platform.request("GET", f"/v1/collections/{deduped}").json()["count"] == 16

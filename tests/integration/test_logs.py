@@ -7,34 +7,30 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mmsearch.infra.local_redis import LocalRedis
-from tests.conftest import S3_SECRET
-from tests.fixtures.images import generated_photos, upload_bucket
-from tests.fixtures.platform import Platform, standalone_env
+import pytest
+
+from mmsearch.infra.testing.photos import generated_photos
+from mmsearch.infra.testing.platform import platform_with_redis
+from mmsearch.infra.testing.s3 import SECRET_KEY
+from tests.fixtures.s3 import upload_bucket
 
 
+@pytest.mark.slow  # a platform of its own
 def test_json_logs_carry_job_and_collection(
     tmp_path: Path, s3_endpoint: str, s3_client: Any, tiny_model: str
 ) -> None:
-    redis = LocalRedis(tmp_path / "redis", persist=False)
-    env = standalone_env(
-        redis.url, tmp_path / "data", s3_endpoint, tiny_model, log_format="json", batch_size="2"
-    )
-    platform = Platform(env, tmp_path / "platform.log")
-    try:
+    settings = {"log_format": "json", "batch_size": "2"}
+    with platform_with_redis(tmp_path, s3_endpoint, tiny_model, **settings) as platform:
         bucket = upload_bucket(s3_client, generated_photos(4), label="logs")
         platform.create_collection("logged", tiny_model)
         items = [{"uri": f"s3://{bucket}/gen_000{i}.jpg"} for i in range(4)]
         items.append({"uri": f"s3://{bucket}/missing.jpg"})
         job_id = platform.ingest("logged", {"items": items})
         assert platform.wait_job(job_id)["failed"] == 1
-    finally:
-        platform.stop()
-        redis.stop()
     lines = [line for line in platform.log_path.read_text().splitlines() if line.startswith("{")]
     records = [json.loads(line) for line in lines]
     assert records and all({"ts", "level", "logger", "message"} <= set(r) for r in records)
     batches = [r for r in records if r.get("job") == job_id]
     assert {r["batch"] for r in batches if "indexed" in r["message"]} == {"b0", "b1", "b2"}
     assert all(r["collection"] == "logged" for r in batches)
-    assert S3_SECRET not in platform.log_path.read_text()
+    assert SECRET_KEY not in platform.log_path.read_text()

@@ -3,13 +3,14 @@ jobs by status, search latency by query kind."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.fixtures.images import generated_photos, upload_bucket
-from tests.fixtures.platform import Platform
+from mmsearch.infra.testing.photos import generated_photos
+from mmsearch.infra.testing.platform import Platform
+from tests.fixtures.platform import new_collection
+from tests.fixtures.s3 import upload_bucket
 
 
 def scrape(platform: Platform) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -30,8 +31,7 @@ def test_metrics_move_after_an_ingest_and_a_search(
 ) -> None:
     photos = generated_photos(3)
     bucket = upload_bucket(s3_client, photos, label="metrics")
-    name = f"metrics-{uuid.uuid4().hex[:6]}"
-    platform.create_collection(name, tiny_model)
+    name = new_collection(platform, "metrics", tiny_model)
     before = scrape(platform)
     assert ("mmsearch_queue_depth", ()) in before
     assert ("mmsearch_jobs", (("status", "running"),)) in before

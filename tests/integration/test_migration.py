@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import time
-import uuid
 from typing import Any
 
 import numpy as np
-from PIL import Image
+import pytest
 
 from mmsearch.encoders import get_encoder
 from mmsearch.infra.jobs.store import FINAL_STATUSES
-from tests.fixtures.images import real_or_generated
-from tests.fixtures.platform import Platform
+from mmsearch.infra.testing.photos import decode, real_or_generated
+from mmsearch.infra.testing.platform import Platform
+from tests.fixtures.platform import new_collection
+from tests.fixtures.s3 import upload_bucket
 
 N = 70
 NEW_MODEL = "hf:tiny-clip/random:5"  # across backends, and to another dimension
@@ -21,16 +21,13 @@ EXTRA = 6
 NEW_INDEX = {"hnsw_ef": 256}  # and the other index settings at their defaults
 
 
+@pytest.mark.slow
 def test_reembed_switches_only_when_complete(
     platform: Platform, s3_client: Any, tiny_model: str
 ) -> None:
-    pics = real_or_generated(N + EXTRA)
-    bucket = f"mig-{uuid.uuid4().hex[:8]}"
-    s3_client.create_bucket(Bucket=bucket)
-    for photo in pics:
-        s3_client.put_object(Bucket=bucket, Key=photo.name, Body=photo.data)
-    name = f"mig-{uuid.uuid4().hex[:8]}"
-    platform.create_collection(name, tiny_model, payload_schema={"album": "keyword"})
+    pics, _ = real_or_generated(N + EXTRA)
+    bucket = upload_bucket(s3_client, pics, label="mig")
+    name = new_collection(platform, "mig", tiny_model, payload_schema={"album": "keyword"})
     items = [
         {
             "uri": f"s3://{bucket}/{p.name}",
@@ -71,7 +68,7 @@ def test_reembed_switches_only_when_complete(
     assert info["index"]["hnsw_ef"] == NEW_INDEX["hnsw_ef"] and info["index"]["m"] == 32
 
     encoder = get_encoder(NEW_MODEL)
-    images = encoder.embed_images([Image.open(io.BytesIO(p.data)).convert("RGB") for p in pics])
+    images = encoder.embed_images([decode(p.data) for p in pics])
     query = encoder.embed_texts(["a dog"])[0]
     got = platform.search(name, {"text": "a dog", "limit": 10})["results"]
     scores = images @ query

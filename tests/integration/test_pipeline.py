@@ -7,9 +7,9 @@ from pathlib import Path
 from mmsearch.encoders import get_encoder
 from mmsearch.infra.runtime import Runtime
 from mmsearch.infra.settings import Settings
+from mmsearch.infra.testing.photos import generated_photos
 from mmsearch.infra.vectors import CollectionSpec
 from mmsearch.workers.pipeline import run_batch
-from tests.fixtures.images import generated_photos
 
 
 def test_batches_are_mirrored_into_a_version_being_built(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,8 +9,11 @@ import numpy as np
 import pytest
 
 from mmsearch.encoders import get_encoder
-from tests.fixtures.images import Photo, decode, real_or_generated
-from tests.fixtures.platform import Platform
+from mmsearch.infra.testing.photos import Photo, decode, real_or_generated
+from mmsearch.infra.testing.platform import Platform
+from tests.fixtures.platform import new_collection, unique_name
+from tests.fixtures.ranking import ranking
+from tests.fixtures.s3 import upload_bucket
 
 N = 40
 
@@ -28,20 +30,11 @@ class Gallery:
         return f"s3://{self.bucket}/{self.photos[i].name}"
 
 
-def ranking(scores: np.ndarray, names: list[str], keep: list[int] | None = None) -> list[str]:
-    rows = keep if keep is not None else list(range(len(names)))
-    return [names[i] for i in sorted(rows, key=lambda i: (-scores[i], names[i]))]
-
-
 @pytest.fixture(scope="module")
 def gallery(platform: Platform, s3_client: Any, tiny_model: str) -> Gallery:
-    photos = real_or_generated(N)
-    bucket = f"gal-{uuid.uuid4().hex[:8]}"
-    s3_client.create_bucket(Bucket=bucket)
-    for photo in photos:
-        s3_client.put_object(Bucket=bucket, Key=photo.name, Body=photo.data)
-    name = f"gal-{uuid.uuid4().hex[:8]}"
-    platform.create_collection(name, tiny_model, payload_schema={"album": "keyword"})
+    photos, _ = real_or_generated(N)
+    bucket = upload_bucket(s3_client, photos, label="gal")
+    name = new_collection(platform, "gal", tiny_model, payload_schema={"album": "keyword"})
     items = [
         {
             "uri": f"s3://{bucket}/{p.name}",
@@ -151,7 +144,7 @@ def test_recommend_and_group_by(platform: Platform, gallery: Gallery) -> None:
 def test_fanout_equals_search_over_the_union(
     platform: Platform, gallery: Gallery, tiny_model: str
 ) -> None:
-    halves = [f"fan-{uuid.uuid4().hex[:6]}", f"fan-{uuid.uuid4().hex[:6]}"]
+    halves = [unique_name("fan"), unique_name("fan")]
     for half, rows in zip(halves, (range(0, N, 2), range(1, N, 2)), strict=True):
         platform.create_collection(half, tiny_model)
         items = [{"uri": gallery.uri(i), "id": gallery.photos[i].name} for i in rows]
@@ -165,8 +158,7 @@ def test_fanout_equals_search_over_the_union(
     np.testing.assert_allclose([h["score"] for h in fanned], [h["score"] for h in union], atol=1e-5)
     assert {h["collection"] for h in fanned} <= set(halves)
 
-    other = f"fan-{uuid.uuid4().hex[:6]}"
-    platform.create_collection(other, "mmsearch-tiny/random:3")
+    other = new_collection(platform, "fan", "mmsearch-tiny/random:3")
     mixed = platform.request(
         "POST", "/v1/search", json={"text": "x", "collections": [halves[0], other]}
     )

@@ -8,9 +8,11 @@ from typing import Any
 import redis
 
 from mmsearch.infra.jobs.store import JobStore
-from tests.fixtures.images import generated_jpeg, generated_photos, upload_bucket
-from tests.fixtures.platform import Platform
-from tests.integration.test_api import error_of
+from mmsearch.infra.testing.photos import generated_jpeg, generated_photos
+from mmsearch.infra.testing.platform import Platform
+from tests.fixtures.http import error_of
+from tests.fixtures.platform import new_collection
+from tests.fixtures.s3 import upload_bucket
 
 
 def retry(platform: Platform, job_id: str, body: dict[str, Any] | None = None) -> Any:
@@ -30,8 +32,7 @@ def test_retry_sends_only_failed_items_and_keeps_counters(
         for key in late
     ]
     items.append({"uri": f"s3://{bucket}/notes.jpg", "id": "notes"})
-    name = f"retry-{uuid.uuid4().hex[:8]}"
-    platform.create_collection(name, tiny_model)
+    name = new_collection(platform, "retry", tiny_model)
     job_id = platform.ingest(name, {"items": items})
     job = platform.wait_job(job_id)
     assert (job["status"], job["succeeded"], job["failed"]) == ("completed_with_errors", 6, 3)

@@ -45,6 +45,7 @@ def base_url(
     app.extensions["mmsearch"].close()
 
 
+@pytest.mark.slow  # 30 generated requests for each operation
 @schema.parametrize()
 @settings(
     max_examples=30,

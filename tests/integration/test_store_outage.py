@@ -7,7 +7,6 @@ unreachable server, for as many calls as the test says.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,12 @@ from mmsearch.api.services.collections import create_collection
 from mmsearch.api.services.ingest import retry_failed, submit_ingest
 from mmsearch.infra.runtime import Runtime, set_runtime
 from mmsearch.infra.settings import Settings
+from mmsearch.infra.testing.photos import generated_photos
+from mmsearch.infra.testing.s3 import ACCESS_KEY, SECRET_KEY
 from mmsearch.infra.vectors import open_vector_store
 from mmsearch.workers.celery_app import celery_app, configure_celery
-from tests.conftest import S3_KEY, S3_SECRET
-from tests.fixtures.images import generated_photos, upload_bucket
+from tests.fixtures.platform import unique_name
+from tests.fixtures.s3 import upload_bucket
 
 
 class SwitchedStore:
@@ -51,8 +52,8 @@ def worker_runtime(
         redis_url=private_broker,
         data_dir=tmp_path,
         s3_endpoint_url=s3_endpoint,
-        s3_access_key=S3_KEY,
-        s3_secret_key=S3_SECRET,
+        s3_access_key=ACCESS_KEY,
+        s3_secret_key=SECRET_KEY,
         default_model=tiny_model,
         batch_size=4,
         upsert_retries=2,
@@ -80,6 +81,7 @@ def wait(runtime: Runtime, job_id: str) -> Any:
     raise AssertionError(f"job did not finish: {state}")
 
 
+@pytest.mark.slow
 def test_batches_outlast_a_store_outage_then_fail_past_the_budget_then_retry(
     worker_runtime: tuple[Runtime, SwitchedStore], s3_client: Any, tiny_model: str
 ) -> None:
@@ -87,7 +89,7 @@ def test_batches_outlast_a_store_outage_then_fail_past_the_budget_then_retry(
     photos = generated_photos(8)
     bucket = upload_bucket(s3_client, photos, label="outage")
     items = [{"uri": f"s3://{bucket}/{p.name}", "id": p.name} for p in photos]
-    name = f"outage-{uuid.uuid4().hex[:6]}"
+    name = unique_name("outage")
     create_collection(runtime, CollectionCreate(name=name, model=tiny_model))
 
     store.failures = 2  # down for two attempts: each batch backs off and gets through
@@ -96,7 +98,7 @@ def test_batches_outlast_a_store_outage_then_fail_past_the_budget_then_retry(
     assert store.refused == 2 and runtime.vectors.count(name) == 8
 
     store.failures = 1000  # down for good: past the retry budget items fail, none is dropped
-    other = f"outage-{uuid.uuid4().hex[:6]}"
+    other = unique_name("outage")
     create_collection(runtime, CollectionCreate(name=other, model=tiny_model))
     job_id = submit_ingest(runtime, other, IngestRequest(items=items)).job_id
     state = wait(runtime, job_id)

@@ -4,7 +4,6 @@ own items, whatever it asks for. Its own Redis and platform, configured with has
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,10 +12,13 @@ import pytest
 import requests
 
 from mmsearch.infra.api_keys import entry_for, new_key
-from mmsearch.infra.local_redis import LocalRedis
-from tests.conftest import S3_SECRET
-from tests.fixtures.images import generated_photos, upload_bucket
-from tests.fixtures.platform import Platform, standalone_env
+from mmsearch.infra.testing.photos import generated_photos
+from mmsearch.infra.testing.platform import Platform, platform_with_redis
+from mmsearch.infra.testing.s3 import SECRET_KEY
+from tests.fixtures.platform import unique_name
+from tests.fixtures.s3 import upload_bucket
+
+pytestmark = pytest.mark.slow  # a platform of its own, configured with keys
 
 KEYS = {name: new_key() for name in ("admin", "a", "b", "a-read")}
 ENTRIES = [
@@ -57,15 +59,17 @@ def tenants(
     tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str, s3_client: Any, tiny_model: str
 ) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("tenants")
-    redis = LocalRedis(tmp / "redis", persist=False)
-    env = standalone_env(
-        redis.url, tmp / "data", s3_endpoint, tiny_model, api_keys=",".join(ENTRIES)
-    )
-    platform = Platform(env, tmp / "platform.log")
+    keys = ",".join(ENTRIES)
+    with platform_with_redis(tmp, s3_endpoint, tiny_model, api_keys=keys) as platform:
+        yield tenant_data(platform, s3_client, tiny_model)
+
+
+def tenant_data(platform: Platform, s3_client: Any, tiny_model: str) -> dict[str, Any]:
+    """Tenants a and b each ingest their own items into one collection the admin creates."""
     clients = {name: Client(platform, key) for name, key in KEYS.items()}
     photos = generated_photos(7)
     bucket = upload_bucket(s3_client, photos, label="tenants")
-    name = f"shared-{uuid.uuid4().hex[:6]}"
+    name = unique_name("shared")
     assert clients["a"]("POST", "/v1/collections", json={"name": name}).status_code == 403
     clients["admin"].ok("POST", "/v1/collections", json={"name": name, "model": tiny_model})
 
@@ -83,9 +87,7 @@ def tenants(
     }
     for who in ("a", "b"):
         assert clients[who].wait(jobs[who]["job_id"])["status"] == "succeeded"
-    yield {"clients": clients, "name": name, "jobs": jobs, "platform": platform}
-    platform.stop()
-    redis.stop()
+    return {"clients": clients, "name": name, "jobs": jobs, "platform": platform}
 
 
 def test_counts_are_per_tenant(tenants: dict[str, Any]) -> None:
@@ -148,4 +150,4 @@ def test_jobs_of_another_tenant_are_not_found(tenants: dict[str, Any]) -> None:
 def test_no_key_appears_in_logs(tenants: dict[str, Any]) -> None:
     log = Path(tenants["platform"].log_path).read_text(errors="replace")
     assert all(key not in log for key in KEYS.values())
-    assert S3_SECRET not in log
+    assert SECRET_KEY not in log

@@ -12,9 +12,9 @@ from mmsearch.encoders import parse_model_name
 from mmsearch.encoders.open_clip_backend import OpenClipEncoder
 from mmsearch.infra.runtime import Runtime
 from mmsearch.infra.settings import Settings
+from mmsearch.infra.testing.photos import decode, generated_photos
 from mmsearch.infra.vectors import IMAGE_VECTOR, VectorPoint
 from mmsearch.workers.items import IngestItem
-from tests.fixtures.images import decode, generated_photos
 
 MODEL = "mmsearch-tiny/random:23"  # loaded nowhere else, so this process loads it text-only
 

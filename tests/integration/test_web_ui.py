@@ -5,15 +5,16 @@ test-artifacts/."""
 from __future__ import annotations
 
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.fixtures.images import generated_photos, upload_bucket
-from tests.fixtures.platform import Platform
+from mmsearch.infra.testing.photos import generated_photos
+from mmsearch.infra.testing.platform import Platform
+from tests.fixtures.platform import new_collection
+from tests.fixtures.s3 import upload_bucket
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -41,8 +42,7 @@ def browser() -> Iterator[Any]:
 def collection(platform: Platform, s3_client: Any, tiny_model: str) -> tuple[str, str]:
     photos = generated_photos(8)
     bucket = upload_bucket(s3_client, photos, label="ui")
-    name = f"ui-{uuid.uuid4().hex[:6]}"
-    platform.create_collection(name, tiny_model)
+    name = new_collection(platform, "ui", tiny_model)
     items = [
         {
             "uri": f"s3://{bucket}/{p.name}",

@@ -15,7 +15,8 @@ from PIL import Image
 
 from mmsearch.encoders import TINY_TEST_MODEL, get_encoder
 from mmsearch.encoders.evaluation import load_caption_set, recall_at_k
-from tests.fixtures.images import FLICKR, generated_photos
+from mmsearch.infra.testing.photos import FLICKR, generated_photos
+from tests.fixtures.images import require_photo_set
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,6 +73,7 @@ def test_caption_sets_load_with_a_limit_and_refuse_missing_images(tmp_path: Path
         load_caption_set(captions, tmp_path)
 
 
+@pytest.mark.slow
 def test_eval_command_equals_the_encoder_called_directly(tmp_path: Path) -> None:
     captions = write_set(tmp_path, 12)
     done = subprocess.run(
@@ -105,8 +107,7 @@ def test_eval_command_equals_the_encoder_called_directly(tmp_path: Path) -> None
         assert report["recall"][way] == {f"R@{k}": round(v, 4) for k, v in values.items()}
 
 
+@pytest.mark.slow
 def test_eval_on_real_photos(tmp_path: Path) -> None:
-    if not (FLICKR / "captions.txt").is_file():
-        pytest.skip(f"real photo set not found at {FLICKR} (it ships beside the repo in CI only)")
-    data = load_caption_set(FLICKR / "captions.txt", FLICKR / "images", limit=50)
+    data = load_caption_set(require_photo_set(FLICKR), FLICKR / "images", limit=50)
     assert (len(data.images), len(data.captions)) == (50, 250)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -63,14 +64,19 @@ def test_random_weights_are_seeded(name: str) -> None:
     assert not np.allclose(get_encoder(f"{name}:1").embed_texts(["same text"]), default)
 
 
-@pytest.mark.parametrize("name", TINY)
-def test_saved_model_loads_back_with_identical_embeddings(name: str, tmp_path: Path) -> None:
+def save_and_load(name: str, folder: Path) -> tuple[Any, Path, Any]:
+    """The random encoder, the folder it is saved to, and the encoder loaded back from there."""
     from mmsearch.encoders.hf_backend import HFEncoder
 
     encoder = get_encoder(name)
     assert isinstance(encoder, HFEncoder)
-    directory = encoder.save_pretrained(tmp_path / "model")
-    loaded = get_encoder(f"hf:local/file:{directory}")
+    directory = encoder.save_pretrained(folder / "model")
+    return encoder, directory, get_encoder(f"hf:local/file:{directory}")
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_saved_model_loads_back_with_identical_embeddings(name: str, tmp_path: Path) -> None:
+    encoder, _, loaded = save_and_load(name, tmp_path)
     assert not loaded.is_random and loaded.dim == encoder.dim
     assert loaded.logit_scale == pytest.approx(encoder.logit_scale)
     np.testing.assert_allclose(loaded.embed_texts(TEXTS), encoder.embed_texts(TEXTS), atol=1e-6)
@@ -85,12 +91,7 @@ def test_vectors_match_transformers_called_directly(name: str, tmp_path: Path) -
     import torch.nn.functional as F
     from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 
-    from mmsearch.encoders.hf_backend import HFEncoder
-
-    random_encoder = get_encoder(name)
-    assert isinstance(random_encoder, HFEncoder)
-    directory = random_encoder.save_pretrained(tmp_path / "model")
-    encoder = get_encoder(f"hf:local/file:{directory}")
+    _, directory, encoder = save_and_load(name, tmp_path)
     model = AutoModel.from_pretrained(directory).eval()
     tokenizer = AutoTokenizer.from_pretrained(directory)
     processor = AutoImageProcessor.from_pretrained(directory)

@@ -15,7 +15,7 @@ from mmsearch.infra.errors import ItemError
 from mmsearch.infra.media.http_fetch import allowed_address
 from mmsearch.infra.media.storage import ObjectStore
 from mmsearch.infra.settings import Settings
-from tests.fixtures.images import generated_jpeg
+from mmsearch.infra.testing.photos import generated_jpeg
 
 IMAGE = generated_jpeg(1)
 

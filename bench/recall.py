@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from mmsearch.infra.vectors.base import (
+from mmsearch.infra.vectors.edge.store import EdgeVectorStore
+from mmsearch.infra.vectors.types import (
     IMAGE_VECTOR,
     LEGACY_INDEX,
     CollectionSpec,
@@ -34,7 +35,6 @@ from mmsearch.infra.vectors.base import (
     IndexConfig,
     VectorPoint,
 )
-from mmsearch.infra.vectors.edge.store import EdgeVectorStore
 
 DIM = 512
 CENTRES = 1000

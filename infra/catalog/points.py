@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from mmsearch.infra.vectors.base import CollectionSpec
+from mmsearch.infra.vectors.types import CollectionSpec
 
 POINT_NAMESPACE = uuid.UUID("5b0c2d1e-7f43-4c8e-9a59-0d6f3b1c2a10")
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from mmsearch.infra.catalog.payload import TENANT_FIELD, metadata_field, metadata_key
 from mmsearch.infra.catalog.points import id_namespace
-from mmsearch.infra.vectors.base import CollectionSpec, FieldType, IndexConfig
+from mmsearch.infra.vectors.types import CollectionSpec, FieldType, IndexConfig
 
 _VERSIONED = re.compile(r"^(?P<public>.+)--v(?P<n>\d+)$")
 

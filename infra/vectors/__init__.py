@@ -5,7 +5,10 @@ from __future__ import annotations
 from qdrant_client import QdrantClient
 
 from mmsearch.infra.settings import Settings
-from mmsearch.infra.vectors.base import (
+from mmsearch.infra.vectors.base import VectorStore
+from mmsearch.infra.vectors.edge.store import EdgeVectorStore
+from mmsearch.infra.vectors.qdrant.store import QdrantServerStore
+from mmsearch.infra.vectors.types import (
     IMAGE_VECTOR,
     TEXT_VECTOR,
     VECTOR_NAMES,
@@ -16,10 +19,7 @@ from mmsearch.infra.vectors.base import (
     Hit,
     IndexConfig,
     VectorPoint,
-    VectorStore,
 )
-from mmsearch.infra.vectors.edge.store import EdgeVectorStore
-from mmsearch.infra.vectors.qdrant.store import QdrantServerStore
 
 __all__ = [
     "IMAGE_VECTOR",

@@ -14,7 +14,8 @@ import numpy as np
 
 from mmsearch.infra.errors import InvalidRequest
 from mmsearch.infra.vectors.arguments import canonical_id
-from mmsearch.infra.vectors.base import (
+from mmsearch.infra.vectors.base import check_vector_name
+from mmsearch.infra.vectors.types import (
     COLLECTION_NAME_RE,
     LEGACY_INDEX,
     QUANTIZATIONS,
@@ -22,7 +23,6 @@ from mmsearch.infra.vectors.base import (
     FieldType,
     IndexConfig,
     VectorPoint,
-    check_vector_name,
 )
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from mmsearch.infra.errors import InvalidRequest, ItemNotFound
 from mmsearch.infra.vectors.arguments import payload_path
-from mmsearch.infra.vectors.base import Hit, HitGroup, VectorPoint
+from mmsearch.infra.vectors.types import Hit, HitGroup, VectorPoint
 
 RRF_K = 2  # Qdrant's default constant: a point ranked r (from 0) adds 1 / (RRF_K + r)
 RRF_DIGITS = 6  # RRF scores are f32 sums on one engine, f64 on another: compare to 1e-6

@@ -10,10 +10,10 @@ from qdrant_client import models
 
 from mmsearch.infra.errors import InvalidRequest
 from mmsearch.infra.vectors import CollectionSpec, EdgeVectorStore, IndexConfig
-from mmsearch.infra.vectors.base import LEGACY_INDEX
 from mmsearch.infra.vectors.checks import check_spec, spec_from_json, spec_to_json
 from mmsearch.infra.vectors.edge.files import search_params as edge_search_params
 from mmsearch.infra.vectors.qdrant.index import index_config, search_params
+from mmsearch.infra.vectors.types import LEGACY_INDEX
 
 SPEC = CollectionSpec("photos", 512, "m", index=IndexConfig(m=24, hnsw_ef=300))
 

@@ -26,8 +26,8 @@ from mmsearch.infra.vectors import (
     IndexConfig,
     QdrantServerStore,
 )
-from mmsearch.infra.vectors.base import LEGACY_INDEX
 from mmsearch.infra.vectors.checks import spec_from_json, spec_to_json
+from mmsearch.infra.vectors.types import LEGACY_INDEX
 
 SCHEMA = {"metadata.album": FieldType.KEYWORD, "tenant": FieldType.KEYWORD}
 

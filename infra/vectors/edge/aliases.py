@@ -12,8 +12,8 @@ import os
 from collections.abc import Collection
 from pathlib import Path
 
-from mmsearch.infra.vectors.base import COLLECTION_NAME_RE
 from mmsearch.infra.vectors.edge.files import fsync_dir, write_json
+from mmsearch.infra.vectors.types import COLLECTION_NAME_RE
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,6 @@ from typing import IO
 import qdrant_edge as qe
 
 from mmsearch.infra.errors import CollectionNotFound, Unavailable
-from mmsearch.infra.vectors.base import COLLECTION_NAME_RE, CollectionSpec, Hit
 from mmsearch.infra.vectors.checks import check_collection_name
 from mmsearch.infra.vectors.edge.aliases import Aliases
 from mmsearch.infra.vectors.edge.files import (
@@ -37,6 +36,7 @@ from mmsearch.infra.vectors.edge.files import (
     read_spec,
     search_params,
 )
+from mmsearch.infra.vectors.types import COLLECTION_NAME_RE, CollectionSpec, Hit
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from typing import IO, Any
 import qdrant_edge as qe
 
 from mmsearch.infra.errors import Unavailable
-from mmsearch.infra.vectors.base import VECTOR_NAMES, CollectionSpec, FieldType, IndexConfig
 from mmsearch.infra.vectors.checks import spec_from_json, spec_to_json
+from mmsearch.infra.vectors.types import VECTOR_NAMES, CollectionSpec, FieldType, IndexConfig
 
 LOCK_FILE = ".lock"
 SPEC_FILE = "collection.json"

@@ -18,9 +18,9 @@ from typing import Any, cast
 
 import qdrant_edge as qe
 
-from mmsearch.infra.vectors.base import Hit, HitGroup
 from mmsearch.infra.vectors.edge.collection import EdgeCollection, edge_hits
 from mmsearch.infra.vectors.ranking import GroupKey, finish_groups, group_keys, rank_key
+from mmsearch.infra.vectors.types import Hit, HitGroup
 
 FIRST_PAGE = 64
 

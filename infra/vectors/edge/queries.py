@@ -14,12 +14,13 @@ import numpy as np
 import qdrant_edge as qe
 
 from mmsearch.infra.vectors.arguments import Page
-from mmsearch.infra.vectors.base import FilterJSON, Hit, HitGroup, VectorPoint, VectorStore
+from mmsearch.infra.vectors.base import VectorStore
 from mmsearch.infra.vectors.checks import check_vector, check_vectors, read_point
 from mmsearch.infra.vectors.edge.collection import EdgeCollection, EdgeCollections, edge_hits
 from mmsearch.infra.vectors.edge.filters import to_edge_filter
 from mmsearch.infra.vectors.edge.groups import search_groups
 from mmsearch.infra.vectors.ranking import RRF_K, example_target, rank_batch, rank_fused, rank_page
+from mmsearch.infra.vectors.types import FilterJSON, Hit, HitGroup, VectorPoint
 
 
 class EdgeSearches(VectorStore):

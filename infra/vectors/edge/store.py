@@ -23,12 +23,12 @@ import qdrant_edge as qe
 
 from mmsearch.infra.errors import BadFilter, CollectionExists, CollectionNotFound, Conflict
 from mmsearch.infra.vectors.arguments import check_payload, unique_ids
-from mmsearch.infra.vectors.base import CollectionInfo, CollectionSpec, FilterJSON, VectorPoint
 from mmsearch.infra.vectors.checks import check_collection_name, check_point, check_spec, read_point
 from mmsearch.infra.vectors.edge.collection import EdgeCollections
 from mmsearch.infra.vectors.edge.files import build_collection, fsync_dir, shard_config
 from mmsearch.infra.vectors.edge.filters import to_edge_filter
 from mmsearch.infra.vectors.edge.queries import EdgeSearches
+from mmsearch.infra.vectors.types import CollectionInfo, CollectionSpec, FilterJSON, VectorPoint
 
 logger = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from qdrant_client import QdrantClient, models
 
 from mmsearch.infra.errors import AppError, BadFilter, CollectionNotFound, InvalidRequest
-from mmsearch.infra.vectors.base import CollectionSpec, FilterJSON
 from mmsearch.infra.vectors.checks import check_collection_name, spec_from_json
 from mmsearch.infra.vectors.qdrant.errors import qdrant_errors
 from mmsearch.infra.vectors.qdrant.index import search_params
+from mmsearch.infra.vectors.types import CollectionSpec, FilterJSON
 
 METADATA_KEY = "mmsearch"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from qdrant_client import models
 
-from mmsearch.infra.vectors.base import CollectionSpec, FieldType, IndexConfig
+from mmsearch.infra.vectors.types import CollectionSpec, FieldType, IndexConfig
 
 
 def search_params(index: IndexConfig) -> models.SearchParams:

@@ -11,7 +11,7 @@ from qdrant_client import models
 
 from mmsearch.infra.errors import BadFilter
 from mmsearch.infra.vectors.arguments import Page
-from mmsearch.infra.vectors.base import FilterJSON, Hit, HitGroup, VectorPoint, VectorStore
+from mmsearch.infra.vectors.base import VectorStore
 from mmsearch.infra.vectors.checks import check_vector, check_vectors, read_point
 from mmsearch.infra.vectors.qdrant.collection import ServerCollection, ServerCollections
 from mmsearch.infra.vectors.ranking import (
@@ -21,6 +21,7 @@ from mmsearch.infra.vectors.ranking import (
     rank_groups,
     rank_page,
 )
+from mmsearch.infra.vectors.types import FilterJSON, Hit, HitGroup, VectorPoint
 
 _RRF = models.FusionQuery(fusion=models.Fusion.RRF)  # k = 2, Qdrant's default (see RRF_K)
 _HITS: dict[str, Any] = {"with_payload": True, "with_vectors": False}  # what searches return

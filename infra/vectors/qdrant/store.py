@@ -22,13 +22,6 @@ from mmsearch.infra.errors import (
     InvalidRequest,
 )
 from mmsearch.infra.vectors.arguments import check_payload, unique_ids
-from mmsearch.infra.vectors.base import (
-    VECTOR_NAMES,
-    CollectionInfo,
-    CollectionSpec,
-    FilterJSON,
-    VectorPoint,
-)
 from mmsearch.infra.vectors.checks import (
     check_collection_name,
     check_point,
@@ -39,6 +32,13 @@ from mmsearch.infra.vectors.checks import (
 from mmsearch.infra.vectors.qdrant.collection import METADATA_KEY, ServerCollections
 from mmsearch.infra.vectors.qdrant.index import field_schema, index_config
 from mmsearch.infra.vectors.qdrant.queries import ServerSearches, server_filter
+from mmsearch.infra.vectors.types import (
+    VECTOR_NAMES,
+    CollectionInfo,
+    CollectionSpec,
+    FilterJSON,
+    VectorPoint,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,109 @@
+"""The vector stores' data types: collections, index settings, points and hits."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+IMAGE_VECTOR = "image"
+TEXT_VECTOR = "text"
+VECTOR_NAMES = (IMAGE_VECTOR, TEXT_VECTOR)
+COLLECTION_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+# A validated Qdrant filter as JSON (must/should/must_not, match/range...), keys are payload paths.
+FilterJSON = dict[str, Any]
+
+
+class FieldType(StrEnum):
+    """Payload field types a collection may declare for indexing and filtering."""
+
+    KEYWORD = "keyword"
+    INTEGER = "integer"
+    FLOAT = "float"
+    BOOL = "bool"
+    DATETIME = "datetime"
+    TEXT = "text"
+
+
+QUANTIZATIONS = (None, "int8")
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """How a collection's vectors are indexed and searched.
+
+    The defaults reach recall@10 of 1.000 on 100k clustered 512-d vectors, filtered and not,
+    at about half the latency of an exact scan (bench/recall.py):
+
+    - `m`, `ef_construct`: HNSW graph degree and build breadth.
+    - `hnsw_ef`: search breadth.
+    - `quantization`: None, or "int8" (scalar int8 copies kept in RAM; searches walk them and
+      rescore the 2x oversampled candidates with the original vectors).
+    - `indexing_threshold`: points a segment holds before a graph is built for it; a smaller
+      collection (or segment) is searched exactly. A filter that keeps fewer points than that
+      is searched exactly too.
+    """
+
+    m: int = 32
+    ef_construct: int = 256
+    hnsw_ef: int = 512
+    quantization: str | None = "int8"
+    indexing_threshold: int = 10_000
+
+
+# Collections created before index settings were stored: the engines' own defaults.
+LEGACY_INDEX = IndexConfig(m=16, ef_construct=100, hnsw_ef=128, quantization=None)
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    """What a collection is: its vectors' size and model, and its indexed payload fields.
+
+    `payload_schema` keys are full payload paths (e.g. ``metadata.album``). A collection that is
+    one version of a public name (an alias) records that name, its version number, and the name
+    its point ids derive from (the one it was first created under, so a re-embedded item keeps
+    its id); all three are None for a collection created on its own.
+    """
+
+    name: str
+    dim: int
+    model: str
+    payload_schema: dict[str, FieldType] = field(default_factory=dict)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    public_name: str | None = None
+    version: int | None = None
+    id_namespace: str | None = None
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    spec: CollectionSpec
+    count: int
+
+
+@dataclass
+class VectorPoint:
+    """A point to write: uuid string id, named vectors (float32, L2-normalised), payload."""
+
+    id: str
+    vectors: dict[str, np.ndarray]
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class HitGroup:
+    """The best hits sharing one value (`key`, a string or an integer) of a payload field."""
+
+    key: Any
+    hits: list[Hit]

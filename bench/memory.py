@@ -99,6 +99,7 @@ def run_worker(model: str, data: Path, photos: Path, batch: int) -> None:
     from mmsearch.infra.vectors import CollectionSpec
     from mmsearch.workers.items import IngestItem
     from mmsearch.workers.pipeline import embed_and_upsert
+    from mmsearch.workers.tasks import media_loader
 
     before = rss_mib()
     runtime = Runtime(
@@ -107,11 +108,11 @@ def run_worker(model: str, data: Path, photos: Path, batch: int) -> None:
     encoder = get_encoder(model)
     runtime.vectors.create_collection(CollectionSpec("m", encoder.dim, model))
     items = [IngestItem(uri=f"file://{p}") for p in sorted(photos.iterdir())]
+    spec, media = runtime.vectors.get_collection("m").spec, media_loader(runtime)
     indexed = 0
     for start in range(0, len(items), batch):
-        indexed += embed_and_upsert(
-            runtime, runtime.vectors.get_collection("m").spec, items[start : start + batch]
-        ).succeeded
+        chunk = items[start : start + batch]
+        indexed += embed_and_upsert(runtime.vectors, media, encoder, spec, chunk).succeeded
     assert indexed == len(items), indexed
     print(json.dumps({"before": before, "after": rss_mib()}))
 

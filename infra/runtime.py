@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import Any
 
@@ -45,6 +46,12 @@ class Runtime:
     def objects(self) -> ObjectStore:
         return ObjectStore(self.settings)
 
+    @cached_property
+    def fetch_pool(self) -> ThreadPoolExecutor:
+        """The threads that fetch and decode ingest media, shared by every batch."""
+        s = self.settings
+        return ThreadPoolExecutor(max_workers=s.fetch_concurrency, thread_name_prefix="fetch")
+
     @property
     def vectors(self) -> VectorStore:
         # Not a cached_property: two threads must never both open the embedded engine's folder.
@@ -63,7 +70,7 @@ class Runtime:
         )
 
     def close(self) -> None:
-        """Close the vector store and the Redis pool if they were opened."""
+        """Close the vector store, the Redis pool and the fetch threads if they were opened."""
         with self._lock:
             if self._vectors is not None:
                 self._vectors.close()
@@ -71,6 +78,8 @@ class Runtime:
         state: dict[str, Any] = self.__dict__
         if "redis" in state:
             state["redis"].close()
+        if "fetch_pool" in state:  # dropped, so a later batch starts a new pool
+            state.pop("fetch_pool").shutdown(wait=False)
 
 
 _RUNTIME: Runtime | None = None

@@ -19,10 +19,7 @@ INGEST_BATCH = "mmsearch.ingest_batch"
 EXPAND_PREFIX = "mmsearch.expand_prefix"
 COPY_COLLECTION = "mmsearch.copy_collection"
 
-celery_app = Celery(
-    "mmsearch",
-    include=["mmsearch.workers.tasks", "mmsearch.workers.sweeper", "mmsearch.workers.metrics"],
-)
+celery_app = Celery("mmsearch", include=["mmsearch.workers.tasks", "mmsearch.workers.sweeper"])
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:

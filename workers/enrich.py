@@ -10,7 +10,7 @@ import numpy as np
 from mmsearch.encoders.zero_shot import LabelChoice
 from mmsearch.infra.catalog.payload import ItemPayload
 from mmsearch.infra.catalog.tenancy import scoped
-from mmsearch.infra.runtime import Runtime
+from mmsearch.infra.vectors import VectorStore
 
 
 @dataclass(frozen=True)
@@ -57,19 +57,19 @@ NO_OPTIONS = IngestOptions()
 
 
 def skip_duplicates(
-    runtime: Runtime,
+    vectors: VectorStore,
     collection: str,
     ids: list[str],
     external: list[str],
-    vectors: np.ndarray,
+    embedded: np.ndarray,
     threshold: float,
     tenant: str | None = None,
 ) -> dict[int, str]:
     """Rows whose nearest stored (or earlier in-batch) neighbour is ≥ threshold: row → its id.
     A tenant's items are compared with that tenant's items only."""
-    hits = runtime.vectors.search_batch(
+    hits = vectors.search_batch(
         collection,
-        list(vectors),
+        list(embedded),
         limit=2,
         score_threshold=threshold,
         filter=scoped(None, tenant),
@@ -80,6 +80,6 @@ def skip_duplicates(
         if other is not None:
             skipped[row] = ItemPayload.from_payload(other.payload, other.id).id
     survivors = [row for row in range(len(ids)) if row not in skipped]
-    for row, kept in within_batch_duplicates(vectors[survivors], threshold).items():
+    for row, kept in within_batch_duplicates(embedded[survivors], threshold).items():
         skipped[survivors[row]] = external[survivors[kept]]
     return skipped

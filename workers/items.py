@@ -66,3 +66,10 @@ class BatchOutcome:
     failures: list[ItemFailure] = field(default_factory=list)
     skipped: list[ItemFailure] = field(default_factory=list)
     cancelled: bool = False
+
+
+def item_failure(item: IngestItem, code: str, message: str) -> ItemFailure:
+    """A failure recorded against one item (the message cut to 500 characters)."""
+    return ItemFailure(
+        uri=item.uri, id=item.id, code=code, message=message[:500], item=item.to_dict()
+    )

@@ -7,7 +7,10 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from mmsearch.infra.catalog.payload import ItemPayload
-from mmsearch.infra.runtime import Runtime
+from mmsearch.infra.jobs.outbox import Outbox
+from mmsearch.infra.jobs.store import JobStore
+from mmsearch.infra.media.storage import ObjectStore
+from mmsearch.infra.vectors import VectorStore
 from mmsearch.workers.dispatch import send_batches
 from mmsearch.workers.items import IngestItem
 from mmsearch.workers.pipeline import finish_if_done
@@ -16,7 +19,9 @@ log = logging.getLogger(__name__)
 
 
 def queue_listing(
-    runtime: Runtime,
+    jobs: JobStore,
+    outbox: Outbox,
+    vectors: VectorStore,
     job_id: str,
     collection: str,
     chunks: Iterable[list[dict[str, Any]]],
@@ -27,7 +32,6 @@ def queue_listing(
     Batch keys are the chunk positions, so a redelivered listing re-sends the same batches and
     each is still counted once.
     """
-    jobs = runtime.jobs
     jobs.mark_started(job_id)
     total = 0
     for index, items in enumerate(chunks):
@@ -36,29 +40,25 @@ def queue_listing(
         total += len(items)
         jobs.set_total(job_id, total)
         send_batches(
-            runtime.outbox, job_id, collection, items, len(items), tag=f"p{index}-", options=options
+            outbox, job_id, collection, items, len(items), tag=f"p{index}-", options=options
         )
     jobs.set_total(job_id, total, listing_done=True)
-    finish_if_done(runtime, job_id)
+    finish_if_done(jobs, vectors, job_id)
 
 
 def prefix_items(
-    runtime: Runtime, prefix: str, metadata: dict[str, Any]
+    objects: ObjectStore, prefix: str, metadata: dict[str, Any], max_objects: int
 ) -> Iterator[dict[str, Any]]:
-    """Items for every image under a storage prefix."""
-    objects = runtime.objects
-    refs = objects.list_prefix(
-        objects.parse(prefix, prefix=True), runtime.settings.max_prefix_objects
-    )
-    for uri in refs:
+    """Items for every image under a storage prefix (at most `max_objects` of them)."""
+    for uri in objects.list_prefix(objects.parse(prefix, prefix=True), max_objects):
         yield {"uri": uri, "metadata": metadata}
 
 
-def collection_items(runtime: Runtime, source: str) -> Iterator[dict[str, Any]]:
+def collection_items(vectors: VectorStore, source: str) -> Iterator[dict[str, Any]]:
     """Items to re-embed: each point's uri, external id, metadata and caption, in id order."""
     cursor = None
     while True:
-        points, cursor = runtime.vectors.scroll(source, limit=256, after=cursor)
+        points, cursor = vectors.scroll(source, limit=256, after=cursor)
         for point in points:
             yield IngestItem.from_payload(ItemPayload.from_payload(point.payload)).to_dict()
         if cursor is None:

@@ -6,17 +6,11 @@ A separate worker serves them on MMSEARCH_WORKER_METRICS_PORT when that is set.
 
 from __future__ import annotations
 
-import logging
 from collections import Counter as Tally
-from typing import Any
 
-from celery.signals import worker_ready
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Histogram
 
 from mmsearch.infra.jobs.store import ItemFailure
-from mmsearch.infra.runtime import get_runtime
-
-log = logging.getLogger(__name__)
 
 ITEMS = Counter(
     "mmsearch_items_total",
@@ -37,11 +31,3 @@ def count_batch(succeeded: int, failed: list[ItemFailure], skipped: list[ItemFai
     for outcome, failures in (("failed", failed), ("skipped", skipped)):
         for code, n in Tally(f.code for f in failures).items():
             ITEMS.labels(outcome, code).inc(n)
-
-
-@worker_ready.connect
-def _serve(**_: Any) -> None:
-    port = get_runtime().settings.worker_metrics_port
-    if port:
-        start_http_server(port)
-        log.info("worker metrics on :%d/metrics", port)

@@ -12,7 +12,8 @@ from typing import Any
 import redis
 from celery.signals import worker_ready, worker_shutdown
 
-from mmsearch.infra.runtime import Runtime, get_runtime
+from mmsearch.infra.jobs.outbox import Outbox
+from mmsearch.infra.runtime import get_runtime
 from mmsearch.workers.celery_app import celery_app, sweep_interval_s
 
 log = logging.getLogger(__name__)
@@ -21,9 +22,9 @@ LOCK = "mmsearch:sweeper:lock"
 _STOP = threading.Event()
 
 
-def sweep_once(runtime: Runtime, stale_after_s: float) -> dict[str, int]:
+def sweep_once(outbox: Outbox, stale_after_s: float) -> dict[str, int]:
     """Re-send the outstanding tasks of every job idle for `stale_after_s`; {job: tasks sent}."""
-    outbox, resent = runtime.outbox, {}
+    resent: dict[str, int] = {}
     for job_id in outbox.active_jobs():
         tasks = outbox.stalled(job_id, stale_after_s)
         if not tasks:
@@ -41,7 +42,7 @@ def _loop(interval_s: float, stale_after_s: float) -> None:
         try:
             runtime = get_runtime()
             if runtime.redis.set(LOCK, "1", nx=True, px=int(interval_s * 1000)):
-                sweep_once(runtime, stale_after_s)
+                sweep_once(runtime.outbox, stale_after_s)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             log.warning("sweeper: Redis unreachable (%s); next try in %.0f s", exc, interval_s)
         except Exception:

@@ -1,4 +1,8 @@
-"""Thin Celery tasks over the plain pipeline functions; they take ids and references only."""
+"""Thin Celery tasks over the plain pipeline functions; they take ids and references only.
+
+Task bodies (and the worker's start hook) are where the process's runtime is fetched: each hands
+the functions below it the stores they use.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from typing import Any
 
 import redis
 from celery import Task
+from celery.signals import worker_ready
+from prometheus_client import start_http_server
 
 from mmsearch.infra.errors import CollectionNotFound, ItemError, ItemErrorCode
 from mmsearch.infra.logs import log_context
@@ -15,6 +21,7 @@ from mmsearch.workers.celery_app import COPY_COLLECTION, EXPAND_PREFIX, INGEST_B
 from mmsearch.workers.dispatch import chunked
 from mmsearch.workers.enrich import IngestOptions
 from mmsearch.workers.listing import collection_items, prefix_items, queue_listing
+from mmsearch.workers.media import MediaLoader
 from mmsearch.workers.pipeline import (
     UpsertFailed,
     failed_batch,
@@ -23,6 +30,17 @@ from mmsearch.workers.pipeline import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def media_loader(runtime: Runtime) -> MediaLoader:
+    """The media loader over the runtime's object store and fetch threads."""
+    s = runtime.settings
+    return MediaLoader(
+        runtime.objects,
+        runtime.fetch_pool,
+        max_pixels=s.max_image_pixels,
+        min_side=s.decode_min_side,
+    )
 
 
 # A batch that fails because Redis (the job state) is unreachable is left unacknowledged, so it
@@ -52,22 +70,33 @@ def _ingest_batch(
     items: list[dict[str, Any]],
     options: dict[str, Any] | None,
 ) -> None:
+    jobs, vectors = runtime.jobs, runtime.vectors
     try:
-        run_batch(runtime, job_id, collection, batch, items, IngestOptions.from_dict(options))
+        run_batch(
+            jobs,
+            vectors,
+            media_loader(runtime),
+            runtime.encoder,
+            job_id,
+            collection,
+            batch,
+            items,
+            IngestOptions.from_dict(options),
+        )
     except UpsertFailed as exc:
         if task.request.retries < runtime.settings.upsert_retries:
             log.warning("job %s batch %s: upsert failed (%s), retrying", job_id, batch, exc)
             raise task.retry(exc=exc, countdown=min(60, 2**task.request.retries)) from exc
         log.error("job %s batch %s: upsert failed after retries: %s", job_id, batch, exc)
         outcome = failed_batch(items, ItemErrorCode.UPSERT_FAILED, f"vector store: {exc}")
-        record_outcome(runtime, job_id, batch, outcome)
+        record_outcome(jobs, vectors, job_id, batch, outcome)
     except (redis.ConnectionError, redis.TimeoutError):
         log.warning("job %s batch %s: Redis unreachable; it will be redelivered", job_id, batch)
         raise
     except Exception as exc:
         log.exception("job %s batch %s: unexpected error", job_id, batch)
         outcome = failed_batch(items, ItemErrorCode.INTERNAL_ERROR, type(exc).__name__)
-        record_outcome(runtime, job_id, batch, outcome)
+        record_outcome(jobs, vectors, job_id, batch, outcome)
 
 
 @celery_app.task(name=EXPAND_PREFIX)
@@ -80,10 +109,12 @@ def expand_prefix(
 ) -> None:
     """List a prefix and queue its images as batches, counting the job's total as it goes."""
     runtime = get_runtime()
-    items = prefix_items(runtime, prefix, metadata)
+    s = runtime.settings
+    items = prefix_items(runtime.objects, prefix, metadata, s.max_prefix_objects)
+    chunks = chunked(items, s.batch_size)
     try:
         queue_listing(
-            runtime, job_id, collection, chunked(items, runtime.settings.batch_size), options
+            runtime.jobs, runtime.outbox, runtime.vectors, job_id, collection, chunks, options
         )
     except ItemError as exc:
         log.warning("job %s: cannot list %s: %s", job_id, prefix, exc.message)
@@ -94,8 +125,17 @@ def expand_prefix(
 def copy_collection(job_id: str, source: str, target: str) -> None:
     """Re-embed every item of `source` into `target` (a model migration)."""
     runtime = get_runtime()
-    items = collection_items(runtime, source)
+    chunks = chunked(collection_items(runtime.vectors, source), runtime.settings.batch_size)
     try:
-        queue_listing(runtime, job_id, target, chunked(items, runtime.settings.batch_size))
+        queue_listing(runtime.jobs, runtime.outbox, runtime.vectors, job_id, target, chunks)
     except CollectionNotFound as exc:
         runtime.jobs.fail(job_id, f"collection_not_found: {exc.message}")
+
+
+@worker_ready.connect
+def serve_metrics(**_: Any) -> None:
+    """Serve this worker's metrics on MMSEARCH_WORKER_METRICS_PORT when that is set."""
+    port = get_runtime().settings.worker_metrics_port
+    if port:
+        start_http_server(port)
+        log.info("worker metrics on :%d/metrics", port)

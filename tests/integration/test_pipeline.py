@@ -10,6 +10,7 @@ from mmsearch.infra.settings import Settings
 from mmsearch.infra.testing.photos import generated_photos
 from mmsearch.infra.vectors import CollectionSpec
 from mmsearch.workers.pipeline import run_batch
+from mmsearch.workers.tasks import media_loader
 
 
 def test_batches_are_mirrored_into_a_version_being_built(
@@ -35,11 +36,12 @@ def test_batches_are_mirrored_into_a_version_being_built(
         )
     runtime.vectors.set_alias("pics", "pics--v1")
     items = [{"uri": f"file://{media}/{p.name}", "id": p.name} for p in photos]
+    stores = (runtime.jobs, runtime.vectors, media_loader(runtime), runtime.encoder)
     try:
         job = runtime.jobs.create("pics", 5)
-        run_batch(runtime, job, "pics", "b0", items[:2])
+        run_batch(*stores, job, "pics", "b0", items[:2])
         runtime.jobs.start_migration("pics", "pics--v2")
-        run_batch(runtime, job, "pics", "b1", items[2:])
+        run_batch(*stores, job, "pics", "b1", items[2:])
         assert runtime.vectors.get_collection("pics--v1").count == 5
         assert runtime.vectors.get_collection("pics--v2").count == 3  # only while migrating
         assert runtime.jobs.get(job).succeeded == 5  # mirrored writes are not counted twice

@@ -46,14 +46,14 @@ def test_sweeper_resends_only_what_a_stalled_job_has_not_counted(
     jobs.mark_started(job_id)
     jobs.complete_batch(job_id, "b0", succeeded=8, failed=[])
 
-    assert sweep_once(runtime, stale_after_s=3600) == {}  # still making progress
+    assert sweep_once(outbox, stale_after_s=3600) == {}  # still making progress
     assert queued_batches(client) == []
-    assert sweep_once(runtime, stale_after_s=0) == {job_id: 1}
+    assert sweep_once(outbox, stale_after_s=0) == {job_id: 1}
     assert queued_batches(client) == ["b1"]  # the counted batch is not sent again
-    assert sweep_once(runtime, stale_after_s=30) == {}  # touched: not stale again at once
+    assert sweep_once(outbox, stale_after_s=30) == {}  # touched: not stale again at once
 
     jobs.complete_batch(job_id, "b1", succeeded=8, failed=[])
-    assert sweep_once(runtime, stale_after_s=0) == {}
+    assert sweep_once(outbox, stale_after_s=0) == {}
     assert job_id.encode() not in client.smembers(ACTIVE)  # a finished job leaves the sweep
     assert outbox.pending(job_id) == {}
     runtime.close()

@@ -3,6 +3,7 @@
 from mmsearch.encoders.allowed import is_allowed
 from mmsearch.encoders.base import (
     Encoder,
+    EncoderLoader,
     ImageTowerNotLoaded,
     ModelRef,
     UnknownModel,
@@ -22,6 +23,7 @@ from mmsearch.encoders.registry import (
 __all__ = [
     "TINY_TEST_MODEL",
     "Encoder",
+    "EncoderLoader",
     "ModelRef",
     "ImageTowerNotLoaded",
     "UnknownModel",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -101,3 +101,7 @@ class Encoder(Protocol):
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """(n, dim) float32 unit vectors for decoded images."""
         ...
+
+
+# What returns the loaded encoder of a model name; the runtime's `encoder` method is one.
+EncoderLoader = Callable[[str], Encoder]

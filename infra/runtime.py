@@ -9,6 +9,7 @@ from typing import Any
 import redis
 
 from mmsearch.encoders import Encoder, configure_cache, get_encoder
+from mmsearch.encoders.text_queries import TextQueryCache
 from mmsearch.infra.errors import Unavailable
 from mmsearch.infra.jobs.outbox import Outbox
 from mmsearch.infra.jobs.store import JobStore
@@ -44,6 +45,12 @@ class Runtime:
     @cached_property
     def objects(self) -> ObjectStore:
         return ObjectStore(self.settings)
+
+    @cached_property
+    def text_queries(self) -> TextQueryCache:
+        """Text-query embeddings kept and batched for every request this process serves."""
+        s = self.settings
+        return TextQueryCache(s.query_cache_size, s.query_batch_max)
 
     @property
     def vectors(self) -> VectorStore:

@@ -103,5 +103,5 @@ class Encoder(Protocol):
         ...
 
 
-# Loads (or returns the already loaded) encoder for a model name.
+# What returns the loaded encoder of a model name; the runtime's `encoder` method is one.
 EncoderLoader = Callable[[str], Encoder]

@@ -10,6 +10,7 @@ from typing import Any
 import redis
 
 from mmsearch.encoders import Encoder, configure_cache, get_encoder
+from mmsearch.encoders.text_queries import TextQueryCache
 from mmsearch.infra.errors import Unavailable
 from mmsearch.infra.jobs.outbox import Outbox
 from mmsearch.infra.jobs.store import JobStore
@@ -51,6 +52,12 @@ class Runtime:
         """The threads that fetch and decode ingest media, shared by every batch."""
         s = self.settings
         return ThreadPoolExecutor(max_workers=s.fetch_concurrency, thread_name_prefix="fetch")
+
+    @cached_property
+    def text_queries(self) -> TextQueryCache:
+        """Text-query embeddings kept and batched for every request this process serves."""
+        s = self.settings
+        return TextQueryCache(s.query_cache_size, s.query_batch_max)
 
     @property
     def vectors(self) -> VectorStore:

@@ -7,21 +7,26 @@ from flask import Response, request
 from mmsearch.api.routes import caller_tenant, json_object, parse, render, runtime
 from mmsearch.api.schemas.resources import IngestRequest, JobsPublic, RetryRequest
 from mmsearch.api.services import ingest as ingest_service
-from mmsearch.infra.errors import InvalidRequest, TooLarge
+from mmsearch.infra.errors import InvalidRequest
 from mmsearch.infra.jobs.index import recent_jobs
 
 
 def ingest(name: str) -> tuple[Response, int]:
     """Queue media for a collection; the job id comes back at once."""
-    body = json_object()
-    items, limit = body.get("items"), runtime().settings.max_items_per_request
+    rt, body = runtime(), json_object()
     # Counted before validation, so an oversized request is refused without parsing every item.
-    if isinstance(items, list) and len(items) > limit:
-        raise TooLarge(
-            f"{len(items)} items exceeds the limit of {limit} per request", details={"limit": limit}
-        )
+    ingest_service.check_item_count(body, rt.settings.max_items_per_request)
     request_body = IngestRequest.model_validate(body)
-    accepted = ingest_service.submit_ingest(runtime(), name, request_body, caller_tenant())
+    accepted = ingest_service.submit_ingest(
+        rt.vectors,
+        rt.jobs,
+        rt.outbox,
+        rt.objects,
+        rt.settings.batch_size,
+        name,
+        request_body,
+        caller_tenant(),
+    )
     return render(accepted, 202)
 
 
@@ -49,7 +54,7 @@ def get_job(job_id: str) -> tuple[Response, int]:
     limit = _int_arg("errors_limit", 100, 1000)
     offset = _int_arg("errors_offset", 0, 10_000_000)
     state = ingest_service.job_state(
-        runtime(), job_id, caller_tenant(), errors_limit=limit, errors_offset=offset
+        runtime().jobs, job_id, caller_tenant(), errors_limit=limit, errors_offset=offset
     )
     return render(ingest_service.job_public(state))
 
@@ -57,9 +62,13 @@ def get_job(job_id: str) -> tuple[Response, int]:
 def retry_job(job_id: str) -> tuple[Response, int]:
     """Send a job's failed items again (all, or those with the given error codes)."""
     body = parse(RetryRequest) if request.get_data() else RetryRequest()
-    return render(ingest_service.retry_failed(runtime(), job_id, body, caller_tenant()), 202)
+    rt = runtime()
+    accepted = ingest_service.retry_failed(
+        rt.vectors, rt.jobs, rt.outbox, rt.settings.batch_size, job_id, body, caller_tenant()
+    )
+    return render(accepted, 202)
 
 
 def cancel_job(job_id: str) -> tuple[Response, int]:
     """Cancel a job; items not yet processed stay pending."""
-    return render(ingest_service.cancel(runtime(), job_id, caller_tenant()))
+    return render(ingest_service.cancel(runtime().jobs, job_id, caller_tenant()))

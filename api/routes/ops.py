@@ -52,7 +52,8 @@ def docs() -> Response:
 
 def metrics() -> Response:
     """Prometheus metrics of this process and gauges of the platform's state."""
-    body, content_type = render_metrics(runtime())
+    rt = runtime()
+    body, content_type = render_metrics(rt.redis, rt.jobs, rt.outbox)
     return Response(body, content_type=content_type)
 
 

@@ -7,18 +7,28 @@ import numpy as np
 from mmsearch.api.schemas.queries import ClassifyRequest, ClassifyResponse, LabelScore
 from mmsearch.api.services.collections import load_encoder
 from mmsearch.api.services.query import Uploads, embed_image
+from mmsearch.encoders import EncoderLoader
 from mmsearch.encoders.zero_shot import label_matrix, label_probabilities
-from mmsearch.infra.runtime import Runtime
+from mmsearch.infra.media.storage import ObjectStore
+from mmsearch.infra.settings import Settings
+from mmsearch.infra.vectors import VectorStore
 
 
-def classify(runtime: Runtime, body: ClassifyRequest, uploads: Uploads) -> ClassifyResponse:
+def classify(
+    vectors: VectorStore,
+    load: EncoderLoader,
+    objects: ObjectStore,
+    settings: Settings,
+    body: ClassifyRequest,
+    uploads: Uploads,
+) -> ClassifyResponse:
     """Probabilities of each label for one image, most likely first."""
     if body.collection is not None:
-        model = runtime.vectors.spec(body.collection).model
+        model = vectors.spec(body.collection).model
     else:
-        model = body.model or runtime.settings.default_model
-    encoder = load_encoder(runtime, model)
-    image = embed_image(runtime, encoder, body.image, uploads)
+        model = body.model or settings.default_model
+    encoder = load_encoder(vectors, load, settings.allowed_models, model)
+    image = embed_image(objects, settings, encoder, body.image, uploads)
     labels = label_matrix(encoder, body.labels, body.prompt_template)
     probs = label_probabilities(encoder, image[np.newaxis, :], labels)[0]
     order = np.argsort(-probs, kind="stable")

@@ -15,7 +15,7 @@ from mmsearch.api.schemas.resources import (
     JobAccepted,
     ReembedRequest,
 )
-from mmsearch.encoders import Encoder, UnknownModel, is_allowed, parse_model_name
+from mmsearch.encoders import Encoder, EncoderLoader, UnknownModel, is_allowed, parse_model_name
 from mmsearch.infra.catalog.tenancy import scoped
 from mmsearch.infra.catalog.versions import (
     first_version,
@@ -34,9 +34,9 @@ from mmsearch.infra.errors import (
     ModelNotAllowed,
     Unavailable,
 )
-from mmsearch.infra.jobs.store import JobStatus
-from mmsearch.infra.runtime import Runtime
-from mmsearch.infra.vectors import CollectionInfo
+from mmsearch.infra.jobs.outbox import Outbox
+from mmsearch.infra.jobs.store import JobStatus, JobStore
+from mmsearch.infra.vectors import CollectionInfo, VectorStore
 from mmsearch.workers.dispatch import send_collection_copy
 
 log = logging.getLogger(__name__)
@@ -58,26 +58,30 @@ def collection_public(info: CollectionInfo, active: str | None = None) -> Collec
     )
 
 
-def for_tenant(runtime: Runtime, public: CollectionPublic, tenant: str | None) -> CollectionPublic:
+def for_tenant(
+    vectors: VectorStore, public: CollectionPublic, tenant: str | None
+) -> CollectionPublic:
     """The collection as a tenant sees it: the count of its own items."""
     if tenant is None:
         return public
-    count = runtime.vectors.count(public.version, scoped(None, tenant))
+    count = vectors.count(public.version, scoped(None, tenant))
     return public.model_copy(update={"count": count})
 
 
-def load_encoder(runtime: Runtime, model: str) -> Encoder:
-    """The encoder for a model a client asked for, checked in this order: a model outside the
-    allowed list is `model_not_allowed` (nothing is loaded), an allowed name no backend knows
-    is `unknown_model`, weights that cannot be loaded are `model_unavailable`."""
-    settings = runtime.settings
-    if not is_allowed(model, settings.allowed_models, lambda: _models_in_use(runtime)):
+def load_encoder(
+    vectors: VectorStore, load: EncoderLoader, allowed_models: list[str], model: str
+) -> Encoder:
+    """The encoder for a model a client asked for, checked in this order: a model outside
+    `allowed_models` and the collections' models is `model_not_allowed` (nothing is loaded), an
+    allowed name no backend knows is `unknown_model`, weights that cannot be loaded are
+    `model_unavailable`."""
+    if not is_allowed(model, allowed_models, lambda: _models_in_use(vectors)):
         raise ModelNotAllowed(
             f"model {model!r} is not allowed here; an operator can add it to MMSEARCH_MODELS",
-            details={"allowed": settings.allowed_models},
+            details={"allowed": allowed_models},
         )
     try:
-        return runtime.encoder(model)
+        return load(model)
     except UnknownModel as exc:
         raise InvalidRequest(str(exc), code="unknown_model") from exc
     except (OSError, RuntimeError) as exc:
@@ -89,89 +93,101 @@ def load_encoder(runtime: Runtime, model: str) -> Encoder:
         ) from exc
 
 
-def _models_in_use(runtime: Runtime) -> set[str]:
-    return {info.spec.model for info in runtime.vectors.list_collections()}
+def _models_in_use(vectors: VectorStore) -> set[str]:
+    return {info.spec.model for info in vectors.list_collections()}
 
 
-def _exists(runtime: Runtime, name: str) -> bool:
+def _exists(vectors: VectorStore, name: str) -> bool:
     try:
-        runtime.vectors.get_collection(name)
+        vectors.get_collection(name)
         return True
     except CollectionNotFound:
         return False
 
 
-def create_collection(runtime: Runtime, body: CollectionCreate) -> CollectionPublic:
-    """Create version 1 and point the public name at it."""
-    if _exists(runtime, body.name):
+def create_collection(
+    vectors: VectorStore,
+    load: EncoderLoader,
+    allowed_models: list[str],
+    default_model: str,
+    body: CollectionCreate,
+) -> CollectionPublic:
+    """Create version 1 and point the public name at it (`default_model` when none is named)."""
+    if _exists(vectors, body.name):
         raise CollectionExists(f"collection {body.name!r} already exists")
-    encoder = load_encoder(runtime, body.model or runtime.settings.default_model)
+    encoder = load_encoder(vectors, load, allowed_models, body.model or default_model)
     spec = first_version(
         body.name, encoder.dim, encoder.name, body.payload_schema, body.index.config()
     )
-    runtime.vectors.create_collection(spec)
-    runtime.vectors.set_alias(body.name, spec.name)
+    vectors.create_collection(spec)
+    vectors.set_alias(body.name, spec.name)
     log.info("created collection %s (model %s, dim %d)", body.name, spec.model, spec.dim)
-    return collection_public(runtime.vectors.get_collection(body.name))
+    return collection_public(vectors.get_collection(body.name))
 
 
-def versions(runtime: Runtime, name: str) -> list[CollectionPublic]:
+def versions(vectors: VectorStore, name: str) -> list[CollectionPublic]:
     """Every version of a collection, oldest first, with the active one marked."""
-    active = runtime.vectors.get_collection(name).spec
-    infos = {info.spec.name: info for info in runtime.vectors.list_collections()}
+    active = vectors.get_collection(name).spec
+    infos = {info.spec.name: info for info in vectors.list_collections()}
     found = versions_of(public_name(active), [info.spec for info in infos.values()])
     return [collection_public(infos[spec.name], active.name) for spec in found]
 
 
-def list_collections(runtime: Runtime) -> list[CollectionPublic]:
+def list_collections(vectors: VectorStore) -> list[CollectionPublic]:
     """Active versions under their public names, plus collections without an alias."""
-    aliases = runtime.vectors.list_aliases()
+    aliases = vectors.list_aliases()
     listed = [
         collection_public(info)
-        for info in runtime.vectors.list_collections()
+        for info in vectors.list_collections()
         if is_listed(info.spec, aliases)
     ]
     return sorted(listed, key=lambda c: c.name)
 
 
-def delete_collection(runtime: Runtime, name: str) -> list[str]:
+def delete_collection(vectors: VectorStore, name: str) -> list[str]:
     """By public name: drop every version. By version name: drop that inactive version."""
-    store = runtime.vectors
-    aliases = store.list_aliases()
+    aliases = vectors.list_aliases()
     if name in aliases:
-        doomed = [v.version for v in versions(runtime, name)]
-        store.delete_alias(name)
+        doomed = [v.version for v in versions(vectors, name)]
+        vectors.delete_alias(name)
     else:
-        spec = store.get_collection(name).spec
+        spec = vectors.get_collection(name).spec
         if spec.name in aliases.values():
             raise Conflict(f"{name!r} is the active version; delete {public_name(spec)!r}")
         doomed = [spec.name]
     for physical in doomed:
-        store.delete_collection(physical)
+        vectors.delete_collection(physical)
     log.info("deleted collection %s (%s)", name, ", ".join(doomed))
     return doomed
 
 
-def reembed(runtime: Runtime, name: str, body: ReembedRequest) -> JobAccepted:
+def reembed(
+    vectors: VectorStore,
+    jobs: JobStore,
+    outbox: Outbox,
+    load: EncoderLoader,
+    allowed_models: list[str],
+    name: str,
+    body: ReembedRequest,
+) -> JobAccepted:
     """Re-embed every item into a new version with another model; switch when complete."""
-    store = runtime.vectors
-    if name not in store.list_aliases():
+    if name not in vectors.list_aliases():
         raise InvalidRequest(f"{name!r} is not a collection's public name", code="not_an_alias")
-    source = store.get_collection(name).spec
+    source = vectors.get_collection(name).spec
     public = public_name(source)
-    running = runtime.jobs.migration_target(public)
+    running = jobs.migration_target(public)
     if running:
         raise Conflict(
             f"{public!r} is already being re-embedded into {running!r}", code="reembed_running"
         )
-    encoder = load_encoder(runtime, body.model)
-    latest = max(version_number(v.version) for v in versions(runtime, name))
+    encoder = load_encoder(vectors, load, allowed_models, body.model)
+    latest = max(version_number(v.version) for v in versions(vectors, name))
     index = body.index.config() if body.index else source.index
     target = next_version(source, latest, encoder.dim, encoder.name, index)
-    store.create_collection(target)
-    runtime.jobs.start_migration(public, target.name)  # before the copy lists the source
-    job_id = runtime.jobs.create(target.name, 0, listing=True, switch_alias=public)
-    send_collection_copy(runtime.outbox, job_id, source.name, target.name)
+    vectors.create_collection(target)
+    jobs.start_migration(public, target.name)  # before the copy lists the source
+    job_id = jobs.create(target.name, 0, listing=True, switch_alias=public)
+    send_collection_copy(outbox, job_id, source.name, target.name)
     log.info(
         "job %s: re-embedding %s into %s with %s", job_id, source.name, target.name, target.model
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 from mmsearch.api.schemas.resources import (
     IngestRequest,
@@ -13,28 +14,46 @@ from mmsearch.api.schemas.resources import (
     RetryAccepted,
     RetryRequest,
 )
-from mmsearch.infra.errors import Conflict, JobNotFound
+from mmsearch.infra.errors import Conflict, JobNotFound, TooLarge
+from mmsearch.infra.jobs.outbox import Outbox
 from mmsearch.infra.jobs.retry import take_failed
-from mmsearch.infra.jobs.store import FINAL_STATUSES, JobState, JobStatus
-from mmsearch.infra.runtime import Runtime
+from mmsearch.infra.jobs.store import FINAL_STATUSES, JobState, JobStatus, JobStore
+from mmsearch.infra.media.storage import ObjectStore
+from mmsearch.infra.vectors import VectorStore
 from mmsearch.workers.dispatch import send_batches, send_prefix
 
 log = logging.getLogger(__name__)
 
 
+def check_item_count(body: dict[str, Any], limit: int) -> None:
+    """Refuse a raw ingest body of more than `limit` items (413), before validating them."""
+    items = body.get("items")
+    if isinstance(items, list) and len(items) > limit:
+        raise TooLarge(
+            f"{len(items)} items exceeds the limit of {limit} per request", details={"limit": limit}
+        )
+
+
 def submit_ingest(
-    runtime: Runtime, collection: str, body: IngestRequest, tenant: str | None = None
+    vectors: VectorStore,
+    jobs: JobStore,
+    outbox: Outbox,
+    objects: ObjectStore,
+    batch_size: int,
+    collection: str,
+    body: IngestRequest,
+    tenant: str | None = None,
 ) -> JobAccepted:
-    """Create a job and queue its batches; the workers do the rest (stamping `tenant`)."""
-    runtime.vectors.get_collection(collection)  # 404 before any job exists
-    jobs = runtime.jobs
+    """Create a job and queue its batches of `batch_size`; the workers do the rest (stamping
+    `tenant`)."""
+    vectors.get_collection(collection)  # 404 before any job exists
     options = body.model_dump(include={"auto_labels", "dedup_threshold"}, exclude_none=True)
     if tenant is not None:
         options["tenant"] = tenant
     if body.prefix is not None:
-        runtime.objects.parse(body.prefix, prefix=True)  # a bad prefix is the client's error
+        objects.parse(body.prefix, prefix=True)  # a bad prefix is the client's error
         job_id = jobs.create(collection, 0, listing=True, options=options, tenant=tenant)
-        send_prefix(runtime.outbox, job_id, collection, body.prefix, body.metadata, options or None)
+        send_prefix(outbox, job_id, collection, body.prefix, body.metadata, options or None)
         return JobAccepted(job_id=job_id, status=JobStatus.QUEUED, total=None)
     items = body.items or []
     job_id = jobs.create(collection, len(items), options=options, tenant=tenant)
@@ -47,14 +66,7 @@ def submit_ingest(
         }
         for item in items
     ]
-    send_batches(
-        runtime.outbox,
-        job_id,
-        collection,
-        raw,
-        runtime.settings.batch_size,
-        options=options or None,
-    )
+    send_batches(outbox, job_id, collection, raw, batch_size, options=options or None)
     return JobAccepted(job_id=job_id, status=JobStatus.QUEUED, total=len(items))
 
 
@@ -83,24 +95,31 @@ def job_public(state: JobState) -> JobPublic:
     )
 
 
-def job_state(runtime: Runtime, job_id: str, tenant: str | None = None, **page: int) -> JobState:
+def job_state(jobs: JobStore, job_id: str, tenant: str | None = None, **page: int) -> JobState:
     """A job's state; 404 for a job of another tenant, as for one that does not exist."""
-    state = runtime.jobs.get(job_id, **page)
+    state = jobs.get(job_id, **page)
     if tenant is not None and state.tenant != tenant:
         raise JobNotFound(f"job {job_id} not found")
     return state
 
 
-def cancel(runtime: Runtime, job_id: str, tenant: str | None = None) -> JobPublic:
-    job_state(runtime, job_id, tenant, errors_limit=0)
-    return job_public(runtime.jobs.cancel(job_id))
+def cancel(jobs: JobStore, job_id: str, tenant: str | None = None) -> JobPublic:
+    """Cancel a job of `tenant`; items not yet processed stay pending."""
+    job_state(jobs, job_id, tenant, errors_limit=0)
+    return job_public(jobs.cancel(job_id))
 
 
 def retry_failed(
-    runtime: Runtime, job_id: str, body: RetryRequest, tenant: str | None = None
+    vectors: VectorStore,
+    jobs: JobStore,
+    outbox: Outbox,
+    batch_size: int,
+    job_id: str,
+    body: RetryRequest,
+    tenant: str | None = None,
 ) -> RetryAccepted:
     """Send a finished job's failed items (or those with the given codes) through again."""
-    state = job_state(runtime, job_id, tenant, errors_limit=0)
+    state = job_state(jobs, job_id, tenant, errors_limit=0)
     if state.status == JobStatus.CANCELLED:
         raise Conflict("a cancelled job cannot be retried", code="job_cancelled")
     if state.status not in FINAL_STATUSES:
@@ -108,21 +127,21 @@ def retry_failed(
             f"the job is still {state.status}; retry it once it has finished",
             code="job_not_finished",
         )
-    runtime.vectors.get_collection(state.collection)  # 404 if it was deleted since
-    taken = take_failed(runtime.jobs, job_id, [str(code) for code in body.codes])
+    vectors.get_collection(state.collection)  # 404 if it was deleted since
+    taken = take_failed(jobs, job_id, [str(code) for code in body.codes])
     if not taken.items:
         raise Conflict("the job has no failed items to retry", code="nothing_to_retry")
     send_batches(
-        runtime.outbox,
+        outbox,
         job_id,
         state.collection,
         taken.items,
-        runtime.settings.batch_size,
+        batch_size,
         tag=f"r{taken.attempt}-",
         options=state.options or None,
     )
     log.info("job %s: retry %d sent %d failed items", job_id, taken.attempt, len(taken.items))
-    after = runtime.jobs.get(job_id, errors_limit=0)
+    after = jobs.get(job_id, errors_limit=0)
     return RetryAccepted(
         job_id=job_id, status=after.status, requeued=len(taken.items), attempt=taken.attempt
     )

@@ -19,17 +19,17 @@ from mmsearch.infra.catalog.payload import ItemPayload, metadata_update
 from mmsearch.infra.catalog.points import item_point_ids
 from mmsearch.infra.catalog.tenancy import owned, scoped
 from mmsearch.infra.errors import ItemNotFound
-from mmsearch.infra.runtime import Runtime
-from mmsearch.infra.vectors import IMAGE_VECTOR, CollectionSpec, VectorPoint
+from mmsearch.infra.vectors import IMAGE_VECTOR, CollectionSpec, VectorPoint, VectorStore
 
 SCAN_PAGE = 128
 
 
 def find_point(
-    runtime: Runtime, spec: CollectionSpec, item_id: str, tenant: str | None
+    vectors: VectorStore, spec: CollectionSpec, item_id: str, tenant: str | None
 ) -> VectorPoint:
+    """An item's point with its vectors; 404 when it is absent or another tenant's."""
     ids = item_point_ids(spec, [item_id], tenant)
-    found = runtime.vectors.retrieve(spec.name, ids, with_vectors=True)
+    found = vectors.retrieve(spec.name, ids, with_vectors=True)
     if not found or not owned(found[0].payload, tenant):
         raise ItemNotFound(f"item {item_id!r} not found in {spec.name!r}", details={"id": item_id})
     return found[0]
@@ -47,48 +47,48 @@ def _public(point: VectorPoint) -> ItemPublic:
 
 
 def get_item(
-    runtime: Runtime, collection: str, item_id: str, tenant: str | None = None
+    vectors: VectorStore, collection: str, item_id: str, tenant: str | None = None
 ) -> ItemPublic:
     """One item by its external id."""
-    spec = runtime.vectors.spec(collection)
-    return _public(find_point(runtime, spec, item_id, tenant))
+    spec = vectors.spec(collection)
+    return _public(find_point(vectors, spec, item_id, tenant))
 
 
 def patch_item(
-    runtime: Runtime, collection: str, item_id: str, body: ItemPatch, tenant: str | None = None
+    vectors: VectorStore, collection: str, item_id: str, body: ItemPatch, tenant: str | None = None
 ) -> ItemPublic:
     """Change an item's metadata without re-embedding it."""
-    spec = runtime.vectors.spec(collection)
-    point = find_point(runtime, spec, item_id, tenant)
+    spec = vectors.spec(collection)
+    point = find_point(vectors, spec, item_id, tenant)
     current = ItemPayload.from_payload(point.payload, point.id).metadata
     metadata = dict(body.metadata) if body.replace else {**current, **body.metadata}
-    runtime.vectors.set_payload(spec.name, [point.id], metadata_update(metadata))
+    vectors.set_payload(spec.name, [point.id], metadata_update(metadata))
     point.payload.update(metadata_update(metadata))
     return _public(point)
 
 
 def delete_item(
-    runtime: Runtime, collection: str, item_id: str, tenant: str | None = None
+    vectors: VectorStore, collection: str, item_id: str, tenant: str | None = None
 ) -> Deleted:
     """Remove one item; 404 when it does not exist."""
-    spec = runtime.vectors.spec(collection)
-    point = find_point(runtime, spec, item_id, tenant)
-    runtime.vectors.delete_points(spec.name, [point.id])
+    spec = vectors.spec(collection)
+    point = find_point(vectors, spec, item_id, tenant)
+    vectors.delete_points(spec.name, [point.id])
     return Deleted(deleted=1)
 
 
 def delete_items(
-    runtime: Runtime, collection: str, body: ItemsDelete, tenant: str | None = None
+    vectors: VectorStore, collection: str, body: ItemsDelete, tenant: str | None = None
 ) -> Deleted:
     """Remove items by external ids or by a metadata filter; report how many went."""
-    spec = runtime.vectors.spec(collection)
+    spec = vectors.spec(collection)
     if body.filter is not None:
         payload_filter = scoped(to_payload_filter(body.filter), tenant) or {}
-        return Deleted(deleted=runtime.vectors.delete_by_filter(spec.name, payload_filter))
+        return Deleted(deleted=vectors.delete_by_filter(spec.name, payload_filter))
     ids = item_point_ids(spec, body.ids or [], tenant)
-    found = runtime.vectors.retrieve(spec.name, ids)
+    found = vectors.retrieve(spec.name, ids)
     existing = [p.id for p in found if owned(p.payload, tenant)]
-    runtime.vectors.delete_points(spec.name, existing)
+    vectors.delete_points(spec.name, existing)
     return Deleted(deleted=len(existing))
 
 
@@ -113,20 +113,19 @@ class _Groups:
 
 
 def find_duplicates(
-    runtime: Runtime, collection: str, body: DuplicatesRequest, tenant: str | None = None
+    vectors: VectorStore, collection: str, body: DuplicatesRequest, tenant: str | None = None
 ) -> DuplicatesResponse:
     """Groups of items at least `threshold` similar, found with batched engine searches."""
-    store = runtime.vectors
-    spec = store.spec(collection)
+    spec = vectors.spec(collection)
     payload_filter = scoped(to_payload_filter(body.filter), tenant)
     groups, items, scanned, cursor = _Groups(), {}, 0, None
     while True:
-        page, cursor = store.scroll(
+        page, cursor = vectors.scroll(
             spec.name, limit=SCAN_PAGE, after=cursor, filter=payload_filter, with_vectors=True
         )
         page = [p for p in page if IMAGE_VECTOR in p.vectors]
         scanned += len(page)
-        neighbours = store.search_batch(
+        neighbours = vectors.search_batch(
             spec.name,
             [p.vectors[IMAGE_VECTOR] for p in page],
             filter=payload_filter,

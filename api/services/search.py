@@ -18,12 +18,15 @@ from mmsearch.api.schemas.queries import (
 )
 from mmsearch.api.server_timing import phase
 from mmsearch.api.services.query import Uploads, query_vector
+from mmsearch.encoders import EncoderLoader
+from mmsearch.encoders.text_queries import TextQueryCache
 from mmsearch.infra.catalog.filters import to_payload_filter
 from mmsearch.infra.catalog.payload import ItemPayload, metadata_key
 from mmsearch.infra.catalog.points import item_point_ids
 from mmsearch.infra.catalog.tenancy import scoped
 from mmsearch.infra.errors import InvalidRequest
-from mmsearch.infra.runtime import Runtime
+from mmsearch.infra.media.storage import ObjectStore
+from mmsearch.infra.settings import Settings
 from mmsearch.infra.vectors import IMAGE_VECTOR, TEXT_VECTOR, CollectionSpec, Hit, VectorStore
 
 _FANOUT = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fanout")
@@ -47,7 +50,11 @@ def _using(mode: SearchMode) -> str:
 
 
 def search(
-    runtime: Runtime,
+    vectors: VectorStore,
+    load: EncoderLoader,
+    texts: TextQueryCache,
+    objects: ObjectStore,
+    settings: Settings,
     collection: str,
     body: SearchRequest,
     uploads: Uploads,
@@ -55,12 +62,12 @@ def search(
 ) -> SearchResponse:
     """Rank one collection's items for a query (only `tenant`'s items when given)."""
     started = time.perf_counter()
-    spec = runtime.vectors.spec(collection)
+    spec = vectors.spec(collection)
     flt = scoped(to_payload_filter(body.filter), tenant)
-    store, using = runtime.vectors, _using(body.mode)
+    using = _using(body.mode)
     if body.recommend is not None:
         with phase("search"):
-            hits = store.recommend(
+            hits = vectors.recommend(
                 spec.name,
                 item_point_ids(spec, body.recommend.positive, tenant),
                 item_point_ids(spec, body.recommend.negative, tenant),
@@ -72,9 +79,12 @@ def search(
             )
         return _response(hits, started)
     with phase("encode"):
-        vector = query_vector(runtime, runtime.encoder(spec.model), body, spec, uploads, tenant)
+        encoder = load(spec.model)
+        vector = query_vector(
+            texts, objects, vectors, settings, encoder, body, uploads, spec, tenant
+        )
     with phase("search"):
-        return _ranked(store, spec, vector, body, flt, started)
+        return _ranked(vectors, spec, vector, body, flt, started)
 
 
 def _ranked(
@@ -123,23 +133,31 @@ def _ranked(
 
 
 def fanout(
-    runtime: Runtime, body: FanoutSearchRequest, uploads: Uploads, tenant: str | None = None
+    vectors: VectorStore,
+    load: EncoderLoader,
+    texts: TextQueryCache,
+    objects: ObjectStore,
+    settings: Settings,
+    body: FanoutSearchRequest,
+    uploads: Uploads,
+    tenant: str | None = None,
 ) -> SearchResponse:
     """Search several collections of one model in parallel and merge by score."""
     started = time.perf_counter()
-    specs = [runtime.vectors.spec(name) for name in body.collections]
+    specs = [vectors.spec(name) for name in body.collections]
     _same_model(specs)
     with phase("encode"):
-        vector = query_vector(runtime, runtime.encoder(specs[0].model), body, None, uploads)
+        encoder = load(specs[0].model)
+        vector = query_vector(texts, objects, vectors, settings, encoder, body, uploads)
     flt = scoped(to_payload_filter(body.filter), tenant)
     depth = body.limit + body.offset
 
     def one(spec: CollectionSpec) -> list[Hit]:
         if body.mode == SearchMode.HYBRID:
-            return runtime.vectors.search_hybrid(
+            return vectors.search_hybrid(
                 spec.name, {IMAGE_VECTOR: vector, TEXT_VECTOR: vector}, filter=flt, limit=depth
             )
-        return runtime.vectors.search(
+        return vectors.search(
             spec.name,
             vector,
             using=_using(body.mode),

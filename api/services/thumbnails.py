@@ -9,23 +9,30 @@ from mmsearch.api.services.items import find_point
 from mmsearch.infra.catalog.payload import ItemPayload
 from mmsearch.infra.errors import ItemError, ItemErrorCode, ItemNotFound
 from mmsearch.infra.media.images import decode_image
-from mmsearch.infra.runtime import Runtime
+from mmsearch.infra.media.storage import ObjectStore
+from mmsearch.infra.vectors import VectorStore
 
 THUMBNAIL_SIDE = 256
 
 
-def thumbnail(runtime: Runtime, collection: str, item_id: str, tenant: str | None = None) -> bytes:
+def thumbnail(
+    vectors: VectorStore,
+    objects: ObjectStore,
+    max_image_pixels: int,
+    collection: str,
+    item_id: str,
+    tenant: str | None = None,
+) -> bytes:
     """A JPEG of the item's image, at most 256 pixels a side; 404 when item or image is gone."""
-    spec = runtime.vectors.spec(collection)
-    point = find_point(runtime, spec, item_id, tenant)
-    objects, s = runtime.objects, runtime.settings
+    spec = vectors.spec(collection)
+    point = find_point(vectors, spec, item_id, tenant)
     try:
         data = objects.fetch(objects.parse(ItemPayload.from_payload(point.payload).uri))
     except ItemError as exc:
         if exc.code == ItemErrorCode.NOT_FOUND:
             raise ItemNotFound(f"the image of {item_id!r} is gone", code="image_not_found") from exc
         raise
-    image = decode_image(data, max_pixels=s.max_image_pixels, min_side=THUMBNAIL_SIDE)
+    image = decode_image(data, max_pixels=max_image_pixels, min_side=THUMBNAIL_SIDE)
     image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=85)

@@ -15,8 +15,7 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 
 from mmsearch.api.schemas.resources import CollectionCreate, IngestRequest, RetryRequest
-from mmsearch.api.services.collections import create_collection
-from mmsearch.api.services.ingest import retry_failed, submit_ingest
+from mmsearch.api.services import collections, ingest
 from mmsearch.infra.runtime import Runtime, set_runtime
 from mmsearch.infra.settings import Settings
 from mmsearch.infra.testing.photos import generated_photos
@@ -69,6 +68,23 @@ def worker_runtime(
     finally:
         set_runtime(None)
         runtime.close()
+
+
+# The services as the route handlers call them, with the runtime's stores.
+def create_collection(rt: Runtime, body: CollectionCreate) -> None:
+    s = rt.settings
+    collections.create_collection(rt.vectors, rt.encoder, s.allowed_models, s.default_model, body)
+
+
+def submit_ingest(rt: Runtime, name: str, body: IngestRequest) -> Any:
+    s = rt.settings
+    return ingest.submit_ingest(
+        rt.vectors, rt.jobs, rt.outbox, rt.objects, s.batch_size, name, body
+    )
+
+
+def retry_failed(rt: Runtime, job_id: str, body: RetryRequest) -> Any:
+    return ingest.retry_failed(rt.vectors, rt.jobs, rt.outbox, rt.settings.batch_size, job_id, body)
 
 
 def wait(runtime: Runtime, job_id: str) -> Any:

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mmsearch.api.services.text_queries import TextBatcher, TextQueryCache
 from mmsearch.encoders import TINY_TEST_MODEL, get_encoder
+from mmsearch.encoders.text_queries import TextBatcher, TextQueryCache
 
 
 class GatedEncoder:

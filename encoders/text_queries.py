@@ -1,4 +1,4 @@
-"""Text-query embeddings for the API: an LRU cache in front of a micro-batcher.
+"""Text-query embeddings: an LRU cache in front of a micro-batcher.
 
 Concurrent text queries are coalesced into one forward call: while the text tower runs, queries
 that arrive wait, and the next forward takes all of them (up to a batch cap). A lone query never
@@ -12,9 +12,16 @@ import threading
 from collections import OrderedDict
 
 import numpy as np
+from prometheus_client import Counter, Histogram
 
-from mmsearch.api.metrics import QUERY_BATCH, QUERY_CACHE
-from mmsearch.encoders import Encoder
+from mmsearch.encoders.base import Encoder
+
+QUERY_CACHE = Counter("mmsearch_query_cache_total", "Text-query embedding lookups", ["result"])
+QUERY_BATCH = Histogram(
+    "mmsearch_query_batch_texts",
+    "Distinct texts per text-tower forward of the query micro-batcher",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
 
 
 class _Slot:

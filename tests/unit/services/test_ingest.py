@@ -1,0 +1,211 @@
+"""Ingest jobs: what a submitted request records (job, outbox, broker queue), the item limit, bad
+input, tenants, cancel and retry. No worker runs: the batches stay queued."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from mmsearch.api.schemas.resources import IngestRequest, RetryRequest
+from mmsearch.api.services.ingest import (
+    cancel,
+    check_item_count,
+    job_public,
+    job_state,
+    retry_failed,
+    submit_ingest,
+)
+from mmsearch.infra.errors import (
+    CollectionNotFound,
+    Conflict,
+    ItemError,
+    ItemErrorCode,
+    JobNotFound,
+    TooLarge,
+)
+from mmsearch.infra.jobs.index import recent_jobs
+from mmsearch.infra.jobs.outbox import LISTING, Outbox, SentTask
+from mmsearch.infra.jobs.store import ItemFailure, JobStatus, JobStore
+from mmsearch.infra.media.storage import ObjectStore
+from mmsearch.infra.vectors import CollectionSpec, EdgeVectorStore
+from mmsearch.workers.celery_app import EXPAND_PREFIX, INGEST_BATCH
+from tests.unit.services.conftest import queued_tasks
+
+
+@pytest.fixture()
+def submit(
+    vectors: EdgeVectorStore,
+    jobs: JobStore,
+    outbox: Outbox,
+    objects: ObjectStore,
+    broker: redis.Redis,
+    photos: CollectionSpec,
+) -> Any:
+    """submit_ingest on the test's stores, in batches of two."""
+
+    def run(body: dict[str, Any], tenant: str | None = None, collection: str = "photos") -> Any:
+        request = IngestRequest.model_validate(body)
+        return submit_ingest(vectors, jobs, outbox, objects, 2, collection, request, tenant)
+
+    return run
+
+
+def _item(n: int, **extra: Any) -> dict[str, Any]:
+    return {"uri": f"s3://bucket/{n}.jpg", "id": f"i{n}", **extra}
+
+
+def test_items_are_queued_in_batches_and_recorded(
+    submit: Any, jobs: JobStore, outbox: Outbox, broker: redis.Redis
+) -> None:
+    body = {
+        "items": [_item(1, metadata={"album": "x"}), _item(2, text="a caption"), _item(3)],
+        "metadata": {"album": "all", "year": 2020},
+        "dedup_threshold": 0.9,
+    }
+    accepted = submit(body, tenant="a")
+    assert (accepted.status, accepted.total) == (JobStatus.QUEUED, 3)
+    state = jobs.get(accepted.job_id)
+    assert (state.collection, state.total, state.pending, state.listing) == ("photos", 3, 3, False)
+    assert state.tenant == "a" and state.options == {"dedup_threshold": 0.9, "tenant": "a"}
+    sent: list[dict[str, Any]] = [
+        {"uri": "s3://bucket/1.jpg", "id": "i1", "metadata": {"album": "x", "year": 2020}},
+        {"uri": "s3://bucket/2.jpg", "id": "i2", "metadata": {"album": "all", "year": 2020}},
+        {"uri": "s3://bucket/3.jpg", "id": "i3", "metadata": {"album": "all", "year": 2020}},
+    ]
+    for raw, text in zip(sent, [None, "a caption", None], strict=True):
+        raw["text"] = text
+    job, options = accepted.job_id, state.options
+    expected = {
+        "b0": SentTask(INGEST_BATCH, [job, "photos", "b0", sent[:2], options]),
+        "b1": SentTask(INGEST_BATCH, [job, "photos", "b1", sent[2:], options]),
+    }
+    assert outbox.pending(job) == expected and outbox.active_jobs() == [job]
+    assert queued_tasks(broker) == [(t.task, t.args) for t in expected.values()]
+
+
+def test_a_prefix_is_queued_as_one_listing_task(
+    submit: Any, jobs: JobStore, outbox: Outbox, broker: redis.Redis, file_root: Path
+) -> None:
+    prefix = f"file://{file_root}/holiday/"
+    accepted = submit({"prefix": prefix, "metadata": {"trip": "rome"}})
+    assert (accepted.status, accepted.total) == (JobStatus.QUEUED, None)
+    state = jobs.get(accepted.job_id)
+    assert state.listing and state.tenant is None and state.options == {}
+    listing = SentTask(EXPAND_PREFIX, [accepted.job_id, "photos", prefix, {"trip": "rome"}, None])
+    assert outbox.pending(accepted.job_id) == {LISTING: listing}
+    assert queued_tasks(broker) == [(listing.task, listing.args)]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "code"),
+    [
+        ("file:///etc/", ItemErrorCode.FORBIDDEN_URI),
+        ("ftp://host/folder/", ItemErrorCode.INVALID_URI),
+        ("https://example.com/folder/", ItemErrorCode.FORBIDDEN_URI),
+    ],
+)
+def test_a_bad_prefix_is_refused_before_a_job_exists(
+    submit: Any, jobs: JobStore, broker: redis.Redis, prefix: str, code: ItemErrorCode
+) -> None:
+    with pytest.raises(ItemError) as refused:
+        submit({"prefix": prefix})
+    assert refused.value.code == code
+    assert recent_jobs(jobs, 10, None) == [] and queued_tasks(broker) == []
+
+
+def test_an_unknown_collection_is_404_before_a_job_exists(
+    submit: Any, jobs: JobStore, broker: redis.Redis
+) -> None:
+    with pytest.raises(CollectionNotFound):
+        submit({"items": [_item(1)]}, collection="nowhere")
+    assert recent_jobs(jobs, 10, None) == [] and queued_tasks(broker) == []
+
+
+def test_more_items_than_the_limit_are_refused_before_validation() -> None:
+    check_item_count({"items": [{}] * 5}, 5)
+    check_item_count({"prefix": "s3://b/p/"}, 5)
+    with pytest.raises(TooLarge) as refused:
+        check_item_count({"items": [{"not": "validated"}] * 6}, 5)
+    assert (refused.value.status, refused.value.code) == (413, "too_large")
+    assert refused.value.details == {"limit": 5}
+
+
+def test_a_tenant_sees_and_cancels_only_its_own_jobs(submit: Any, jobs: JobStore) -> None:
+    job_id = submit({"items": [_item(1)]}, tenant="a").job_id
+    assert job_state(jobs, job_id, "a").job_id == job_id
+    assert job_state(jobs, job_id, None).tenant == "a"
+    for call in (lambda: job_state(jobs, job_id, "b"), lambda: cancel(jobs, job_id, "b")):
+        with pytest.raises(JobNotFound):
+            call()
+    assert jobs.get(job_id).status == JobStatus.QUEUED
+    cancelled = cancel(jobs, job_id, "a")
+    assert cancelled.status == JobStatus.CANCELLED and cancelled.pending == 1
+    assert job_public(jobs.get(job_id)).status == JobStatus.CANCELLED
+
+
+def _fail_all(jobs: JobStore, job_id: str, sent: dict[str, SentTask], code: str) -> None:
+    """Count every queued batch, in order, as a worker would had each of its items failed."""
+    for batch, task in sorted(sent.items()):
+        items = task.args[3]
+        failures = [ItemFailure(i["uri"], i["id"], code, "failed", item=i) for i in items]
+        jobs.complete_batch(job_id, batch, succeeded=0, failed=failures)
+
+
+def test_retry_sends_the_failed_items_again(
+    submit: Any,
+    vectors: EdgeVectorStore,
+    jobs: JobStore,
+    outbox: Outbox,
+    broker: redis.Redis,
+) -> None:
+    accepted = submit({"items": [_item(1), _item(2), _item(3)], "dedup_threshold": 0.5})
+    job_id = accepted.job_id
+    with pytest.raises(Conflict) as early:
+        retry_failed(vectors, jobs, outbox, 2, job_id, RetryRequest())
+    assert early.value.code == "job_not_finished"
+    sent = outbox.pending(job_id)
+    _fail_all(jobs, job_id, sent, "not_found")
+    assert jobs.get(job_id).status == JobStatus.FAILED
+    broker.flushdb()
+
+    with pytest.raises(Conflict) as other_code:
+        retry_failed(
+            vectors, jobs, outbox, 2, job_id, RetryRequest(codes=[ItemErrorCode.CORRUPT_IMAGE])
+        )
+    assert other_code.value.code == "nothing_to_retry"
+    retried = retry_failed(
+        vectors, jobs, outbox, 2, job_id, RetryRequest(codes=[ItemErrorCode.NOT_FOUND])
+    )
+    assert (retried.requeued, retried.attempt, retried.status) == (3, 1, JobStatus.QUEUED)
+    failed = [item for _, task in sorted(sent.items()) for item in task.args[3]]
+    options = {"dedup_threshold": 0.5}
+    again = [  # every failed item, in the order they failed, in batches of two
+        (INGEST_BATCH, [job_id, "photos", "r1-0", failed[:2], options]),
+        (INGEST_BATCH, [job_id, "photos", "r1-1", failed[2:], options]),
+    ]
+    assert queued_tasks(broker) == again
+    assert {k: (t.task, t.args) for k, t in outbox.pending(job_id).items()} == {
+        args[2]: (task, args) for task, args in again
+    }
+    assert jobs.get(job_id).pending == 3
+
+
+def test_a_cancelled_job_or_a_deleted_collection_is_not_retried(
+    submit: Any, vectors: EdgeVectorStore, jobs: JobStore, outbox: Outbox
+) -> None:
+    cancelled = submit({"items": [_item(1)]}).job_id
+    cancel(jobs, cancelled, None)
+    with pytest.raises(Conflict) as refused:
+        retry_failed(vectors, jobs, outbox, 2, cancelled, RetryRequest())
+    assert refused.value.code == "job_cancelled"
+
+    failed = submit({"items": [_item(2)]}).job_id
+    _fail_all(jobs, failed, outbox.pending(failed), "not_found")
+    vectors.delete_alias("photos")
+    vectors.delete_collection("photos--v1")
+    with pytest.raises(CollectionNotFound):
+        retry_failed(vectors, jobs, outbox, 2, failed, RetryRequest())
+    assert jobs.get(failed).failed == 1  # nothing was taken back

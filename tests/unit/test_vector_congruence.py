@@ -19,6 +19,7 @@ from tests.fixtures.vectors import (
     FILTERS,
     SCHEMA,
     SPEC,
+    album,
     assert_same_hits,
     both_stores,
     loaded,
@@ -219,6 +220,17 @@ def test_bad_collection_names_are_refused(stores: list[VectorStore], name: str) 
             store.search(name, np.ones(DIM))
 
 
+def _deep(levels: int) -> dict[str, Any]:
+    flt: dict[str, Any] = {"must": [album("beach")]}
+    for _ in range(levels):
+        flt = {"should": [flt]}
+    return flt
+
+
+def _nested(inner: dict[str, Any]) -> dict[str, Any]:
+    return {"must": [{"nested": {"key": "metadata.faces", "filter": {"must": [inner]}}}]}
+
+
 BAD_FILTERS: list[Any] = [
     {"must": [{"key": "metadata.album", "match": {"valu": "beach"}}]},
     {"unknown_clause": []},
@@ -229,6 +241,23 @@ BAD_FILTERS: list[Any] = [
     {"must": [{"key": "metadata.year", "range": {"between": 3}}]},
     {"must": [{"is_empty": "metadata.album"}]},
     ["not", "an", "object"],
+    # what the models let through and a Qdrant server refuses
+    {"must": [{"key": "metadata.year"}]},
+    {"must": [{"key": "metadata.year", "match": {"value": 1}, "range": {"gt": 1}}]},
+    {"must": [{"key": "metadata.year", "range": {}}]},
+    {"must": [{"key": "metadata.tags", "values_count": {}}]},
+    {"must": [{"key": "metadata.tags", "values_count": {"gte": "two"}}]},
+    {"min_should": {"conditions": [album("beach")], "min_count": 0}},
+    {"min_should": {"conditions": [], "min_count": -1}},
+    {"must": [{"has_id": ["not-a-uuid"]}]},
+    {"must": [{"has_id": [7]}]},
+    {"must": [{"key": "", "match": {"value": 1}}]},
+    {"must": [{"is_null": {"key": ""}}]},
+    {"must": [{"nested": {"key": "", "filter": {}}}]},
+    {"must": [{"slice": {"total": 2, "index": 2}}]},
+    _nested({"key": "age", "range": {}}),
+    _nested({"has_id": ["not-a-uuid"]}),
+    {"should": [{}, _deep(16)]},
 ]
 
 
@@ -242,13 +271,17 @@ def test_bad_filters_raise_bad_filter(stores: list[VectorStore], flt: Any) -> No
             store.count(SPEC.name, flt)
 
 
+def test_filters_up_to_the_depth_limit_work(stores: list[VectorStore]) -> None:
+    loaded(stores, make_points(30))
+    assert same(stores, "count", _deep(16)) == same(stores, "count", FILTERS["keyword"]) > 0
+
+
 @pytest.mark.parametrize(
     "flt",
     [
         {"must": [{"key": "geo", "geo_radius": {"center": {"lon": 0, "lat": 0}, "radius": 1}}]},
-        {"must": [{"has_id": ["not-a-uuid"]}]},
-        {"must": [{"key": "metadata.year"}]},  # a Qdrant server answers 400 (BadFilter) too
-        {"min_should": {"conditions": [], "min_count": -1}},
+        {"must": [{"key": "metadata.album", "match": {"prefix": "bea"}}]},
+        {"must": [{"slice": {"total": 2, "index": 0}}]},
     ],
 )
 def test_edge_refuses_what_it_cannot_express(tmp_path: Path, flt: Any) -> None:

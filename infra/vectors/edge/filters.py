@@ -1,4 +1,8 @@
-"""Qdrant filter JSON (the REST shape) → qdrant_edge `Filter` objects; the rest is BadFilter."""
+"""Qdrant filter JSON → qdrant_edge `Filter` objects, from the form `parse_filter` checked.
+
+What the embedded engine cannot express (geo conditions, prefix and substring matches, slices)
+is BadFilter here; everything malformed was already refused by `parse_filter`.
+"""
 
 from __future__ import annotations
 
@@ -8,187 +12,103 @@ from typing import Any
 
 import numpy as np
 import qdrant_edge as qe
+from qdrant_client.http import models
 
 from mmsearch.infra.errors import BadFilter
-
-MAX_DEPTH = 16
-_CLAUSES = ("must", "should", "must_not")
-_RANGE_KEYS = frozenset({"gt", "gte", "lt", "lte"})
-_GEO = ("geo_bounding_box", "geo_radius", "geo_polygon")
+from mmsearch.infra.vectors.filters import CLAUSES, parse_filter
+from mmsearch.infra.vectors.types import FilterJSON
 
 
-def to_edge_filter(flt: dict[str, Any] | None) -> qe.Filter | None:
+def to_edge_filter(flt: FilterJSON | None) -> qe.Filter | None:
     """The qdrant_edge Filter for a Qdrant REST filter (None passes through); raise BadFilter."""
-    if flt is None:
+    parsed = parse_filter(flt)
+    if parsed is None:
         return None
     try:
-        return _filter(flt, 0)
+        return _filter(parsed)
     except (ValueError, TypeError, OverflowError) as exc:  # raised by the binding's constructors
         raise BadFilter(f"invalid filter: {exc}") from exc
 
 
-def _filter(flt: Any, depth: int) -> qe.Filter:
-    if not isinstance(flt, dict):
-        raise BadFilter("a filter must be an object with must/should/must_not/min_should")
-    if depth > MAX_DEPTH:
-        raise BadFilter(f"filter nests deeper than {MAX_DEPTH} levels")
-    unknown = set(flt) - {*_CLAUSES, "min_should"}
-    if unknown:
-        raise BadFilter(f"unsupported filter clause(s): {sorted(unknown)}")
-    must, should, must_not = (
-        None if flt.get(c) is None else _conditions(flt[c], depth) for c in _CLAUSES
+def _filter(flt: models.Filter) -> qe.Filter:
+    must, should, must_not = (_conditions(getattr(flt, clause)) for clause in CLAUSES)
+    at_least = flt.min_should
+    min_should = (
+        None
+        if at_least is None
+        else qe.MinShould([_condition(c) for c in at_least.conditions], at_least.min_count)
     )
-    return qe.Filter(must, should, must_not, _min_should(flt.get("min_should"), depth))
+    return qe.Filter(must, should, must_not, min_should)
 
 
-def _min_should(arg: Any, depth: int) -> qe.MinShould | None:
-    if arg is None:
+def _conditions(value: list[models.Condition] | models.Condition | None) -> list[Any] | None:
+    if value is None:
         return None
-    if not isinstance(arg, dict) or set(arg) != {"conditions", "min_count"}:
-        raise BadFilter("min_should must be {conditions: [...], min_count: n}")
-    if not _is_int(arg["min_count"]) or arg["min_count"] < 0:
-        raise BadFilter("min_should.min_count must be a non-negative integer")
-    return qe.MinShould(_conditions(arg["conditions"], depth), arg["min_count"])
+    return [_condition(c) for c in (value if isinstance(value, list) else [value])]
 
 
-def _conditions(value: Any, depth: int) -> list[Any]:
-    items = value if isinstance(value, list) else [value]
-    return [_condition(c, depth) for c in items]
+def _condition(condition: models.Condition) -> Any:
+    match condition:
+        case models.Filter():
+            return _filter(condition)
+        case models.FieldCondition():
+            return _field(condition)
+        case models.IsEmptyCondition():
+            return qe.IsEmptyCondition(condition.is_empty.key)
+        case models.IsNullCondition():
+            return qe.IsNullCondition(condition.is_null.key)
+        case models.HasIdCondition():
+            return qe.HasIdCondition({str(uuid.UUID(str(i))) for i in condition.has_id})
+        case models.HasVectorCondition():
+            return qe.HasVectorCondition(condition.has_vector)
+        case models.NestedCondition():
+            nested = condition.nested
+            return qe.NestedCondition(nested.key, _filter(nested.filter))
+    kind = condition.model_dump(exclude_none=True)
+    raise BadFilter(f"the embedded engine does not support {sorted(kind)} conditions")
 
 
-def _condition(cond: Any, depth: int) -> Any:
-    if not isinstance(cond, dict) or not cond:
-        raise BadFilter(f"a condition must be a non-empty object, got {cond!r:.80}")
-    if set(cond) & {*_CLAUSES, "min_should"}:
-        return _filter(cond, depth + 1)
-    if "key" in cond:
-        return _field(cond)
-    if len(cond) != 1:
-        raise BadFilter(f"ambiguous condition with keys {sorted(cond)}")
-    ((kind, arg),) = cond.items()
-    build = _CONDITIONS.get(kind)
-    if build is None:
-        raise BadFilter(f"unsupported condition {kind!r}")
-    return build(arg, depth)
+def _field(condition: models.FieldCondition) -> qe.FieldCondition:
+    key = condition.key
+    if condition.match is not None:
+        return qe.FieldCondition(key, match=_match(key, condition.match))
+    if isinstance(condition.range, models.DatetimeRange):
+        # the RFC 3339 strings pydantic writes; the binding parses them
+        bounds = condition.range.model_dump(mode="json", exclude_none=True)
+        return qe.FieldCondition(key, range=qe.RangeDateTime(**bounds))
+    if isinstance(condition.range, models.Range):
+        return qe.FieldCondition(key, range=qe.RangeFloat(**_bounds(condition.range)))
+    if condition.values_count is not None:
+        count = qe.ValuesCount(**_bounds(condition.values_count))
+        return qe.FieldCondition(key, values_count=count)
+    if condition.is_empty is not None or condition.is_null is not None:
+        return qe.FieldCondition(key, is_empty=condition.is_empty, is_null=condition.is_null)
+    raise BadFilter(f"the embedded engine does not support geo conditions (key {key!r})")
 
 
-def _field(cond: dict[str, Any]) -> qe.FieldCondition:
-    key = _key(cond["key"])
-    rest = {k: v for k, v in cond.items() if k != "key" and v is not None}
-    if len(rest) != 1:
-        raise BadFilter(f"condition on {key!r} needs exactly one of match/range/values_count")
-    ((kind, arg),) = rest.items()
-    if kind == "match":
-        return qe.FieldCondition(key, match=_match(key, arg))
-    if kind == "range":
-        return qe.FieldCondition(key, range=_range(key, arg))
-    if kind == "values_count":
-        return qe.FieldCondition(key, values_count=qe.ValuesCount(**_bounds(key, arg, int)))
-    if kind in _GEO:
-        raise BadFilter(f"geo conditions are not supported (key {key!r})")
-    raise BadFilter(f"unsupported field condition {kind!r} on {key!r}")
+def _bounds(bounds: models.Range | models.ValuesCount) -> dict[str, Any]:
+    return bounds.model_dump(exclude_none=True)
 
 
-def _match(key: str, match: Any) -> Any:
-    if not isinstance(match, dict) or len(match) != 1:
-        raise BadFilter(f"match on {key!r} needs exactly one of {sorted(_MATCHES)}")
-    ((kind, arg),) = match.items()
-    build = _MATCHES.get(kind)
-    if build is None:
-        raise BadFilter(f"unsupported match {kind!r} on {key!r}")
-    return build(arg)
+def _match(key: str, test: models.Match) -> Any:
+    if isinstance(test, models.MatchValue):
+        # qdrant-edge-py 0.9.0 reads a Python bool as the integer 1/0 (which then never matches
+        # a boolean payload); numpy's bool is not an int, so it arrives as a boolean.
+        value = np.bool_(test.value) if isinstance(test.value, bool) else test.value
+        return qe.MatchValue(value)  # type: ignore[arg-type]
+    found = _MATCHES.get(type(test))
+    if found is None:
+        kind = sorted(test.model_dump(exclude_none=True, by_alias=True))
+        raise BadFilter(f"the embedded engine does not support match {kind} (key {key!r})")
+    field, build = found
+    return build(getattr(test, field))
 
 
-def _range(key: str, rng: Any) -> qe.RangeFloat | qe.RangeDateTime:
-    bounds = _bounds(key, rng, object)
-    if all(isinstance(v, str) for v in bounds.values()):
-        return qe.RangeDateTime(**bounds)  # ISO 8601 / RFC 3339; the binding parses them
-    if all(_is_number(v) for v in bounds.values()):
-        return qe.RangeFloat(**{k: float(v) for k, v in bounds.items()})
-    raise BadFilter(f"range on {key!r} mixes numbers and datetimes or has other values")
-
-
-def _bounds(key: str, rng: Any, kind: type) -> dict[str, Any]:
-    if not isinstance(rng, dict) or not set(rng) <= _RANGE_KEYS:
-        raise BadFilter(f"range on {key!r} takes only gt/gte/lt/lte")
-    bounds = {k: v for k, v in rng.items() if v is not None}
-    if not bounds:
-        raise BadFilter(f"range on {key!r} needs at least one bound")
-    if kind is int and not all(_is_int(v) for v in bounds.values()):
-        raise BadFilter(f"values_count on {key!r} takes integers")
-    return bounds
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _key(key: Any) -> str:
-    if not isinstance(key, str) or not key:
-        raise BadFilter("a condition key must be a non-empty string")
-    return key
-
-
-def _key_of(arg: Any) -> str:
-    if not isinstance(arg, dict) or set(arg) != {"key"}:
-        raise BadFilter("is_empty/is_null take {key: ...}")
-    return _key(arg["key"])
-
-
-def _value(value: Any) -> Any:
-    if not isinstance(value, str | int):  # bool is an int
-        raise BadFilter(f"match value must be a string, integer or boolean, got {value!r:.80}")
-    # qdrant-edge-py 0.9.0 reads a Python bool as the integer 1/0 (which then never matches a
-    # boolean payload); numpy's bool is not an int, so it arrives as a real boolean.
-    return np.bool_(value) if isinstance(value, bool) else value
-
-
-def _values(values: Any) -> list[str] | list[int]:
-    if isinstance(values, list) and all(isinstance(v, str) for v in values):
-        return values
-    if isinstance(values, list) and all(_is_int(v) for v in values):
-        return values
-    raise BadFilter("match any/except takes a list of strings or a list of integers")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise BadFilter("text matches take a string")
-    return value
-
-
-def _ids(ids: Any) -> set[Any]:
-    if not isinstance(ids, list):
-        raise BadFilter("has_id takes a list of uuid strings")
-    try:
-        return {str(uuid.UUID(str(i))) for i in ids}
-    except ValueError:
-        raise BadFilter("has_id takes a list of uuid strings") from None
-
-
-def _nested(arg: Any, depth: int) -> qe.NestedCondition:
-    if not isinstance(arg, dict) or set(arg) != {"key", "filter"}:
-        raise BadFilter("nested takes {key: ..., filter: {...}}")
-    return qe.NestedCondition(_key(arg["key"]), _filter(arg["filter"], depth + 1))
-
-
-_MATCHES: dict[str, Callable[[Any], Any]] = {
-    "value": lambda v: qe.MatchValue(_value(v)),
-    "any": lambda v: qe.MatchAny(_values(v)),
-    "except": lambda v: qe.MatchExcept(_values(v)),
-    "text": lambda v: qe.MatchText(_text(v)),
-    "text_any": lambda v: qe.MatchTextAny(_text(v)),
-    "phrase": lambda v: qe.MatchPhrase(_text(v)),
-}
-
-_CONDITIONS: dict[str, Callable[[Any, int], Any]] = {
-    "is_empty": lambda arg, _: qe.IsEmptyCondition(_key_of(arg)),
-    "is_null": lambda arg, _: qe.IsNullCondition(_key_of(arg)),
-    "has_id": lambda arg, _: qe.HasIdCondition(_ids(arg)),
-    "has_vector": lambda arg, _: qe.HasVectorCondition(_text(arg)),
-    "nested": _nested,
+# the qdrant-client match → the field holding its argument and the qdrant_edge match
+_MATCHES: dict[type, tuple[str, Callable[[Any], Any]]] = {
+    models.MatchAny: ("any", qe.MatchAny),
+    models.MatchExcept: ("except_", qe.MatchExcept),
+    models.MatchText: ("text", qe.MatchText),
+    models.MatchTextAny: ("text_any", qe.MatchTextAny),
+    models.MatchPhrase: ("phrase", qe.MatchPhrase),
 }

@@ -6,13 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
 from qdrant_client import models
 
-from mmsearch.infra.errors import BadFilter
 from mmsearch.infra.vectors.arguments import Page
 from mmsearch.infra.vectors.base import VectorStore
 from mmsearch.infra.vectors.checks import check_vector, check_vectors, read_point
+from mmsearch.infra.vectors.filters import parse_filter
 from mmsearch.infra.vectors.qdrant.collection import ServerCollection, ServerCollections
 from mmsearch.infra.vectors.ranking import (
     example_target,
@@ -34,7 +33,7 @@ class ServerSearches(VectorStore):
         self._server = server
 
     def _search(self, name: str, vector: np.ndarray, using: str, page: Page) -> list[Hit]:
-        query_filter = server_filter(page.filter)
+        query_filter = parse_filter(page.filter)
         coll = self._server.open(name)
         query = check_vector(vector, coll.spec.dim, "query vector")
         return _nearest(coll, query, using, query_filter, page)
@@ -42,7 +41,7 @@ class ServerSearches(VectorStore):
     def _search_hybrid(
         self, name: str, vectors: dict[str, np.ndarray], page: Page, depth: int
     ) -> list[Hit]:
-        query_filter = server_filter(page.filter)
+        query_filter = parse_filter(page.filter)
         coll = self._server.open(name)
         prefetch = [
             models.Prefetch(query=vec, using=using, limit=depth, params=coll.params)
@@ -60,7 +59,7 @@ class ServerSearches(VectorStore):
     def _recommend(
         self, name: str, positive: list[str], negative: list[str], using: str, page: Page
     ) -> list[Hit]:
-        query_filter = server_filter(page.filter)
+        query_filter = parse_filter(page.filter)
         coll = self._server.open(name)
         examples = list(dict.fromkeys([*positive, *negative]))
         with coll.errors():
@@ -79,7 +78,7 @@ class ServerSearches(VectorStore):
     def _search_groups(
         self, name: str, vector: np.ndarray, using: str, page: Page, group_by: str, size: int
     ) -> list[HitGroup]:
-        query_filter = server_filter(page.filter)
+        query_filter = parse_filter(page.filter)
         coll = self._server.open(name)
         query = check_vector(vector, coll.spec.dim, "query vector")
         args = _nearest_args(coll, using, query_filter, page)
@@ -96,7 +95,7 @@ class ServerSearches(VectorStore):
     def _search_batch(
         self, name: str, vectors: Sequence[np.ndarray], using: str, page: Page
     ) -> list[list[Hit]]:
-        query_filter = server_filter(page.filter)
+        query_filter = parse_filter(page.filter)
         coll = self._server.open(name)
         queries = list(check_vectors(dict(enumerate(vectors)), coll.spec.dim).values())
         args: dict[str, Any] = {
@@ -127,7 +126,7 @@ class ServerSearches(VectorStore):
     def _scroll(
         self, name: str, start: str | None, count: int, filter: FilterJSON | None, vectors: bool
     ) -> list[VectorPoint]:
-        scroll_filter = server_filter(filter)
+        scroll_filter = parse_filter(filter)
         coll = self._server.open(name)
         with coll.filtering(filter):
             records, _ = coll.client.scroll(
@@ -139,19 +138,6 @@ class ServerSearches(VectorStore):
                 with_vectors=vectors,
             )
         return [read_point(str(r.id), r.vector if vectors else None, r.payload) for r in records]
-
-
-def server_filter(flt: FilterJSON | None) -> models.Filter | None:
-    """The qdrant-client Filter for a Qdrant REST filter (None passes through); raise BadFilter."""
-    if flt is None:
-        return None
-    if not isinstance(flt, dict):
-        raise BadFilter("a filter must be an object with must/should/must_not/min_should")
-    try:
-        return models.Filter.model_validate(flt)
-    except ValidationError as exc:
-        errors = [{"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]} for e in exc.errors()[:5]]
-        raise BadFilter("filter is not a valid Qdrant filter", details=errors) from exc
 
 
 def server_hits(found: Sequence[models.ScoredPoint]) -> list[Hit]:

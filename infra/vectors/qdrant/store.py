@@ -29,9 +29,10 @@ from mmsearch.infra.vectors.checks import (
     read_point,
     spec_to_json,
 )
+from mmsearch.infra.vectors.filters import parse_filter
 from mmsearch.infra.vectors.qdrant.collection import METADATA_KEY, ServerCollections
 from mmsearch.infra.vectors.qdrant.index import field_schema, index_config
-from mmsearch.infra.vectors.qdrant.queries import ServerSearches, server_filter
+from mmsearch.infra.vectors.qdrant.queries import ServerSearches
 from mmsearch.infra.vectors.types import (
     VECTOR_NAMES,
     CollectionInfo,
@@ -167,7 +168,7 @@ class QdrantServerStore(ServerSearches):
 
     def count(self, name: str, filter: FilterJSON | None = None) -> int:
         """Exact number of points, optionally matching a filter."""
-        count_filter = server_filter(filter)
+        count_filter = parse_filter(filter)
         target = self._server.resolve(name)
         with self._server.errors(name, BadFilter if filter else InvalidRequest):
             return self.client.count(target, count_filter=count_filter, exact=True).count
@@ -200,7 +201,7 @@ class QdrantServerStore(ServerSearches):
 
     def delete_by_filter(self, name: str, filter: FilterJSON) -> int:
         """Delete the points matching `filter`; return how many were deleted."""
-        selector_filter = server_filter(filter)
+        selector_filter = parse_filter(filter)
         if selector_filter is None:
             raise BadFilter("delete_by_filter needs a filter ({} matches every point)")
         coll = self._server.open(name)

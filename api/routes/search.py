@@ -14,13 +14,8 @@ from mmsearch.api.routes import caller_tenant, json_object, render, runtime
 from mmsearch.api.schemas.queries import ClassifyRequest, FanoutSearchRequest, SearchRequest
 from mmsearch.api.services import classify as classify_service
 from mmsearch.api.services import search as search_service
-from mmsearch.api.services.query import Uploads
-from mmsearch.encoders import EncoderLoader
-from mmsearch.encoders.text_queries import TextQueryCache
+from mmsearch.api.services.query import QueryStores, Uploads
 from mmsearch.infra.errors import InvalidRequest
-from mmsearch.infra.media.storage import ObjectStore
-from mmsearch.infra.settings import Settings
-from mmsearch.infra.vectors import VectorStore
 
 
 def _body_and_uploads() -> tuple[dict[str, Any], Uploads]:
@@ -44,11 +39,9 @@ def _body_and_uploads() -> tuple[dict[str, Any], Uploads]:
     return body, uploads
 
 
-def _query_stores() -> tuple[VectorStore, EncoderLoader, TextQueryCache, ObjectStore, Settings]:
-    """What a search draws on, in the order the search services take it: the vector store,
-    the encoder loader, the text-query cache, the media store for query images, the settings."""
+def _query_stores() -> QueryStores:
     rt = runtime()
-    return rt.vectors, rt.encoder, rt.text_queries, rt.objects, rt.settings
+    return QueryStores(rt.vectors, rt.encoder, rt.text_queries, rt.objects, rt.settings)
 
 
 def _timed(rendered: tuple[Response, int], timings: dict[str, float]) -> tuple[Response, int]:
@@ -63,7 +56,7 @@ def search(name: str) -> tuple[Response, int]:
     query = SearchRequest.model_validate(body)
     timer = SEARCH_SECONDS.labels("collection", query_kind(query)).time()
     with timer, server_timing.collect() as timings:
-        response = search_service.search(*_query_stores(), name, query, uploads, caller_tenant())
+        response = search_service.search(_query_stores(), name, query, uploads, caller_tenant())
     return _timed(render(response), timings)
 
 
@@ -73,7 +66,7 @@ def fanout_search() -> tuple[Response, int]:
     query = FanoutSearchRequest.model_validate(body)
     timer = SEARCH_SECONDS.labels("fanout", query_kind(query)).time()
     with timer, server_timing.collect() as timings:
-        response = search_service.fanout(*_query_stores(), query, uploads, caller_tenant())
+        response = search_service.fanout(_query_stores(), query, uploads, caller_tenant())
     return _timed(render(response), timings)
 
 

@@ -76,22 +76,14 @@ def _iso(ts: float) -> str:
 
 def job_public(state: JobState) -> JobPublic:
     """The public view of a job."""
+    shared = {name: getattr(state, name) for name in JobPublic.model_fields if hasattr(state, name)}
     return JobPublic(
-        job_id=state.job_id,
-        collection=state.collection,
-        status=state.status,
-        total=state.total,
-        succeeded=state.succeeded,
-        failed=state.failed,
-        skipped=state.skipped,
-        pending=state.pending,
-        listing=state.listing,
-        message=state.message,
-        error_count=state.error_count,
-        retries=state.retries,
-        errors=[JobError(**e.public()) for e in state.errors],
-        created_at=_iso(state.created_at),
-        updated_at=_iso(state.updated_at),
+        **{
+            **shared,
+            "errors": [JobError(**e.public()) for e in state.errors],
+            "created_at": _iso(state.created_at),
+            "updated_at": _iso(state.updated_at),
+        }
     )
 
 

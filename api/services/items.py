@@ -37,13 +37,7 @@ def find_point(
 
 def _public(point: VectorPoint) -> ItemPublic:
     item = ItemPayload.from_payload(point.payload, point.id)
-    return ItemPublic(
-        id=item.id,
-        uri=item.uri,
-        metadata=item.metadata,
-        text=item.text,
-        vectors=sorted(point.vectors),
-    )
+    return ItemPublic(**item.public(), vectors=sorted(point.vectors))
 
 
 def get_item(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
 
 import numpy as np
 
 from mmsearch.api.schemas.queries import ImageRef, QueryFields, QueryPart
-from mmsearch.encoders import Encoder
+from mmsearch.encoders import Encoder, EncoderLoader
 from mmsearch.encoders.text_queries import TextQueryCache
 from mmsearch.infra.catalog.points import item_point_ids
 from mmsearch.infra.errors import InvalidRequest, ItemNotFound, TooLarge
@@ -18,6 +19,18 @@ from mmsearch.infra.settings import Settings
 from mmsearch.infra.vectors import IMAGE_VECTOR, CollectionSpec, VectorStore
 
 Uploads = dict[str, bytes]
+
+
+@dataclass(frozen=True)
+class QueryStores:
+    """What a search draws on: the vector store, the encoder loader, the text-query cache, the
+    media store for query images, and the settings (image size and pixel limits)."""
+
+    vectors: VectorStore
+    load: EncoderLoader
+    texts: TextQueryCache
+    objects: ObjectStore
+    settings: Settings
 
 
 def image_bytes(objects: ObjectStore, max_bytes: int, ref: ImageRef, uploads: Uploads) -> bytes:
@@ -79,10 +92,7 @@ def weighted_sum(terms: list[tuple[float, np.ndarray]]) -> np.ndarray:
 
 
 def query_vector(
-    texts: TextQueryCache,
-    objects: ObjectStore,
-    vectors: VectorStore,
-    settings: Settings,
+    stores: QueryStores,
     encoder: Encoder,
     fields: QueryFields,
     uploads: Uploads,
@@ -90,15 +100,15 @@ def query_vector(
     tenant: str | None = None,
 ) -> np.ndarray:
     """The unit vector for whichever query kind was given: texts through the text-query cache,
-    images from `objects`, stored items from `spec` in `vectors` (within `tenant`)."""
+    images from the media store, stored items of `spec` (within `tenant`)."""
 
     def term(part: QueryFields | QueryPart) -> np.ndarray:
         if part.text is not None:
-            return texts.embed(encoder, part.text)
+            return stores.texts.embed(encoder, part.text)
         if part.image is not None:
-            return embed_image(objects, settings, encoder, part.image, uploads)
+            return embed_image(stores.objects, stores.settings, encoder, part.image, uploads)
         assert spec is not None and part.item_id is not None
-        return item_vector(vectors, spec, part.item_id, tenant)
+        return item_vector(stores.vectors, spec, part.item_id, tenant)
 
     if fields.query is None:
         return term(fields)

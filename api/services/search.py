@@ -17,16 +17,12 @@ from mmsearch.api.schemas.queries import (
     SearchResponse,
 )
 from mmsearch.api.server_timing import phase
-from mmsearch.api.services.query import Uploads, query_vector
-from mmsearch.encoders import EncoderLoader
-from mmsearch.encoders.text_queries import TextQueryCache
+from mmsearch.api.services.query import QueryStores, Uploads, query_vector
 from mmsearch.infra.catalog.filters import to_payload_filter
 from mmsearch.infra.catalog.payload import ItemPayload, metadata_key
 from mmsearch.infra.catalog.points import item_point_ids
 from mmsearch.infra.catalog.tenancy import scoped
 from mmsearch.infra.errors import InvalidRequest
-from mmsearch.infra.media.storage import ObjectStore
-from mmsearch.infra.settings import Settings
 from mmsearch.infra.vectors import IMAGE_VECTOR, TEXT_VECTOR, CollectionSpec, Hit, VectorStore
 
 _FANOUT = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fanout")
@@ -35,14 +31,7 @@ _FANOUT = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fanout")
 def to_hit(hit: Hit, collection: str | None = None) -> SearchHit:
     """The public form of a scored point."""
     item = ItemPayload.from_payload(hit.payload, hit.id)
-    return SearchHit(
-        id=item.id,
-        uri=item.uri,
-        score=hit.score,
-        metadata=item.metadata,
-        text=item.text,
-        collection=collection,
-    )
+    return SearchHit(**item.public(), score=hit.score, collection=collection)
 
 
 def _using(mode: SearchMode) -> str:
@@ -50,11 +39,7 @@ def _using(mode: SearchMode) -> str:
 
 
 def search(
-    vectors: VectorStore,
-    load: EncoderLoader,
-    texts: TextQueryCache,
-    objects: ObjectStore,
-    settings: Settings,
+    stores: QueryStores,
     collection: str,
     body: SearchRequest,
     uploads: Uploads,
@@ -62,6 +47,7 @@ def search(
 ) -> SearchResponse:
     """Rank one collection's items for a query (only `tenant`'s items when given)."""
     started = time.perf_counter()
+    vectors = stores.vectors
     spec = vectors.spec(collection)
     flt = scoped(to_payload_filter(body.filter), tenant)
     using = _using(body.mode)
@@ -79,10 +65,8 @@ def search(
             )
         return _response(hits, started)
     with phase("encode"):
-        encoder = load(spec.model)
-        vector = query_vector(
-            texts, objects, vectors, settings, encoder, body, uploads, spec, tenant
-        )
+        encoder = stores.load(spec.model)
+        vector = query_vector(stores, encoder, body, uploads, spec, tenant)
     with phase("search"):
         return _ranked(vectors, spec, vector, body, flt, started)
 
@@ -133,22 +117,19 @@ def _ranked(
 
 
 def fanout(
-    vectors: VectorStore,
-    load: EncoderLoader,
-    texts: TextQueryCache,
-    objects: ObjectStore,
-    settings: Settings,
+    stores: QueryStores,
     body: FanoutSearchRequest,
     uploads: Uploads,
     tenant: str | None = None,
 ) -> SearchResponse:
     """Search several collections of one model in parallel and merge by score."""
     started = time.perf_counter()
+    vectors = stores.vectors
     specs = [vectors.spec(name) for name in body.collections]
     _same_model(specs)
     with phase("encode"):
-        encoder = load(specs[0].model)
-        vector = query_vector(texts, objects, vectors, settings, encoder, body, uploads)
+        encoder = stores.load(specs[0].model)
+        vector = query_vector(stores, encoder, body, uploads)
     flt = scoped(to_payload_filter(body.filter), tenant)
     depth = body.limit + body.offset
 

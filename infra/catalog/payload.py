@@ -87,6 +87,10 @@ class ItemPayload:
             tenant=payload.get(TENANT_FIELD),
         )
 
+    def public(self) -> dict[str, Any]:
+        """What clients see of the item: its id, uri, metadata and caption text."""
+        return {"id": self.id, "uri": self.uri, "metadata": self.metadata, "text": self.text}
+
     def with_metadata(self, metadata: dict[str, Any]) -> ItemPayload:
         """The same item with other metadata."""
         return replace(self, metadata=metadata)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from mmsearch.api.schemas.queries import FanoutSearchRequest, SearchRequest, SearchResponse
+from mmsearch.api.services.query import QueryStores
 from mmsearch.api.services.search import fanout, search
 from mmsearch.encoders import Encoder
 from mmsearch.encoders.text_queries import TextQueryCache
@@ -60,9 +61,8 @@ def run(
         limits: Settings = settings,
     ) -> SearchResponse:
         request = SearchRequest.model_validate(body)
-        return search(
-            vectors, load, texts, objects, limits, "photos", request, uploads or {}, tenant
-        )
+        stores = QueryStores(vectors, load, texts, objects, limits)
+        return search(stores, "photos", request, uploads or {}, tenant)
 
     return call
 
@@ -218,7 +218,7 @@ def test_fanout_merges_collections_of_one_model_by_score(
 ) -> None:
     index_items(vectors, encoder, make_collection("more"), file_root, range(30, 36))
     body = FanoutSearchRequest(collections=["photos", "more"], text=QUERY, limit=6, offset=2)
-    got = fanout(vectors, load, texts, objects, settings, body, {})
+    got = fanout(QueryStores(vectors, load, texts, objects, settings), body, {})
     vector = encoder.embed_texts([QUERY])[0]
     merged = [
         (hit, name) for name in ("photos", "more") for hit in vectors.search(name, vector, limit=8)
@@ -231,5 +231,5 @@ def test_fanout_merges_collections_of_one_model_by_score(
     make_collection("other", OTHER_MODEL)
     mixed = FanoutSearchRequest(collections=["photos", "other"], text=QUERY)
     with pytest.raises(InvalidRequest) as refused:
-        fanout(vectors, load, texts, objects, settings, mixed, {})
+        fanout(QueryStores(vectors, load, texts, objects, settings), mixed, {})
     assert refused.value.code == "model_mismatch"

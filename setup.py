@@ -8,6 +8,9 @@ setup(
     package_dir={f"mmsearch.{folder}": folder for folder in FOLDERS},
     packages=[
         f"mmsearch.{package}"
-        for package in find_packages(include=[f"{folder}*" for folder in FOLDERS])
+        for package in find_packages(
+            include=[f"{folder}*" for folder in FOLDERS],
+            exclude=["infra.testing"],  # support for tests and benches, used from a checkout
+        )
     ],
 )

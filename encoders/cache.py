@@ -2,7 +2,8 @@
 unused.
 
 Dropping a model only removes the cache's reference: a caller in the middle of a forward keeps
-its own, and the memory goes when the last user lets go.
+its own, and the memory goes when the last user lets go. `on_evict` runs after each drop (the
+registry uses it to hand freed GPU memory back to the device).
 """
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ class ModelCache(Generic[K, V]):
         max_models: int = DEFAULT_MAX_MODELS,
         idle_ttl_s: float = 0,
         clock: Callable[[], float] = time.monotonic,
+        on_evict: Callable[[], None] | None = None,
     ) -> None:
         self._name_of = name_of
+        self._on_evict = on_evict
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: OrderedDict[K, _Entry[V]] = OrderedDict()
@@ -129,6 +132,7 @@ class ModelCache(Generic[K, V]):
         while len(self._entries) > self.max_models:
             key, _ = self._entries.popitem(last=False)
             log.info("unloaded model %s (least recently used)", self._name_of(key))
+            self._evicted()
 
     def _expire_locked(self) -> list[K]:
         if not self.idle_ttl_s:
@@ -142,7 +146,13 @@ class ModelCache(Generic[K, V]):
                 del self._entries[key]
                 dropped.append(key)
                 log.info("unloaded model %s (unused for %.0f s)", self._name_of(key), idle)
+        if dropped:
+            self._evicted()
         return dropped
+
+    def _evicted(self) -> None:
+        if self._on_evict is not None:
+            self._on_evict()
 
     def _start_sweeper(self) -> None:
         """Expire idle models in the background too, so a quiet process gives memory back."""

@@ -3,7 +3,9 @@ in a bounded cache (see mmsearch.encoders.cache)."""
 
 from __future__ import annotations
 
+import gc
 import logging
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -23,7 +25,20 @@ EncoderFactory = Callable[[ModelRef, str, Path | None, bool], Encoder]
 
 _Key = tuple[str, str, bool]  # model name, device, text_only
 _BACKENDS: dict[str, EncoderFactory] = {}
-_CACHE: ModelCache[_Key, Encoder] = ModelCache(name_of=lambda key: key[0])
+
+
+def _release_device_memory() -> None:
+    """After a model is dropped: collect it now, and give the GPU memory torch's allocator kept
+    for it back to the device (other processes and models can use it)."""
+    gc.collect()
+    torch = sys.modules.get("torch")  # never imported here: a text-free client has no torch
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+
+
+_CACHE: ModelCache[_Key, Encoder] = ModelCache(
+    name_of=lambda key: key[0], on_evict=_release_device_memory
+)
 
 TINY_TEST_MODEL = "mmsearch-tiny/random"
 

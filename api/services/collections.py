@@ -78,7 +78,7 @@ def load_encoder(
     if not is_allowed(model, allowed_models, lambda: _models_in_use(vectors)):
         raise ModelNotAllowed(
             f"model {model!r} is not allowed here; an operator can add it to MMSEARCH_MODELS",
-            details={"allowed": allowed_models},
+            details={"allowed": _shown_models(allowed_models)},
         )
     try:
         return load(model)
@@ -93,8 +93,20 @@ def load_encoder(
         ) from exc
 
 
+def _shown_models(models: list[str]) -> list[str]:
+    """The allowed models a client may be told of: not local weight files (server paths)."""
+    shown = []
+    for name in models:
+        try:
+            if parse_model_name(name).weights_file is None:
+                shown.append(name)
+        except UnknownModel:
+            continue
+    return shown
+
+
 def _models_in_use(vectors: VectorStore) -> set[str]:
-    return {info.spec.model for info in vectors.list_collections()}
+    return {spec.model for spec in vectors.list_specs()}
 
 
 def _exists(vectors: VectorStore, name: str) -> bool:

@@ -4,12 +4,12 @@ server (qdrant/); its searches check their arguments here, once for both. Data t
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
-from mmsearch.infra.errors import InvalidRequest
+from mmsearch.infra.errors import CollectionNotFound, InvalidRequest
 from mmsearch.infra.vectors.arguments import (
     Page,
     check_examples,
@@ -36,6 +36,9 @@ def check_vector_name(name: str) -> str:
     return name
 
 
+_T = TypeVar("_T")
+
+
 class VectorStore(ABC):
     """Collections of named cosine vectors ("image", "text") with JSON payloads.
 
@@ -56,9 +59,28 @@ class VectorStore(ABC):
     def spec(self, name: str) -> CollectionSpec:
         """The spec alone (no count: cheap enough for every query); raises CollectionNotFound."""
 
-    @abstractmethod
     def list_collections(self) -> list[CollectionInfo]:
-        """All collections, sorted by name."""
+        """All collections with their counts, sorted by name."""
+        return self._each_collection(self.get_collection)
+
+    def list_specs(self) -> list[CollectionSpec]:
+        """Every collection's spec, sorted by name (no counts: cheap)."""
+        return self._each_collection(self.spec)
+
+    def _each_collection(self, read: Callable[[str], _T]) -> list[_T]:
+        found = []
+        for name in self._collection_names():
+            try:
+                found.append(read(name))
+            except (
+                CollectionNotFound
+            ):  # deleted meanwhile, or (on a server) not a collection of ours
+                continue
+        return found
+
+    @abstractmethod
+    def _collection_names(self) -> list[str]:
+        """The names of the collections (not aliases), sorted."""
 
     @abstractmethod
     def delete_collection(self, name: str) -> None:

@@ -70,15 +70,21 @@ def read_point(point_id: str, vectors: Any, payload: dict[str, Any] | None) -> V
 
 def spec_to_json(spec: CollectionSpec) -> dict[str, Any]:
     """A collection spec as plain JSON (stored next to, or inside, the collection)."""
+    versioning = {
+        "public_name": spec.public_name,
+        "version": spec.version,
+        "id_namespace": spec.id_namespace,
+    }
     return {
         "name": spec.name,
         "dim": spec.dim,
         "model": spec.model,
         "payload_schema": {key: str(kind) for key, kind in spec.payload_schema.items()},
         "index": asdict(spec.index),
-        "public_name": spec.public_name,
-        "version": spec.version,
-        "id_namespace": spec.id_namespace,
+        **versioning,
+        # The same fields where the previous release reads them, so its workers and API (during
+        # a rolling upgrade, or after a rollback) still see which version is which.
+        "extra": {key: value for key, value in versioning.items() if value is not None},
     }
 
 

@@ -85,3 +85,39 @@ def test_a_route_missing_from_the_table_is_refused(app: Flask) -> None:
     app.add_url_rule("/v1/undeclared", "undeclared", lambda: "reached")
     response = app.test_client().get("/v1/undeclared", headers={"X-API-Key": KEYS["admin"]})
     assert response.status_code == 500 and b"reached" not in response.data
+
+
+# What each endpoint asks of a key: a change here is a change to the API's security contract.
+EXPECTED_SCOPES = {
+    ("POST", "/v1/collections"): "admin",
+    ("GET", "/v1/collections"): "read",
+    ("GET", "/v1/collections/{name}"): "read",
+    ("DELETE", "/v1/collections/{name}"): "admin",
+    ("GET", "/v1/collections/{name}/versions"): "read",
+    ("POST", "/v1/collections/{name}/reembed"): "admin",
+    ("POST", "/v1/collections/{name}/ingest"): "write",
+    ("GET", "/v1/jobs"): "read",
+    ("GET", "/v1/jobs/{job_id}"): "read",
+    ("DELETE", "/v1/jobs/{job_id}"): "write",
+    ("POST", "/v1/jobs/{job_id}/retry"): "write",
+    ("POST", "/v1/collections/{name}/search"): "read",
+    ("POST", "/v1/search"): "read",
+    ("POST", "/v1/classify"): "read",
+    ("GET", "/v1/collections/{name}/items/{item_id}"): "read",
+    ("GET", "/v1/collections/{name}/thumbnails/{item_id}"): "read",
+    ("PATCH", "/v1/collections/{name}/items/{item_id}"): "write",
+    ("DELETE", "/v1/collections/{name}/items/{item_id}"): "write",
+    ("POST", "/v1/collections/{name}/items:delete"): "write",
+    ("POST", "/v1/collections/{name}/duplicates"): "read",
+    ("GET", "/"): "open",
+    ("GET", "/docs"): "open",
+    ("GET", "/openapi.json"): "open",
+    ("GET", "/metrics"): "open",
+    ("GET", "/healthz"): "open",
+    ("GET", "/readyz"): "open",
+}
+
+
+def test_scopes_are_the_published_ones() -> None:
+    declared = {(e.method, e.openapi_path): str(e.scope) for e in ENDPOINTS}
+    assert declared == EXPECTED_SCOPES

@@ -159,3 +159,16 @@ def test_the_registry_is_bounded_and_keeps_text_only_loads_apart(small_registry:
     get_encoder(seeded(32))
     assert [e.name for e in loaded_encoders()] == [seeded(31), seeded(32)]
     assert all(e is not text_only for e in loaded_encoders())  # least recently used: gone
+
+
+def test_each_eviction_runs_the_release_hook() -> None:
+    clock, released = Clock(), []
+    cache: ModelCache[str, str] = ModelCache(
+        name_of=str, max_models=2, idle_ttl_s=60, clock=clock, on_evict=lambda: released.append(1)
+    )
+    for key in ("a", "b", "c"):  # the third pushes out the least recently used
+        cache.get_or_load(key, lambda key=key: key.upper())
+    assert len(released) == 1 and cache.get("a") is None
+    clock.now += 61
+    assert sorted(cache.expire()) == ["b", "c"] and len(released) == 2  # once per sweep
+    assert cache.get_or_load("a", lambda: "A") == "A" and len(released) == 2

@@ -4,6 +4,7 @@ and CLI client commands that load no model or engine libraries."""
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -130,35 +131,48 @@ print(",".join(m for m in heavy if m in sys.modules))
     assert done.stdout.strip().splitlines()[-1:] in ([], [""]), done.stdout
 
 
-@pytest.mark.slow
-def test_wheel_has_one_top_level_name(tmp_path: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(tmp_path),
-            str(ROOT),
-        ],
-        check=True,
+def _tree_copy(target: Path) -> Path:
+    """The files git would commit (tracked, or new and not ignored), copied: no build leftovers."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
         capture_output=True,
-        timeout=300,
-    )
-    wheel = next(tmp_path.glob("mmsearch-*.whl"))
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target
+
+
+@pytest.mark.slow
+def test_wheel_has_one_top_level_name_and_exactly_the_folders(tmp_path: Path) -> None:
+    if not (ROOT / ".git").exists():
+        pytest.skip("needs a git checkout to know which files are the project's")
+    tree = _tree_copy(tmp_path / "tree")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+         "-w", str(tmp_path / "dist"), str(tree)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    wheel = next((tmp_path / "dist").glob("mmsearch-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    assert {n.split("/")[0] for n in names} == {
-        "mmsearch",
-        wheel.name.split("-py")[0] + ".dist-info",
-    }
+    dist_info = wheel.name.split("-py")[0] + ".dist-info"
+    assert {n.split("/")[0] for n in names} == {"mmsearch", dist_info}
     for folder in FOLDERS:
         assert f"mmsearch/{folder}/py.typed" in names
     assert "mmsearch/encoders/model_configs/mmsearch-tiny.json" in names
     assert any(n.startswith("mmsearch/api/static/ui/") for n in names)
+    shipped = {n for n in names if n.endswith(".py")}
+    sources = {
+        f"mmsearch/{p.relative_to(tree).as_posix()}"
+        for folder in FOLDERS
+        for p in (tree / folder).rglob("*.py")
+        if "testing" not in p.relative_to(tree).parts
+    }
+    assert shipped == sources  # every module, nothing stale, and no test support
 
 
 def test_import_from_any_folder(tmp_path: Path) -> None:

@@ -105,7 +105,8 @@ def test_specs_are_written_in_the_new_form() -> None:
     v1 = first_version("photos", 4, "a", {"album": FieldType.KEYWORD}, IndexConfig())
     spec = next_version(v1, 1, 4, "b", LEGACY_INDEX)
     stored = json.loads(json.dumps(spec_to_json(spec)))
-    assert "extra" not in stored
+    # The previous release read the versions from "extra" alone: it must still find them there.
+    assert stored["extra"] == {"public_name": "photos", "version": 2, "id_namespace": "photos"}
     assert (stored["public_name"], stored["version"], stored["id_namespace"]) == (
         "photos",
         2,

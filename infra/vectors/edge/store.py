@@ -81,17 +81,9 @@ class EdgeVectorStore(EdgeSearches):
         with self._collections.use(name) as coll:
             return coll.spec
 
-    def list_collections(self) -> list[CollectionInfo]:
-        """All collections, sorted by name."""
+    def _collection_names(self) -> list[str]:
         with self._collections.locked():
-            names = sorted(self._collections.by_name)
-        infos = []
-        for name in names:
-            try:
-                infos.append(self.get_collection(name))
-            except CollectionNotFound:  # deleted meanwhile
-                continue
-        return infos
+            return sorted(self._collections.by_name)
 
     def delete_collection(self, name: str) -> None:
         """Drop a collection and its data; raises CollectionNotFound."""

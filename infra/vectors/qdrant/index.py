@@ -6,6 +6,7 @@ from typing import Any
 
 from qdrant_client import models
 
+from mmsearch.infra.catalog.payload import TENANT_FIELD
 from mmsearch.infra.vectors.types import CollectionSpec, FieldType, IndexConfig
 
 
@@ -34,9 +35,6 @@ def index_config(spec: CollectionSpec) -> dict[str, Any]:
     }
 
 
-TENANT_KEY = (
-    "tenant"  # mmsearch.infra.catalog.tenancy.TENANT_FIELD: indexed as Qdrant's tenant index
-)
 INDEX_TYPES = {
     FieldType.KEYWORD: models.PayloadSchemaType.KEYWORD,
     FieldType.INTEGER: models.PayloadSchemaType.INTEGER,
@@ -49,6 +47,6 @@ INDEX_TYPES = {
 
 def field_schema(key: str, kind: FieldType) -> Any:
     """The payload index for a declared field; the tenant field is Qdrant's tenant index."""
-    if key == TENANT_KEY and kind == FieldType.KEYWORD:
+    if key == TENANT_FIELD and kind == FieldType.KEYWORD:
         return models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
     return INDEX_TYPES[kind]

@@ -88,15 +88,8 @@ class QdrantServerStore(ServerSearches):
         """The spec alone (cached per process); raises CollectionNotFound."""
         return self._server.spec(name)
 
-    def list_collections(self) -> list[CollectionInfo]:
-        """All collections, sorted by name."""
-        infos = []
-        for name in self._server.names():
-            try:
-                infos.append(self.get_collection(name))
-            except CollectionNotFound:  # not ours, or deleted meanwhile
-                continue
-        return infos
+    def _collection_names(self) -> list[str]:
+        return self._server.names()
 
     def delete_collection(self, name: str) -> None:
         """Drop a collection and its data; raises CollectionNotFound."""

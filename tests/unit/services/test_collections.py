@@ -14,6 +14,7 @@ from mmsearch.api.services.collections import (
     delete_collection,
     for_tenant,
     list_collections,
+    load_encoder,
     reembed,
     versions,
 )
@@ -87,6 +88,16 @@ def test_a_model_outside_the_list_is_refused_before_anything_loads(
     assert refused.value.code == "model_not_allowed" and refused.value.status == 422
     assert refused.value.details == {"allowed": [TINY_TEST_MODEL, OTHER_MODEL]}
     assert load.asked == [] and vectors.list_collections() == []
+
+
+def test_a_refusal_names_no_local_weight_files(
+    vectors: EdgeVectorStore, load: RecordingLoader
+) -> None:
+    allowed = [TINY_TEST_MODEL, "ViT-B-32/file:/srv/models/private.safetensors"]
+    with pytest.raises(ModelNotAllowed) as refused:
+        load_encoder(vectors, load, allowed, "ViT-B-32/openai")
+    assert refused.value.details == {"allowed": [TINY_TEST_MODEL]}
+    assert "/srv/models" not in refused.value.message and load.asked == []
 
 
 def test_an_allowed_name_no_backend_knows_is_unknown_model(

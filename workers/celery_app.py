@@ -43,7 +43,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 def configure_celery(settings: Settings) -> Celery:
-    """Configure the Celery app from settings (processes without Flask: the worker command)."""
+    """Configure the Celery app from settings (processes without a Flask app: the worker's
+    healthcheck)."""
     celery_app.conf.update(celery_config(settings))
     return celery_app
 

@@ -7,11 +7,10 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from mmsearch.infra.catalog.payload import ItemPayload
-from mmsearch.infra.jobs.outbox import Outbox
 from mmsearch.infra.jobs.store import JobStore
 from mmsearch.infra.media.storage import ObjectStore
 from mmsearch.infra.vectors import VectorStore
-from mmsearch.workers.dispatch import send_batches
+from mmsearch.workers.dispatch import TaskSender
 from mmsearch.workers.items import IngestItem
 from mmsearch.workers.pipeline import finish_if_done
 
@@ -20,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def queue_listing(
     jobs: JobStore,
-    outbox: Outbox,
+    sender: TaskSender,
     vectors: VectorStore,
     job_id: str,
     collection: str,
@@ -39,9 +38,7 @@ def queue_listing(
             return
         total += len(items)
         jobs.set_total(job_id, total)
-        send_batches(
-            outbox, job_id, collection, items, len(items), tag=f"p{index}-", options=options
-        )
+        sender.batches(job_id, collection, items, len(items), tag=f"p{index}-", options=options)
     jobs.set_total(job_id, total, listing_done=True)
     finish_if_done(jobs, vectors, job_id)
 

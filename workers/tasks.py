@@ -18,7 +18,7 @@ from mmsearch.infra.errors import CollectionNotFound, ItemError, ItemErrorCode
 from mmsearch.infra.logs import log_context
 from mmsearch.infra.runtime import Runtime, get_runtime
 from mmsearch.workers.celery_app import COPY_COLLECTION, EXPAND_PREFIX, INGEST_BATCH, celery_app
-from mmsearch.workers.dispatch import chunked
+from mmsearch.workers.dispatch import TaskSender, chunked
 from mmsearch.workers.enrich import IngestOptions
 from mmsearch.workers.listing import collection_items, prefix_items, queue_listing
 from mmsearch.workers.media import MediaLoader
@@ -41,6 +41,11 @@ def media_loader(runtime: Runtime) -> MediaLoader:
         max_pixels=s.max_image_pixels,
         min_side=s.decode_min_side,
     )
+
+
+def task_sender(task: Task, runtime: Runtime) -> TaskSender:
+    """Sends follow-up tasks through the Celery app that runs `task`, recorded in the outbox."""
+    return TaskSender(task.app, runtime.outbox)
 
 
 # A batch that fails because Redis (the job state) is unreachable is left unacknowledged, so it
@@ -99,8 +104,9 @@ def _ingest_batch(
         record_outcome(jobs, vectors, job_id, batch, outcome)
 
 
-@celery_app.task(name=EXPAND_PREFIX)
+@celery_app.task(bind=True, name=EXPAND_PREFIX)
 def expand_prefix(
+    self: Task,
     job_id: str,
     collection: str,
     prefix: str,
@@ -111,23 +117,22 @@ def expand_prefix(
     runtime = get_runtime()
     s = runtime.settings
     items = prefix_items(runtime.objects, prefix, metadata, s.max_prefix_objects)
-    chunks = chunked(items, s.batch_size)
+    chunks, sender = chunked(items, s.batch_size), task_sender(self, runtime)
     try:
-        queue_listing(
-            runtime.jobs, runtime.outbox, runtime.vectors, job_id, collection, chunks, options
-        )
+        queue_listing(runtime.jobs, sender, runtime.vectors, job_id, collection, chunks, options)
     except ItemError as exc:
         log.warning("job %s: cannot list %s: %s", job_id, prefix, exc.message)
         runtime.jobs.fail(job_id, f"{exc.code}: {exc.message}")
 
 
-@celery_app.task(name=COPY_COLLECTION)
-def copy_collection(job_id: str, source: str, target: str) -> None:
+@celery_app.task(bind=True, name=COPY_COLLECTION)
+def copy_collection(self: Task, job_id: str, source: str, target: str) -> None:
     """Re-embed every item of `source` into `target` (a model migration)."""
     runtime = get_runtime()
     chunks = chunked(collection_items(runtime.vectors, source), runtime.settings.batch_size)
+    sender = task_sender(self, runtime)
     try:
-        queue_listing(runtime.jobs, runtime.outbox, runtime.vectors, job_id, target, chunks)
+        queue_listing(runtime.jobs, sender, runtime.vectors, job_id, target, chunks)
     except CollectionNotFound as exc:
         runtime.jobs.fail(job_id, f"collection_not_found: {exc.message}")
 

@@ -78,13 +78,15 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from mmsearch.infra.runtime import Runtime, set_runtime
-    from mmsearch.workers.celery_app import configure_celery, run_worker
+    from mmsearch.api.app import create_app
+    from mmsearch.infra.runtime import Runtime
+    from mmsearch.workers.celery_app import run_worker
 
     settings = get_settings()
     _require_server_qdrant(settings, "worker")
-    set_runtime(Runtime(settings))
-    celery = configure_celery(settings)
+    # The app factory wires the worker's Celery app and runtime as the API's, loading no model
+    # and serving nothing; the runtime is a full one, since the worker embeds images.
+    celery = create_app(runtime=Runtime(settings)).extensions["celery"]
     return run_worker(
         celery, worker_hostname(), settings.log_level, pool=args.pool, concurrency=args.concurrency
     )
@@ -96,10 +98,10 @@ def worker_hostname() -> str:
 
 def cmd_ping_worker(args: argparse.Namespace) -> int:
     """Exit 0 when this host's worker answers a broker ping (container healthcheck)."""
-    from mmsearch.workers.celery_app import celery_app, configure_celery
+    from mmsearch.workers.celery_app import configure_celery
 
-    configure_celery(get_settings())
-    replies = celery_app.control.ping(destination=[worker_hostname()], timeout=args.timeout)
+    celery = configure_celery(get_settings())
+    replies = celery.control.ping(destination=[worker_hostname()], timeout=args.timeout)
     return 0 if replies else 1
 
 

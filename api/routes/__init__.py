@@ -1,5 +1,5 @@
-"""Route handlers, one module per resource; here what they all share: the runtime, the caller's
-tenant, JSON request parsing and JSON rendering."""
+"""Route handlers, one module per resource; here what they all share: the runtime, the task
+sender, the caller's tenant, JSON request parsing and JSON rendering."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from mmsearch.infra.errors import InvalidRequest
 from mmsearch.infra.runtime import Runtime
+from mmsearch.workers.dispatch import TaskSender
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -18,6 +19,11 @@ def runtime() -> Runtime:
     """The app's runtime: settings and the clients of every store."""
     rt: Runtime = current_app.extensions["mmsearch"]
     return rt
+
+
+def task_sender() -> TaskSender:
+    """Sends tasks through the app's Celery, recorded in the runtime's outbox."""
+    return TaskSender(current_app.extensions["celery"], runtime().outbox)
 
 
 def caller_tenant() -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 
-from mmsearch.api.routes import caller_tenant, parse, render, runtime
+from mmsearch.api.routes import caller_tenant, parse, render, runtime, task_sender
 from mmsearch.api.schemas.resources import CollectionCreate, CollectionsPublic, ReembedRequest
 from mmsearch.api.services import collections
 
@@ -46,7 +46,7 @@ def reembed(name: str) -> tuple[Response, int]:
     """Start re-embedding a collection into a new version with another model."""
     rt, body = runtime(), parse(ReembedRequest)
     accepted = collections.reembed(
-        rt.vectors, rt.jobs, rt.outbox, rt.encoder, rt.settings.allowed_models, name, body
+        rt.vectors, rt.jobs, task_sender(), rt.encoder, rt.settings.allowed_models, name, body
     )
     return render(accepted, 202)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from mmsearch.api.routes import caller_tenant, json_object, parse, render, runtime
+from mmsearch.api.routes import caller_tenant, json_object, parse, render, runtime, task_sender
 from mmsearch.api.schemas.resources import IngestRequest, JobsPublic, RetryRequest
 from mmsearch.api.services import ingest as ingest_service
 from mmsearch.infra.errors import InvalidRequest
@@ -20,7 +20,7 @@ def ingest(name: str) -> tuple[Response, int]:
     accepted = ingest_service.submit_ingest(
         rt.vectors,
         rt.jobs,
-        rt.outbox,
+        task_sender(),
         rt.objects,
         rt.settings.batch_size,
         name,
@@ -64,7 +64,7 @@ def retry_job(job_id: str) -> tuple[Response, int]:
     body = parse(RetryRequest) if request.get_data() else RetryRequest()
     rt = runtime()
     accepted = ingest_service.retry_failed(
-        rt.vectors, rt.jobs, rt.outbox, rt.settings.batch_size, job_id, body, caller_tenant()
+        rt.vectors, rt.jobs, task_sender(), rt.settings.batch_size, job_id, body, caller_tenant()
     )
     return render(accepted, 202)
 

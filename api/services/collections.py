@@ -34,10 +34,9 @@ from mmsearch.infra.errors import (
     ModelNotAllowed,
     Unavailable,
 )
-from mmsearch.infra.jobs.outbox import Outbox
 from mmsearch.infra.jobs.store import JobStatus, JobStore
 from mmsearch.infra.vectors import CollectionInfo, VectorStore
-from mmsearch.workers.dispatch import send_collection_copy
+from mmsearch.workers.dispatch import TaskSender
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +175,7 @@ def delete_collection(vectors: VectorStore, name: str) -> list[str]:
 def reembed(
     vectors: VectorStore,
     jobs: JobStore,
-    outbox: Outbox,
+    sender: TaskSender,
     load: EncoderLoader,
     allowed_models: list[str],
     name: str,
@@ -199,7 +198,7 @@ def reembed(
     vectors.create_collection(target)
     jobs.start_migration(public, target.name)  # before the copy lists the source
     job_id = jobs.create(target.name, 0, listing=True, switch_alias=public)
-    send_collection_copy(outbox, job_id, source.name, target.name)
+    sender.collection_copy(job_id, source.name, target.name)
     log.info(
         "job %s: re-embedding %s into %s with %s", job_id, source.name, target.name, target.model
     )

@@ -15,12 +15,11 @@ from mmsearch.api.schemas.resources import (
     RetryRequest,
 )
 from mmsearch.infra.errors import Conflict, JobNotFound, TooLarge
-from mmsearch.infra.jobs.outbox import Outbox
 from mmsearch.infra.jobs.retry import take_failed
 from mmsearch.infra.jobs.store import FINAL_STATUSES, JobState, JobStatus, JobStore
 from mmsearch.infra.media.storage import ObjectStore
 from mmsearch.infra.vectors import VectorStore
-from mmsearch.workers.dispatch import send_batches, send_prefix
+from mmsearch.workers.dispatch import TaskSender
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +36,7 @@ def check_item_count(body: dict[str, Any], limit: int) -> None:
 def submit_ingest(
     vectors: VectorStore,
     jobs: JobStore,
-    outbox: Outbox,
+    sender: TaskSender,
     objects: ObjectStore,
     batch_size: int,
     collection: str,
@@ -53,7 +52,7 @@ def submit_ingest(
     if body.prefix is not None:
         objects.parse(body.prefix, prefix=True)  # a bad prefix is the client's error
         job_id = jobs.create(collection, 0, listing=True, options=options, tenant=tenant)
-        send_prefix(outbox, job_id, collection, body.prefix, body.metadata, options or None)
+        sender.prefix(job_id, collection, body.prefix, body.metadata, options=options or None)
         return JobAccepted(job_id=job_id, status=JobStatus.QUEUED, total=None)
     items = body.items or []
     job_id = jobs.create(collection, len(items), options=options, tenant=tenant)
@@ -66,7 +65,7 @@ def submit_ingest(
         }
         for item in items
     ]
-    send_batches(outbox, job_id, collection, raw, batch_size, options=options or None)
+    sender.batches(job_id, collection, raw, batch_size, options=options or None)
     return JobAccepted(job_id=job_id, status=JobStatus.QUEUED, total=len(items))
 
 
@@ -104,7 +103,7 @@ def cancel(jobs: JobStore, job_id: str, tenant: str | None = None) -> JobPublic:
 def retry_failed(
     vectors: VectorStore,
     jobs: JobStore,
-    outbox: Outbox,
+    sender: TaskSender,
     batch_size: int,
     job_id: str,
     body: RetryRequest,
@@ -123,8 +122,7 @@ def retry_failed(
     taken = take_failed(jobs, job_id, [str(code) for code in body.codes])
     if not taken.items:
         raise Conflict("the job has no failed items to retry", code="nothing_to_retry")
-    send_batches(
-        outbox,
+    sender.batches(
         job_id,
         state.collection,
         taken.items,

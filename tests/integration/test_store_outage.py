@@ -22,6 +22,7 @@ from mmsearch.infra.testing.photos import generated_photos
 from mmsearch.infra.testing.s3 import ACCESS_KEY, SECRET_KEY
 from mmsearch.infra.vectors import open_vector_store
 from mmsearch.workers.celery_app import celery_app, configure_celery
+from mmsearch.workers.dispatch import TaskSender
 from tests.fixtures.platform import unique_name
 from tests.fixtures.s3 import upload_bucket
 
@@ -78,13 +79,13 @@ def create_collection(rt: Runtime, body: CollectionCreate) -> None:
 
 def submit_ingest(rt: Runtime, name: str, body: IngestRequest) -> Any:
     s = rt.settings
-    return ingest.submit_ingest(
-        rt.vectors, rt.jobs, rt.outbox, rt.objects, s.batch_size, name, body
-    )
+    sender = TaskSender(celery_app, rt.outbox)
+    return ingest.submit_ingest(rt.vectors, rt.jobs, sender, rt.objects, s.batch_size, name, body)
 
 
 def retry_failed(rt: Runtime, job_id: str, body: RetryRequest) -> Any:
-    return ingest.retry_failed(rt.vectors, rt.jobs, rt.outbox, rt.settings.batch_size, job_id, body)
+    sender = TaskSender(celery_app, rt.outbox)
+    return ingest.retry_failed(rt.vectors, rt.jobs, sender, rt.settings.batch_size, job_id, body)
 
 
 def wait(runtime: Runtime, job_id: str) -> Any:

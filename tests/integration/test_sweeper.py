@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from pathlib import Path
 from typing import Any
 
 import redis
+from celery import Celery
 
 from mmsearch.infra.jobs.outbox import ACTIVE, SentTask
 from mmsearch.infra.runtime import Runtime
 from mmsearch.infra.settings import Settings
-from mmsearch.workers.celery_app import INGEST_QUEUE, configure_celery
+from mmsearch.workers.celery_app import INGEST_BATCH, celery_config
+from mmsearch.workers.dispatch import TaskSender
 from mmsearch.workers.sweeper import sweep_once
-
-
-def queued_batches(client: redis.Redis) -> list[str]:
-    """Batch keys of the ingest tasks waiting in the broker's queue."""
-    keys = []
-    for raw in client.lrange(INGEST_QUEUE, 0, -1):
-        message = json.loads(raw)
-        args, _, _ = json.loads(base64.b64decode(message["body"]))
-        keys.append(args[2])
-    return keys
+from tests.fixtures.broker import queued_tasks
 
 
 def test_sweeper_resends_only_what_a_stalled_job_has_not_counted(
@@ -31,29 +22,26 @@ def test_sweeper_resends_only_what_a_stalled_job_has_not_counted(
 ) -> None:
     client = redis.Redis.from_url(private_broker)  # no worker consumes this queue
     settings = Settings(redis_url=private_broker, data_dir=tmp_path)
-    configure_celery(settings)
+    celery = Celery("mmsearch", set_as_current=False, config_source=celery_config(settings))
     runtime = Runtime(settings)
     jobs, outbox = runtime.jobs, runtime.outbox
+    sender = TaskSender(celery, outbox)
     job_id = jobs.create("c", 16)
     item: dict[str, Any] = {"uri": "s3://b/k.jpg"}
-    outbox.record(
-        job_id,
-        {
-            key: SentTask("mmsearch.ingest_batch", [job_id, "c", key, [item], None])
-            for key in ("b0", "b1")
-        },
-    )
+    tasks = {key: SentTask(INGEST_BATCH, [job_id, "c", key, [item], None]) for key in ("b0", "b1")}
+    outbox.record(job_id, tasks)
     jobs.mark_started(job_id)
     jobs.complete_batch(job_id, "b0", succeeded=8, failed=[])
 
-    assert sweep_once(outbox, stale_after_s=3600) == {}  # still making progress
-    assert queued_batches(client) == []
-    assert sweep_once(outbox, stale_after_s=0) == {job_id: 1}
-    assert queued_batches(client) == ["b1"]  # the counted batch is not sent again
-    assert sweep_once(outbox, stale_after_s=30) == {}  # touched: not stale again at once
+    assert sweep_once(sender, stale_after_s=3600) == {}  # still making progress
+    assert queued_tasks(client) == []
+    assert sweep_once(sender, stale_after_s=0) == {job_id: 1}
+    assert queued_tasks(client) == [(INGEST_BATCH, tasks["b1"].args)]  # not the counted b0
+    assert sweep_once(sender, stale_after_s=30) == {}  # touched: not stale again at once
 
     jobs.complete_batch(job_id, "b1", succeeded=8, failed=[])
-    assert sweep_once(outbox, stale_after_s=0) == {}
+    assert sweep_once(sender, stale_after_s=0) == {}
     assert job_id.encode() not in client.smembers(ACTIVE)  # a finished job leaves the sweep
     assert outbox.pending(job_id) == {}
+    celery.close()
     runtime.close()

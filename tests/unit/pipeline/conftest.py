@@ -1,5 +1,6 @@
-"""The ingest pipeline on real stores: Redis (database 12), the embedded vector engine, media in
-a local folder read through file://, and the tiny random-weights encoder."""
+"""The ingest pipeline on real stores: Redis (database 12, also the broker tasks are sent to), the
+embedded vector engine, media in a local folder read through file://, and the tiny random-weights
+encoder."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import redis
+from celery import Celery
 
 from mmsearch.encoders import TINY_TEST_MODEL, Encoder, get_encoder
 from mmsearch.infra.jobs.outbox import Outbox
@@ -21,12 +23,8 @@ from mmsearch.infra.media.uris import file_uri
 from mmsearch.infra.settings import Settings
 from mmsearch.infra.testing.photos import decode
 from mmsearch.infra.vectors import CollectionSpec, EdgeVectorStore, VectorPoint
-from mmsearch.workers.celery_app import (
-    INGEST_QUEUE,
-    celery_app,
-    celery_config,
-    configure_celery,
-)
+from mmsearch.workers.celery_app import celery_config
+from mmsearch.workers.dispatch import TaskSender
 from mmsearch.workers.enrich import NO_OPTIONS, IngestOptions
 from mmsearch.workers.items import BatchOutcome
 from mmsearch.workers.media import MediaLoader
@@ -34,7 +32,6 @@ from mmsearch.workers.pipeline import run_batch
 
 COLLECTION = "pics"
 STATE_DB = 12
-BROKER_DB = 7
 
 
 def database_url(redis_url: str, db: int) -> str:
@@ -143,16 +140,10 @@ def stores(state_redis: redis.Redis, redis_url: str, tmp_path: Path) -> Iterator
 
 
 @pytest.fixture()
-def broker(redis_url: str) -> Iterator[None]:
-    """Celery configured to send to database 7 of the session Redis server.
-
-    Every test in this process that sends tasks uses database 7: the Celery app keeps the broker
-    connection pool it first made for the rest of the process."""
-    url = database_url(redis_url, BROKER_DB)
-    saved = {key: celery_app.conf[key] for key in celery_config(Settings(redis_url=url))}
-    configure_celery(Settings(redis_url=url))
-    yield
-    celery_app.conf.update(saved)
-    client = redis.Redis.from_url(url)
-    client.delete(INGEST_QUEUE)
-    client.close()
+def sender(stores: Stores) -> Iterator[TaskSender]:
+    """Sends through a Celery app configured as the workers', to database 12 (nothing consumes
+    the queue; it is emptied with the database)."""
+    config = celery_config(stores.settings)
+    celery = Celery("mmsearch", set_as_current=False, config_source=config)
+    yield TaskSender(celery, stores.outbox)
+    celery.close()

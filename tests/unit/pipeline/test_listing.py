@@ -14,8 +14,9 @@ from mmsearch.infra.media.uris import file_uri
 from mmsearch.infra.testing.photos import generated_photos
 from mmsearch.infra.vectors import CollectionSpec
 from mmsearch.workers.celery_app import INGEST_BATCH
-from mmsearch.workers.dispatch import chunked
+from mmsearch.workers.dispatch import TaskSender, chunked
 from mmsearch.workers.listing import collection_items, prefix_items, queue_listing
+from tests.fixtures.broker import queued_tasks
 from tests.unit.pipeline.conftest import COLLECTION, Stores
 
 NAMES = ["shots/b/2.jpg", "shots/a/1.jpg", "shots/c.JPG", "shots/a/0.png", "shots/z.jpeg"]
@@ -24,19 +25,27 @@ WALKED = ["shots/c.JPG", "shots/z.jpeg", "shots/a/0.png", "shots/a/1.jpg", "shot
 
 
 def queue(
-    stores: Stores, job_id: str, collection: str, items: Any, options: Any = None
+    stores: Stores,
+    sender: TaskSender,
+    job_id: str,
+    collection: str,
+    items: Any,
+    options: Any = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Queue a listing in batches of two; the items of each batch sent, by batch key."""
+    """Queue a listing in batches of two (each in the outbox and the broker's queue); the items of
+    each batch sent, by batch key."""
     chunks = chunked(items, 2)
-    queue_listing(stores.jobs, stores.outbox, stores.vectors, job_id, collection, chunks, options)
+    queue_listing(stores.jobs, sender, stores.vectors, job_id, collection, chunks, options)
     sent = stores.outbox.pending(job_id)
+    queued = {args[2]: (task, args) for task, args in queued_tasks(stores.jobs.redis)}
+    assert queued == {key: (task.task, task.args) for key, task in sent.items()}
     assert {task.task for task in sent.values()} <= {INGEST_BATCH}
     assert all(task.args[:3] == [job_id, collection, key] for key, task in sent.items())
     assert all(task.args[4] == options for task in sent.values())
     return {key: sent[key].args[3] for key in sorted(sent)}
 
 
-def test_a_prefix_is_listed_in_order_queued_and_counted(stores: Stores, broker: None) -> None:
+def test_a_prefix_is_listed_in_order_queued_and_counted(stores: Stores, sender: TaskSender) -> None:
     for name, photo in zip(NAMES, generated_photos(len(NAMES)), strict=True):
         stores.put(name, photo.data)
     stores.put("shots/readme.txt", b"not a picture")
@@ -56,7 +65,8 @@ def test_a_prefix_is_listed_in_order_queued_and_counted(stores: Stores, broker: 
                 progress.append((state.total, state.listing))
             yield item
 
-    batches = queue(stores, job, COLLECTION, watched(prefix_items(stores.objects, prefix, {}, 50)))
+    listed_again = watched(prefix_items(stores.objects, prefix, {}, 50))
+    batches = queue(stores, sender, job, COLLECTION, listed_again)
 
     assert progress == [(2, True), (4, True)]
     assert list(batches) == ["p0-0", "p1-0", "p2-0"]
@@ -70,7 +80,7 @@ def test_a_prefix_is_listed_in_order_queued_and_counted(stores: Stores, broker: 
     assert stores.outbox.pending(job) == {}
 
 
-def test_a_cancelled_listing_queues_no_more_batches(stores: Stores, broker: None) -> None:
+def test_a_cancelled_listing_queues_no_more_batches(stores: Stores, sender: TaskSender) -> None:
     photos = generated_photos(6)
     items = [{"uri": stores.put(p.name, p.data)} for p in photos]
     job = stores.jobs.create(COLLECTION, 0, listing=True)
@@ -81,7 +91,7 @@ def test_a_cancelled_listing_queues_no_more_batches(stores: Stores, broker: None
                 stores.jobs.cancel(job)
             yield item
 
-    batches = queue(stores, job, COLLECTION, cancelled_after_one_chunk())
+    batches = queue(stores, sender, job, COLLECTION, cancelled_after_one_chunk())
 
     assert list(batches) == ["p0-0"]
     state = stores.jobs.get(job)
@@ -98,7 +108,7 @@ def test_a_prefix_past_the_object_limit_is_refused(stores: Stores) -> None:
 
 
 def test_a_collection_copy_lists_every_item_and_indexes_it_again(
-    stores: Stores, broker: None
+    stores: Stores, sender: TaskSender
 ) -> None:
     photos = generated_photos(5)
     items: list[dict[str, Any]] = [
@@ -120,7 +130,7 @@ def test_a_collection_copy_lists_every_item_and_indexes_it_again(
     by_id = {item_point_id(spec, i["id"], i.get("tenant")): i for i in known}
     assert listed == [by_id[p.id] for p in stores.points()]  # in point id order
     job = stores.jobs.create(target.name, 0, listing=True)
-    batches = queue(stores, job, target.name, collection_items(stores.vectors, COLLECTION))
+    batches = queue(stores, sender, job, target.name, collection_items(stores.vectors, COLLECTION))
     for key, batch in batches.items():
         stores.run(job, key, batch, collection=target.name)
     assert stores.jobs.get(job).succeeded == 5

@@ -1,21 +1,21 @@
 """The API services over real stores: the embedded vector engine in a temporary folder, Redis
 database 11 for jobs, `file://` media under a temporary root, the tiny random-weights encoder.
 
-Nothing consumes the tasks the services send: they wait in a real Redis broker's queue, where a
-test can read them (see `queued_tasks`).
+The services send tasks through a Celery app of the tests' own, with database 11 as its broker.
+Nothing consumes them: they wait in the queue, where a test can read them
+(`tests.fixtures.broker`).
 """
 
 from __future__ import annotations
 
-import base64
 import io
-import json
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from celery import Celery
 from PIL import Image
 
 from mmsearch.api.schemas.resources import CollectionCreate
@@ -36,18 +36,11 @@ from mmsearch.infra.vectors import (
     EdgeVectorStore,
     VectorPoint,
 )
-from mmsearch.workers.celery_app import (
-    INGEST_QUEUE,
-    celery_app,
-    celery_config,
-    configure_celery,
-)
+from mmsearch.workers.celery_app import celery_config
+from mmsearch.workers.dispatch import TaskSender
 from tests.fixtures.images import generated_jpeg
 
 JOBS_DB = 11
-# The Celery app keeps the broker pool it first used for the whole process, so every test that
-# sends tasks in-process shares one database: the integration tests' `private_broker`.
-BROKER_DB = 7
 OTHER_MODEL = "mmsearch-tiny/random:3"  # allowed besides the default; another vector space
 SCHEMA = {"parity": "keyword", "n": "integer"}
 
@@ -99,16 +92,17 @@ def outbox(jobs: JobStore, settings: Settings) -> Outbox:
 
 
 @pytest.fixture()
-def broker(redis_url: str) -> Iterator[redis.Redis]:
-    """The broker the services send to, emptied; restores the Celery configuration after."""
-    url = _database(redis_url, BROKER_DB)
-    saved = {key: celery_app.conf[key] for key in celery_config(Settings(redis_url=url))}
-    configure_celery(Settings(redis_url=url))
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    yield client
-    client.close()
-    celery_app.conf.update(saved)
+def broker(jobs: JobStore) -> redis.Redis:
+    """The broker's database: the jobs' one, emptied with it."""
+    return jobs.redis
+
+
+@pytest.fixture()
+def sender(settings: Settings, outbox: Outbox, broker: redis.Redis) -> Iterator[TaskSender]:
+    """Sends through a Celery app configured as the API's, to the test's broker database."""
+    celery = Celery("mmsearch", set_as_current=False, config_source=celery_config(settings))
+    yield TaskSender(celery, outbox)
+    celery.close()
 
 
 @pytest.fixture()
@@ -209,13 +203,3 @@ def index_items(
         point_id = item_point_id(spec, item_id, tenant)
         points.append(VectorPoint(id=point_id, vectors=named, payload=payload.to_payload()))
     vectors.upsert(spec.name, points)
-
-
-def queued_tasks(client: redis.Redis) -> list[tuple[str, list[Any]]]:
-    """Name and arguments of each task waiting in the broker's ingest queue, oldest first."""
-    tasks = []
-    for raw in reversed(client.lrange(INGEST_QUEUE, 0, -1)):  # the broker pushes on the left
-        message = json.loads(raw)
-        args, _, _ = json.loads(base64.b64decode(message["body"]))
-        tasks.append((message["headers"]["task"], args))
-    return tasks

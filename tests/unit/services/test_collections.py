@@ -31,13 +31,14 @@ from mmsearch.infra.jobs.store import JobStatus, JobStore
 from mmsearch.infra.settings import Settings
 from mmsearch.infra.vectors import CollectionSpec, EdgeVectorStore
 from mmsearch.workers.celery_app import COPY_COLLECTION
+from mmsearch.workers.dispatch import TaskSender
+from tests.fixtures.broker import queued_tasks
 from tests.unit.services.conftest import (
     OTHER_MODEL,
     SCHEMA,
     AddPhotos,
     MakeCollection,
     RecordingLoader,
-    queued_tasks,
 )
 
 Reembed = Callable[[str, str], JobAccepted]
@@ -47,8 +48,7 @@ Reembed = Callable[[str, str], JobAccepted]
 def start_reembed(
     vectors: EdgeVectorStore,
     jobs: JobStore,
-    outbox: Outbox,
-    broker: redis.Redis,
+    sender: TaskSender,
     load: RecordingLoader,
     settings: Settings,
 ) -> Reembed:
@@ -56,7 +56,7 @@ def start_reembed(
 
     def call(name: str, model: str) -> JobAccepted:
         body = ReembedRequest(model=model)
-        return reembed(vectors, jobs, outbox, load, settings.allowed_models, name, body)
+        return reembed(vectors, jobs, sender, load, settings.allowed_models, name, body)
 
     return call
 

@@ -31,24 +31,24 @@ from mmsearch.infra.jobs.outbox import LISTING, Outbox, SentTask
 from mmsearch.infra.jobs.store import ItemFailure, JobStatus, JobStore
 from mmsearch.infra.media.storage import ObjectStore
 from mmsearch.infra.vectors import CollectionSpec, EdgeVectorStore
-from mmsearch.workers.celery_app import EXPAND_PREFIX, INGEST_BATCH
-from tests.unit.services.conftest import queued_tasks
+from mmsearch.workers.celery_app import EXPAND_PREFIX, INGEST_BATCH, INGEST_QUEUE
+from mmsearch.workers.dispatch import TaskSender
+from tests.fixtures.broker import queued_tasks
 
 
 @pytest.fixture()
 def submit(
     vectors: EdgeVectorStore,
     jobs: JobStore,
-    outbox: Outbox,
+    sender: TaskSender,
     objects: ObjectStore,
-    broker: redis.Redis,
     photos: CollectionSpec,
 ) -> Any:
     """submit_ingest on the test's stores, in batches of two."""
 
     def run(body: dict[str, Any], tenant: str | None = None, collection: str = "photos") -> Any:
         request = IngestRequest.model_validate(body)
-        return submit_ingest(vectors, jobs, outbox, objects, 2, collection, request, tenant)
+        return submit_ingest(vectors, jobs, sender, objects, 2, collection, request, tenant)
 
     return run
 
@@ -159,25 +159,26 @@ def test_retry_sends_the_failed_items_again(
     vectors: EdgeVectorStore,
     jobs: JobStore,
     outbox: Outbox,
+    sender: TaskSender,
     broker: redis.Redis,
 ) -> None:
     accepted = submit({"items": [_item(1), _item(2), _item(3)], "dedup_threshold": 0.5})
     job_id = accepted.job_id
     with pytest.raises(Conflict) as early:
-        retry_failed(vectors, jobs, outbox, 2, job_id, RetryRequest())
+        retry_failed(vectors, jobs, sender, 2, job_id, RetryRequest())
     assert early.value.code == "job_not_finished"
     sent = outbox.pending(job_id)
     _fail_all(jobs, job_id, sent, "not_found")
     assert jobs.get(job_id).status == JobStatus.FAILED
-    broker.flushdb()
+    broker.delete(INGEST_QUEUE)  # below: only what the retry queues
 
     with pytest.raises(Conflict) as other_code:
         retry_failed(
-            vectors, jobs, outbox, 2, job_id, RetryRequest(codes=[ItemErrorCode.CORRUPT_IMAGE])
+            vectors, jobs, sender, 2, job_id, RetryRequest(codes=[ItemErrorCode.CORRUPT_IMAGE])
         )
     assert other_code.value.code == "nothing_to_retry"
     retried = retry_failed(
-        vectors, jobs, outbox, 2, job_id, RetryRequest(codes=[ItemErrorCode.NOT_FOUND])
+        vectors, jobs, sender, 2, job_id, RetryRequest(codes=[ItemErrorCode.NOT_FOUND])
     )
     assert (retried.requeued, retried.attempt, retried.status) == (3, 1, JobStatus.QUEUED)
     failed = [item for _, task in sorted(sent.items()) for item in task.args[3]]
@@ -194,12 +195,12 @@ def test_retry_sends_the_failed_items_again(
 
 
 def test_a_cancelled_job_or_a_deleted_collection_is_not_retried(
-    submit: Any, vectors: EdgeVectorStore, jobs: JobStore, outbox: Outbox
+    submit: Any, vectors: EdgeVectorStore, jobs: JobStore, outbox: Outbox, sender: TaskSender
 ) -> None:
     cancelled = submit({"items": [_item(1)]}).job_id
     cancel(jobs, cancelled, None)
     with pytest.raises(Conflict) as refused:
-        retry_failed(vectors, jobs, outbox, 2, cancelled, RetryRequest())
+        retry_failed(vectors, jobs, sender, 2, cancelled, RetryRequest())
     assert refused.value.code == "job_cancelled"
 
     failed = submit({"items": [_item(2)]}).job_id
@@ -207,5 +208,5 @@ def test_a_cancelled_job_or_a_deleted_collection_is_not_retried(
     vectors.delete_alias("photos")
     vectors.delete_collection("photos--v1")
     with pytest.raises(CollectionNotFound):
-        retry_failed(vectors, jobs, outbox, 2, failed, RetryRequest())
+        retry_failed(vectors, jobs, sender, 2, failed, RetryRequest())
     assert jobs.get(failed).failed == 1  # nothing was taken back

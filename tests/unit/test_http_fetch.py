@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mmsearch.infra.errors import ItemError
+from mmsearch.infra.local_redis import free_port
 from mmsearch.infra.media.storage import ObjectStore
 from mmsearch.infra.settings import Settings
 from tests.fixtures.web import IMAGE, media_server
@@ -86,3 +87,10 @@ def test_one_deadline_bounds_the_whole_fetch(tmp_path: Path, server: str, path: 
     assert caught.value.code == "fetch_failed"
     assert "1.0 s" in caught.value.message
     assert time.monotonic() - started < 2.0
+
+
+def test_connections_that_cannot_be_made_are_fetch_failed(tmp_path: Path, server: str) -> None:
+    objects = store(tmp_path, http_allowed_networks=["127.0.0.1/32"], fetch_timeout_s=2.0)
+    port = server.rsplit(":", 1)[1]
+    assert code(objects, f"https://127.0.0.1:{port}/a.jpg") == "fetch_failed"  # no TLS there
+    assert code(objects, f"http://127.0.0.1:{free_port()}/a.jpg") == "fetch_failed"  # nobody

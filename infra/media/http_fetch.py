@@ -1,41 +1,82 @@
-"""Fetch an http(s) reference without letting it reach what it should not (SSRF).
+"""Fetch an http(s) reference without letting it reach what it should not (SSRF), nor hold the
+caller longer than its timeout.
 
 Every hop (the first request and each redirect) resolves its host, refuses the request if any
-address is not public (loopback, private, link-local such as 169.254.169.254, carrier-grade
-NAT, multicast, reserved, unspecified, and the IPv4-mapped forms of those) unless an operator
-allowed that network, and then connects to the address it checked, so a second DNS answer
-cannot redirect it. TLS still verifies the certificate against the host name.
+address is not allowed (mmsearch.infra.media.addresses: loopback, private, link-local such as
+169.254.169.254, and IPv6 forms carrying such an IPv4 address, unless an operator allowed that
+network), and then connects to the address it checked, so a second DNS answer cannot redirect
+it. TLS still verifies the certificate against the host name. One deadline covers the whole
+fetch (connections, redirects, headers and body): a server that trickles bytes is cut off when
+it passes.
 """
 
 from __future__ import annotations
 
+import http.client
 import socket
-from collections.abc import Sequence
-from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from ipaddress import ip_address
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from mmsearch.infra.errors import ItemError, ItemErrorCode
+from mmsearch.infra.media.addresses import IPAddress, allowed_address
 from mmsearch.infra.media.uris import parse_http
 
-IPAddress = IPv4Address | IPv6Address
 REDIRECTS = (301, 302, 303, 307, 308)
 MAX_REDIRECTS = 3
 CHUNK = 64 * 1024
+# What a connection that breaks or is cut off mid-answer raises, at whichever layer notices.
+BROKEN = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
 
 
 def _forbidden(message: str) -> ItemError:
     return ItemError(ItemErrorCode.FORBIDDEN_URI, message)
 
 
-def allowed_address(address: IPAddress, allowed_networks: Sequence[str]) -> bool:
-    """Public addresses, and addresses in a network the operator allowed."""
-    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if any(address in ip_network(net, strict=False) for net in allowed_networks):
-        return True
-    return address.is_global and not address.is_multicast
+class Deadline:
+    """One time limit for a whole fetch."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+        self.passed = False  # set once the limit cut a connection off
+
+    def error(self) -> ItemError:
+        """The fetch_failed error of a fetch that ran out of time."""
+        return ItemError(ItemErrorCode.FETCH_FAILED, f"the fetch took longer than {self.seconds} s")
+
+    def left(self) -> float:
+        """Seconds left; the deadline's error once none are."""
+        remaining = self.end - time.monotonic()
+        if remaining <= 0:
+            self.passed = True
+            raise self.error()
+        return remaining
+
+    @contextmanager
+    def guard(self, conn: HTTPConnection) -> Iterator[None]:
+        """Shut the connection's socket when the deadline passes: a blocked read then returns
+        at once, however slowly the server has been sending."""
+        sock = conn.sock
+
+        def cut_off() -> None:
+            self.passed = True
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+        timer = threading.Timer(self.left(), cut_off)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
 
 
 def resolve(host: str, port: int, allowed_networks: Sequence[str]) -> IPAddress:
@@ -54,36 +95,55 @@ def resolve(host: str, port: int, allowed_networks: Sequence[str]) -> IPAddress:
 def fetch_http(
     uri: str, *, allowed_networks: Sequence[str], max_bytes: int, timeout_s: float
 ) -> bytes:
-    """The body of an http(s) reference, following at most three redirects, each re-checked."""
+    """The body of an http(s) reference, following at most three redirects, each re-checked,
+    all within `timeout_s`."""
+    deadline = Deadline(timeout_s)
     current = uri
     for _ in range(MAX_REDIRECTS + 1):
-        response = _request(current, allowed_networks, timeout_s)
+        conn = _connect(current, allowed_networks, deadline)
         try:
-            if response.status in REDIRECTS:
-                location = response.headers.get("Location")
-                if not location:
-                    raise ItemError(ItemErrorCode.FETCH_FAILED, "redirect without a Location")
-                current = urljoin(current, location)
-                if urlsplit(current).scheme.lower() not in {"http", "https"}:
-                    raise _forbidden("redirect to a scheme other than http(s)")
-                continue
-            return _body(response, max_bytes)
+            with deadline.guard(conn):
+                response = _get(conn, current)
+                if response.status in REDIRECTS:
+                    current = _redirect_target(current, response)
+                    continue
+                body = _body(response, max_bytes)
+        except BROKEN as exc:
+            raise _broken(deadline, exc) from exc
         finally:
-            response.release_conn()
+            conn.close()
+        if deadline.passed:  # cut off where the end of the body cannot be told from a cut
+            raise deadline.error()
+        return body
     raise ItemError(ItemErrorCode.FETCH_FAILED, f"more than {MAX_REDIRECTS} redirects")
 
 
-def _request(
-    uri: str, allowed_networks: Sequence[str], timeout_s: float
-) -> urllib3.BaseHTTPResponse:
+def _broken(deadline: Deadline, exc: Exception) -> ItemError:
+    if deadline.passed:
+        return deadline.error()
+    what = f"the connection broke before the whole answer arrived ({type(exc).__name__})"
+    return ItemError(ItemErrorCode.FETCH_FAILED, what)
+
+
+def _redirect_target(current: str, response: urllib3.BaseHTTPResponse) -> str:
+    location = response.headers.get("Location")
+    if not location:
+        raise ItemError(ItemErrorCode.FETCH_FAILED, "redirect without a Location")
+    target = urljoin(current, location)
+    if urlsplit(target).scheme.lower() not in {"http", "https"}:
+        raise _forbidden("redirect to a scheme other than http(s)")
+    return target
+
+
+def _connect(uri: str, allowed_networks: Sequence[str], deadline: Deadline) -> HTTPConnection:
     ref = parse_http(uri)
-    parts = urlsplit(uri)
-    port = parts.port or (443 if ref.scheme == "https" else 80)
+    port = urlsplit(uri).port or (443 if ref.scheme == "https" else 80)
     address = str(resolve(ref.bucket, port, allowed_networks))
-    timeout = urllib3.Timeout(connect=timeout_s, read=timeout_s)
-    pool: urllib3.HTTPConnectionPool
+    # A socket timeout bounds the TCP connect and the TLS handshake as a whole.
+    timeout = deadline.left()
+    conn: HTTPConnection
     if ref.scheme == "https":
-        pool = urllib3.HTTPSConnectionPool(
+        conn = HTTPSConnection(
             address,
             port,
             timeout=timeout,
@@ -92,22 +152,26 @@ def _request(
             cert_reqs="CERT_REQUIRED",
         )
     else:
-        pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout)
+        conn = HTTPConnection(address, port, timeout=timeout)
+    try:
+        conn.connect()
+    except BROKEN as exc:
+        conn.close()
+        if time.monotonic() >= deadline.end:
+            raise deadline.error() from exc
+        message = f"http request failed: {type(exc).__name__}"
+        raise ItemError(ItemErrorCode.FETCH_FAILED, message) from exc
+    return conn
+
+
+def _get(conn: HTTPConnection, uri: str) -> urllib3.BaseHTTPResponse:
+    parts = urlsplit(uri)
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
-    try:
-        return pool.urlopen(
-            "GET",
-            target,
-            headers={"Host": parts.netloc, "User-Agent": "mmsearch", "Accept": "image/*"},
-            redirect=False,
-            retries=False,
-            preload_content=False,
-        )
-    except urllib3.exceptions.HTTPError as exc:
-        message = f"http request failed: {type(exc).__name__}"
-        raise ItemError(ItemErrorCode.FETCH_FAILED, message) from exc
+    headers = {"Host": parts.netloc, "User-Agent": "mmsearch", "Accept": "image/*"}
+    conn.request("GET", target, headers=headers, preload_content=False)
+    return conn.getresponse()
 
 
 def _body(response: urllib3.BaseHTTPResponse, max_bytes: int) -> bytes:
@@ -117,7 +181,7 @@ def _body(response: urllib3.BaseHTTPResponse, max_bytes: int) -> bytes:
         raise ItemError(ItemErrorCode.ACCESS_DENIED, f"the server answered {response.status}")
     if response.status != 200:
         raise ItemError(ItemErrorCode.FETCH_FAILED, f"the server answered {response.status}")
-    declared = int(response.headers.get("Content-Length") or 0)
+    declared = response.length_remaining or 0  # None when absent or not a number
     if declared > max_bytes:
         raise ItemError(ItemErrorCode.TOO_LARGE, f"{declared} bytes exceeds {max_bytes}")
     data = bytearray()

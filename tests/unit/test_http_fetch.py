@@ -3,53 +3,23 @@ checked against a real HTTP server on loopback."""
 
 from __future__ import annotations
 
-import threading
+import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
 
 from mmsearch.infra.errors import ItemError
-from mmsearch.infra.media.http_fetch import allowed_address
+from mmsearch.infra.local_redis import free_port
 from mmsearch.infra.media.storage import ObjectStore
 from mmsearch.infra.settings import Settings
-from mmsearch.infra.testing.photos import generated_jpeg
-
-IMAGE = generated_jpeg(1)
-
-
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the http.server name
-        port = self.server.server_address[1]
-        routes = {
-            "/a.jpg": (200, {}, IMAGE),
-            "/to-metadata": (302, {"Location": "http://169.254.169.254/latest/meta-data"}, b""),
-            "/to-a": (302, {"Location": f"http://127.0.0.1:{port}/a.jpg"}, b""),
-            "/to-file": (302, {"Location": "file:///etc/passwd"}, b""),
-            "/loop": (302, {"Location": "/loop"}, b""),
-            "/big.jpg": (200, {}, b"\xff" * 5000),
-            "/private.jpg": (403, {}, b""),
-        }
-        status, headers, body = routes.get(self.path, (404, {}, b""))
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+from tests.fixtures.web import IMAGE, media_server
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with media_server() as base:
+        yield base
 
 
 def store(tmp_path: Path, **kwargs: object) -> ObjectStore:
@@ -68,35 +38,6 @@ def test_http_is_off_by_default(tmp_path: Path, server: str) -> None:
     with pytest.raises(ItemError) as caught:
         objects.parse(f"{server}/a.jpg")
     assert caught.value.code == "forbidden_uri"
-
-
-@pytest.mark.parametrize(
-    "address",
-    [
-        "127.0.0.1",
-        "10.0.0.1",
-        "172.16.5.4",
-        "192.168.1.1",
-        "169.254.169.254",
-        "100.64.0.1",
-        "0.0.0.0",
-        "224.0.0.1",
-        "::1",
-        "fe80::1",
-        "fc00::1",
-        "::ffff:127.0.0.1",
-        "::ffff:169.254.169.254",
-    ],
-)
-def test_non_public_addresses_are_refused(address: str) -> None:
-    assert not allowed_address(ip_address(address), [])
-
-
-def test_public_and_operator_allowed_addresses_pass() -> None:
-    assert allowed_address(ip_address("8.8.8.8"), [])
-    assert allowed_address(ip_address("2606:4700:4700::1111"), [])
-    assert allowed_address(ip_address("10.1.2.3"), ["10.1.2.0/24"])
-    assert not allowed_address(ip_address("10.1.3.3"), ["10.1.2.0/24"])
 
 
 def test_loopback_is_refused_however_it_is_written(tmp_path: Path, server: str) -> None:
@@ -128,3 +69,28 @@ def test_references_with_credentials_or_as_prefix_are_invalid(tmp_path: Path) ->
         with pytest.raises(ItemError) as caught:
             objects.parse(uri, prefix=prefix)
         assert caught.value.code == "invalid_uri"
+
+
+@pytest.mark.parametrize("path", ["/short.jpg", "/cut-chunk.jpg"])
+def test_a_body_cut_short_is_fetch_failed(tmp_path: Path, server: str, path: str) -> None:
+    objects = store(tmp_path, http_allowed_networks=["127.0.0.1/32"])
+    assert code(objects, f"{server}{path}") == "fetch_failed"
+
+
+@pytest.mark.parametrize("path", ["/trickle.jpg", "/trickle-headers"])
+def test_one_deadline_bounds_the_whole_fetch(tmp_path: Path, server: str, path: str) -> None:
+    # Each byte comes well within the timeout; only a deadline for the whole fetch ends it.
+    objects = store(tmp_path, http_allowed_networks=["127.0.0.1/32"], fetch_timeout_s=1.0)
+    started = time.monotonic()
+    with pytest.raises(ItemError) as caught:
+        objects.fetch(objects.parse(f"{server}{path}"))
+    assert caught.value.code == "fetch_failed"
+    assert "1.0 s" in caught.value.message
+    assert time.monotonic() - started < 2.0
+
+
+def test_connections_that_cannot_be_made_are_fetch_failed(tmp_path: Path, server: str) -> None:
+    objects = store(tmp_path, http_allowed_networks=["127.0.0.1/32"], fetch_timeout_s=2.0)
+    port = server.rsplit(":", 1)[1]
+    assert code(objects, f"https://127.0.0.1:{port}/a.jpg") == "fetch_failed"  # no TLS there
+    assert code(objects, f"http://127.0.0.1:{free_port()}/a.jpg") == "fetch_failed"  # nobody

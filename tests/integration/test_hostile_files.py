@@ -5,10 +5,7 @@ every legal name (file or S3 key) is listed, fetched and searched intact."""
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +18,7 @@ from mmsearch.infra.settings import Settings
 from mmsearch.infra.testing.photos import generated_photos
 from mmsearch.infra.testing.platform import Platform
 from mmsearch.infra.testing.s3 import ACCESS_KEY, SECRET_KEY
-from tests.fixtures.names import ODD_FILE_NAMES, ODD_KEYS
+from tests.fixtures.files import ODD_FILE_NAMES, ODD_KEYS, named_pipe
 from tests.fixtures.platform import new_collection, unique_name
 
 
@@ -35,20 +32,6 @@ def folder(platform: Platform) -> Path:
 @pytest.fixture(scope="module")
 def collection(platform: Platform, tiny_model: str) -> str:
     return new_collection(platform, "hostile", tiny_model)
-
-
-@contextmanager
-def fifo(path: Path) -> Iterator[Path]:
-    """A named pipe; on exit, writers open and close it so that no reader stays blocked."""
-    os.mkfifo(path)
-    try:
-        yield path
-    finally:
-        for _ in range(20):
-            with suppress(OSError):  # ENXIO: no reader is waiting
-                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
-            time.sleep(0.05)
-        path.unlink()
 
 
 def image_search(platform: Platform, collection: str, uri: str) -> requests.Response:
@@ -68,7 +51,7 @@ def open_descriptors(platform: Platform) -> int:
 def test_pipes_are_refused_at_once_and_hold_no_thread(
     platform: Platform, collection: str, folder: Path
 ) -> None:
-    with fifo(folder / "pipe.jpg") as pipe, ThreadPoolExecutor(16) as pool:
+    with named_pipe(folder / "pipe.jpg") as pipe, ThreadPoolExecutor(16) as pool:
         uri = file_uri(pipe)
         searches = list(pool.map(lambda _: image_search(platform, collection, uri), range(16)))
         assert {error_code(r) for r in searches} == {(400, "not_a_file")}

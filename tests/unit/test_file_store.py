@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from mmsearch.infra.errors import ItemError
 from mmsearch.infra.media.storage import ObjectStore
 from mmsearch.infra.media.uris import file_uri
 from mmsearch.infra.settings import Settings
-from tests.fixtures.names import ODD_FILE_NAMES
+from tests.fixtures.files import ODD_FILE_NAMES, named_pipe
 
 
 def store(root: Path, **kwargs: object) -> ObjectStore:
@@ -33,17 +32,6 @@ def fetch_code(objects: ObjectStore, uri: str) -> str:
     return str(caught.value.code)
 
 
-@contextmanager
-def fifo(path: Path) -> Iterator[Path]:
-    """A named pipe at `path`; on exit a writer opens and closes it, so no reader stays blocked."""
-    os.mkfifo(path)
-    try:
-        yield path
-    finally:
-        with suppress(OSError):  # ENXIO: no reader is waiting
-            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
-
-
 def answers(objects: ObjectStore, uri: str, timeout_s: float = 5) -> bool:
     """Whether reading `uri` returns or fails within `timeout_s` (the read goes on in a thread)."""
     done = threading.Event()
@@ -59,7 +47,7 @@ def answers(objects: ObjectStore, uri: str, timeout_s: float = 5) -> bool:
 
 def test_a_named_pipe_is_refused_without_blocking(file_root: Path) -> None:
     objects = store(file_root)
-    with fifo(file_root / "pipe.jpg") as pipe:
+    with named_pipe(file_root / "pipe.jpg") as pipe:
         uri = file_uri(pipe)
         assert answers(objects, uri)
         assert fetch_code(objects, uri) == "not_a_file"
@@ -92,7 +80,7 @@ def test_no_descriptor_leaks_on_any_error_path(file_root: Path) -> None:
     (file_root / "locked.jpg").write_bytes(b"x")
     (file_root / "locked.jpg").chmod(0)
     (file_root / "loop").symlink_to("loop")
-    with fifo(file_root / "pipe.jpg"):
+    with named_pipe(file_root / "pipe.jpg"):
         names = ["folder", "big.jpg", "loop", "pipe.jpg", "missing.jpg", ""]
         names += [] if os.geteuid() == 0 else ["locked.jpg"]  # root reads any file
         uris = [file_uri(file_root / name) for name in names]

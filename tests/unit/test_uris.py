@@ -8,7 +8,7 @@ import pytest
 
 from mmsearch.infra.errors import ItemError
 from mmsearch.infra.media.uris import file_uri, parse_media_uri
-from tests.fixtures.names import ODD_FILE_NAMES, ODD_KEYS
+from tests.fixtures.files import ODD_FILE_NAMES, ODD_KEYS
 
 S3_ONLY = ["s3"]
 BOTH = ["s3", "file"]

@@ -117,8 +117,10 @@ def _parse_file(uri: str, file_root: Path | None, *, prefix: bool) -> MediaRef:
     root = file_root.resolve()
     try:
         resolved = Path(raw).resolve()  # follows symlinks: an escape via a link is caught below
-    except (RuntimeError, OSError) as exc:  # a symlink loop
-        raise ItemError(ItemErrorCode.NOT_FOUND, f"cannot resolve {uri[:200]!r}: {exc}") from exc
+    except (RuntimeError, OSError) as exc:  # a symlink loop, or a path too long
+        if not (Path(raw).is_relative_to(root) or Path(raw).is_relative_to(file_root)):
+            raise _forbidden(uri, "path is outside the configured file root") from exc
+        raise ItemError(ItemErrorCode.NOT_FOUND, f"path cannot be resolved: {uri[:200]!r}") from exc
     if not resolved.is_relative_to(root):
         raise _forbidden(uri, "path is outside the configured file root")
     return MediaRef(uri=uri, scheme="file", bucket="", path=str(resolved))

@@ -77,6 +77,8 @@ def test_file_confinement(tmp_path: Path) -> None:
     assert code_of(f"file://{root}/dirlink/secret.jpg", root=root) == "forbidden_uri"
     assert code_of(f"file://otherhost{root}/sub/ok.jpg", root=root) == "invalid_uri"
     assert code_of("file://relative/path.jpg", root=root) == "invalid_uri"
+    (tmp_path / "loop").symlink_to("loop")  # unresolvable, and outside the root all the same
+    assert code_of(f"file://{tmp_path}/loop/a.jpg", root=root) == "forbidden_uri"
 
 
 @pytest.mark.parametrize("name", ODD_FILE_NAMES)

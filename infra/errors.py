@@ -104,6 +104,7 @@ class ItemErrorCode(StrEnum):
     INVALID_URI = "invalid_uri"
     FORBIDDEN_URI = "forbidden_uri"
     NOT_FOUND = "not_found"
+    NOT_A_FILE = "not_a_file"
     ACCESS_DENIED = "access_denied"
     TOO_LARGE = "too_large"
     NOT_AN_IMAGE = "not_an_image"

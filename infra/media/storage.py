@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -13,8 +12,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mmsearch.infra.errors import ItemError, ItemErrorCode
+from mmsearch.infra.media.files import list_files, read_file
 from mmsearch.infra.media.http_fetch import fetch_http
-from mmsearch.infra.media.uris import MediaRef, file_uri, parse_media_uri
+from mmsearch.infra.media.uris import MediaRef, parse_media_uri
 from mmsearch.infra.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -80,10 +80,11 @@ class ObjectStore:
         return self._s3
 
     def fetch(self, ref: MediaRef) -> bytes:
-        """The object's bytes; ItemError: not_found, access_denied, too_large, fetch_failed."""
+        """The object's bytes; ItemError: not_found, access_denied, not_a_file (file:// only),
+        too_large, fetch_failed."""
         limit = self._settings.max_image_bytes
         if ref.scheme == "file":
-            return self._read_file(ref, limit)
+            return read_file(ref, limit, self._settings.fetch_timeout_s)
         if ref.scheme in {"http", "https"}:
             return fetch_http(
                 ref.uri,
@@ -107,28 +108,12 @@ class ObjectStore:
             raise ItemError(ItemErrorCode.TOO_LARGE, f"object exceeds {limit} bytes")
         return data
 
-    @staticmethod
-    def _read_file(ref: MediaRef, limit: int) -> bytes:
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
-        try:
-            fd = os.open(ref.path, flags)
-        except FileNotFoundError as exc:
-            raise ItemError(ItemErrorCode.NOT_FOUND, f"file not found: {ref.uri}") from exc
-        except PermissionError as exc:
-            raise ItemError(ItemErrorCode.ACCESS_DENIED, f"access denied: {ref.uri}") from exc
-        except OSError as exc:
-            raise ItemError(ItemErrorCode.FETCH_FAILED, f"cannot open {ref.uri}: {exc}") from exc
-        with os.fdopen(fd, "rb") as handle:
-            if not os.path.isfile(ref.path):
-                raise ItemError(ItemErrorCode.NOT_FOUND, f"not a regular file: {ref.uri}")
-            data = handle.read(limit + 1)
-        if len(data) > limit:
-            raise ItemError(ItemErrorCode.TOO_LARGE, f"file exceeds {limit} bytes")
-        return data
-
     def list_prefix(self, prefix: MediaRef, limit: int) -> Iterator[str]:
         """References of the image objects under a prefix, in key order, at most `limit`."""
-        listed = self._list_s3(prefix) if prefix.scheme == "s3" else self._list_files(prefix)
+        if prefix.scheme == "s3":
+            listed = self._list_s3(prefix)
+        else:
+            listed = list_files(prefix, is_image_name)
         for count, uri in enumerate(listed):
             if count >= limit:
                 raise ItemError(ItemErrorCode.TOO_LARGE, f"prefix holds more than {limit} images")
@@ -146,14 +131,3 @@ class ObjectStore:
             raise _client_error(prefix, exc) from exc
         except BotoCoreError as exc:
             raise ItemError(ItemErrorCode.FETCH_FAILED, f"S3 listing failed: {exc}") from exc
-
-    def _list_files(self, prefix: MediaRef) -> Iterator[str]:
-        base = Path(prefix.path)
-        if not base.is_dir():
-            raise ItemError(ItemErrorCode.NOT_FOUND, f"folder not found: {prefix.uri}")
-        for folder, dirs, files in os.walk(base, followlinks=False):
-            dirs.sort()
-            for name in sorted(files):
-                path = Path(folder) / name
-                if is_image_name(name) and not path.is_symlink():
-                    yield file_uri(path)

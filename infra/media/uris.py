@@ -4,15 +4,19 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote_from_bytes, unquote_to_bytes, urlsplit
 
 from mmsearch.infra.errors import ItemError, ItemErrorCode
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# What a file:// path must escape to come back intact: the escape and delimiter characters, and
+# bytes that are not printable UTF-8. Everything else stays readable (spaces, unicode, `+`).
+_FILE_URI_ESCAPED = re.compile(r"[%#?\x00-\x1f\x7f\udc80-\udcff]")
 MAX_URI_LENGTH = 2048
 SCHEMES = ("s3", "file", "http", "https")
 
@@ -36,6 +40,15 @@ def _forbidden(uri: str, why: str) -> ItemError:
     return ItemError(ItemErrorCode.FORBIDDEN_URI, f"{why}: {uri[:200]!r}")
 
 
+def _is_text(uri: str) -> bool:
+    """Printable and encodable as UTF-8 (no control characters, no lone surrogates)."""
+    try:
+        uri.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return not _CONTROL.search(uri)
+
+
 def _has_dot_segments(path: str) -> bool:
     return any(part in {".", ".."} for part in path.split("/"))
 
@@ -44,7 +57,7 @@ def parse_media_uri(
     uri: str, *, allowed_schemes: list[str], file_root: Path | None, prefix: bool = False
 ) -> MediaRef:
     """Validate a reference; raise ItemError (invalid_uri, forbidden_uri); `prefix`: a folder."""
-    if not isinstance(uri, str) or not uri or len(uri) > MAX_URI_LENGTH or _CONTROL.search(uri):
+    if not isinstance(uri, str) or not uri or len(uri) > MAX_URI_LENGTH or not _is_text(uri):
         raise _invalid(str(uri), "reference must be a printable string of at most 2048 characters")
     scheme = uri.partition("://")[0].lower() if "://" in uri else ""
     if scheme not in SCHEMES:
@@ -76,10 +89,9 @@ def parse_http(uri: str, *, prefix: bool = False) -> MediaRef:
 
 
 def _parse_s3(uri: str, *, prefix: bool) -> MediaRef:
-    parts = urlsplit(uri)
-    if parts.query or parts.fragment or "@" in parts.netloc or ":" in parts.netloc:
-        raise _invalid(uri, "s3 reference must be s3://bucket/key")
-    bucket, key = parts.netloc, uri[len("s3://") + len(parts.netloc) + 1 :]
+    # The key is everything after the bucket, taken literally (as the AWS CLI does): `?`, `#`
+    # and `%` are characters of the key, not URL syntax.
+    bucket, _, key = uri[len("s3://") :].partition("/")
     if not _BUCKET.match(bucket):
         raise _invalid(uri, "invalid bucket name")
     if _has_dot_segments(key):
@@ -97,18 +109,24 @@ def _parse_file(uri: str, file_root: Path | None, *, prefix: bool) -> MediaRef:
     parts = urlsplit(uri)
     if parts.netloc not in {"", "localhost"} or parts.query or parts.fragment:
         raise _invalid(uri, "file reference must be file:///absolute/path")
-    raw = unquote(parts.path)
+    raw = os.fsdecode(unquote_to_bytes(parts.path))  # any byte of a file name, as os.fsdecode
     if not raw.startswith("/") or "\x00" in raw:
         raise _invalid(uri, "file reference must be file:///absolute/path")
     if _has_dot_segments(raw.rstrip("/")):
         raise _forbidden(uri, "'.' and '..' segments are not allowed")
     root = file_root.resolve()
-    resolved = Path(raw).resolve()  # follows symlinks: an escape via a link is caught below
+    try:
+        resolved = Path(raw).resolve()  # follows symlinks: an escape via a link is caught below
+    except (RuntimeError, OSError) as exc:  # a symlink loop, or a path too long
+        if not (Path(raw).is_relative_to(root) or Path(raw).is_relative_to(file_root)):
+            raise _forbidden(uri, "path is outside the configured file root") from exc
+        raise ItemError(ItemErrorCode.NOT_FOUND, f"path cannot be resolved: {uri[:200]!r}") from exc
     if not resolved.is_relative_to(root):
         raise _forbidden(uri, "path is outside the configured file root")
     return MediaRef(uri=uri, scheme="file", bucket="", path=str(resolved))
 
 
 def file_uri(path: Path) -> str:
-    """The file:// reference for a local path."""
-    return "file://" + str(PurePosixPath(path))
+    """The file:// reference for a local path; parse_media_uri reads back the same path."""
+    text = str(PurePosixPath(path))
+    return "file://" + _FILE_URI_ESCAPED.sub(lambda m: quote_from_bytes(os.fsencode(m[0])), text)

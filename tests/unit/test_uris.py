@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from mmsearch.infra.errors import ItemError
-from mmsearch.infra.media.uris import parse_media_uri
+from mmsearch.infra.media.uris import file_uri, parse_media_uri
+from tests.fixtures.files import ODD_FILE_NAMES, ODD_KEYS
 
 S3_ONLY = ["s3"]
 BOTH = ["s3", "file"]
@@ -76,3 +77,30 @@ def test_file_confinement(tmp_path: Path) -> None:
     assert code_of(f"file://{root}/dirlink/secret.jpg", root=root) == "forbidden_uri"
     assert code_of(f"file://otherhost{root}/sub/ok.jpg", root=root) == "invalid_uri"
     assert code_of("file://relative/path.jpg", root=root) == "invalid_uri"
+    (tmp_path / "loop").symlink_to("loop")  # unresolvable, and outside the root all the same
+    assert code_of(f"file://{tmp_path}/loop/a.jpg", root=root) == "forbidden_uri"
+
+
+@pytest.mark.parametrize("name", ODD_FILE_NAMES)
+def test_file_references_round_trip_every_name(tmp_path: Path, name: str) -> None:
+    uri = file_uri(tmp_path / name)
+    assert uri.isprintable() and "#" not in uri and "?" not in uri
+    ref = parse_media_uri(uri, allowed_schemes=BOTH, file_root=tmp_path)
+    assert ref.path == str(tmp_path / name)
+
+
+@pytest.mark.parametrize("key", ODD_KEYS)
+def test_s3_keys_are_taken_literally(key: str) -> None:
+    ref = parse_media_uri(f"s3://my-bucket/in/{key}", allowed_schemes=S3_ONLY, file_root=None)
+    assert (ref.bucket, ref.path) == ("my-bucket", f"in/{key}")
+    folder = parse_media_uri(
+        f"s3://my-bucket/{key}/", allowed_schemes=S3_ONLY, file_root=None, prefix=True
+    )
+    assert folder.path == f"{key}/"
+
+
+@pytest.mark.parametrize(
+    "uri", ["s3://bucket/\ud800.jpg", "file:///media/\udfff.jpg", "s3://bucket?a=b/x.jpg"]
+)
+def test_references_that_are_not_text_or_bucket_shaped_are_invalid(uri: str) -> None:
+    assert code_of(uri, root=Path("/media")) == "invalid_uri"

@@ -20,8 +20,8 @@ from tests.fixtures.broker import queued_tasks
 from tests.unit.pipeline.conftest import COLLECTION, Stores
 
 NAMES = ["shots/b/2.jpg", "shots/a/1.jpg", "shots/c.JPG", "shots/a/0.png", "shots/z.jpeg"]
-# A folder is walked top down: its images by name, then each subfolder by name.
-WALKED = ["shots/c.JPG", "shots/z.jpeg", "shots/a/0.png", "shots/a/1.jpg", "shots/b/2.jpg"]
+# Listed in key order, as S3 lists the same keys: subfolders' images among the folder's own.
+WALKED = ["shots/a/0.png", "shots/a/1.jpg", "shots/b/2.jpg", "shots/c.JPG", "shots/z.jpeg"]
 
 
 def queue(

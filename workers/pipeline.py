@@ -44,7 +44,8 @@ def embed_and_upsert(
     items: Sequence[IngestItem],
     options: IngestOptions = NO_OPTIONS,
 ) -> BatchOutcome:
-    """Index a batch; bad items become failures, a store failure raises UpsertFailed."""
+    """Index a batch; bad items become failures, a store failure raises UpsertFailed, and a
+    collection deleted (or made again) meanwhile raises CollectionNotFound."""
     loaded, failures = media.load_all(encoder, items)
     if not loaded:
         return BatchOutcome(succeeded=0, failures=failures)
@@ -81,6 +82,10 @@ def embed_and_upsert(
         points.append(VectorPoint(id=ids[row], vectors=named, payload=payload.to_payload()))
     try:
         if points:
+            # Checked again just before writing: the collection may have been deleted and made
+            # again under its name while the batch was fetched and embedded.
+            if vectors.spec(spec.name).incarnation != spec.incarnation:
+                raise CollectionNotFound(f"collection {spec.name!r} was deleted meanwhile")
             vectors.upsert(spec.name, points)
     except CollectionNotFound:
         raise

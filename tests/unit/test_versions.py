@@ -140,6 +140,19 @@ def test_specs_are_written_in_the_new_form() -> None:
     assert spec_from_json(spec_to_json(replace(plain, version=3))).version == 3
 
 
+def test_both_stores_keep_a_collections_incarnation(tmp_path: Path) -> None:
+    spec = first_version("photos", 4, "a", {}, IndexConfig())
+    edge = EdgeVectorStore(tmp_path)
+    edge.create_collection(spec)
+    edge.close()
+    reopened = EdgeVectorStore(tmp_path)
+    assert reopened.spec(spec.name).incarnation == spec.incarnation is not None
+    reopened.close()
+    server = QdrantServerStore(QdrantClient(location=":memory:"))
+    server.create_collection(spec)
+    assert server.spec(spec.name).incarnation == spec.incarnation
+
+
 def test_both_stores_load_collections_of_the_previous_release(tmp_path: Path) -> None:
     expected = OLD_SPEC_LOADED
     edge = EdgeVectorStore(tmp_path)

@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
 from mmsearch.infra.catalog.versions import first_version, next_version
-from mmsearch.infra.errors import ItemErrorCode
+from mmsearch.infra.errors import CollectionNotFound, ItemErrorCode
 from mmsearch.infra.jobs.store import JobStatus
 from mmsearch.infra.vectors import CollectionSpec, IndexConfig
 from mmsearch.workers.dispatch import TaskSender, chunked
+from mmsearch.workers.items import IngestItem
 from mmsearch.workers.listing import queue_listing
+from mmsearch.workers.pipeline import embed_and_upsert
 from tests.fixtures.broker import queued_tasks
 from tests.unit.pipeline.conftest import Stores
 from tests.unit.pipeline.test_batches import photo_items
@@ -52,6 +56,26 @@ def test_a_batch_for_a_deleted_and_recreated_collection_writes_nothing(stores: S
         2,
         0,
     )
+
+
+def test_a_collection_made_again_while_a_batch_is_embedded_gets_none_of_it(
+    stores: Stores,
+) -> None:
+    items, _ = photo_items(stores, 2)
+    old = create(stores)  # the spec the batch was checked against, before embedding
+    delete(stores, old)
+    create(stores)
+
+    with pytest.raises(CollectionNotFound):
+        embed_and_upsert(
+            stores.vectors,
+            stores.media,
+            stores.encoder,
+            old,
+            [IngestItem.from_dict(item) for item in items],
+        )
+
+    assert stores.vectors.get_collection(ALBUM).count == 0
 
 
 def test_a_job_follows_its_collection_to_a_new_version(stores: Stores) -> None:

@@ -115,6 +115,7 @@ class ItemErrorCode(StrEnum):
     INTERNAL_ERROR = "internal_error"
     CANCELLED = "cancelled"
     SKIPPED_DUPLICATE = "skipped_duplicate"
+    COLLECTION_DELETED = "collection_deleted"
 
 
 class ItemError(Exception):

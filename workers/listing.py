@@ -7,12 +7,13 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from mmsearch.infra.catalog.payload import ItemPayload
+from mmsearch.infra.errors import CollectionNotFound, ItemErrorCode
 from mmsearch.infra.jobs.store import JobStore
 from mmsearch.infra.media.storage import ObjectStore
 from mmsearch.infra.vectors import VectorStore
 from mmsearch.workers.dispatch import TaskSender
 from mmsearch.workers.items import IngestItem
-from mmsearch.workers.pipeline import finish_if_done
+from mmsearch.workers.pipeline import bound_spec, finish_if_done
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +30,19 @@ def queue_listing(
     """Queue each chunk as a batch while counting the job's total; close the listing at the end.
 
     Batch keys are the chunk positions, so a redelivered listing re-sends the same batches and
-    each is still counted once.
+    each is still counted once. The job fails, queueing nothing more, once the collection it was
+    created for is deleted.
     """
     jobs.mark_started(job_id)
     total = 0
     for index, items in enumerate(chunks):
         if jobs.is_cancelled(job_id):
+            return
+        try:
+            bound_spec(jobs, vectors, job_id, collection)
+        except CollectionNotFound as exc:
+            log.warning("job %s: listing stopped: %s", job_id, exc.message)
+            jobs.fail(job_id, f"{ItemErrorCode.COLLECTION_DELETED}: {exc.message}")
             return
         total += len(items)
         jobs.set_total(job_id, total)

@@ -8,6 +8,7 @@ from typing import Any
 
 from mmsearch.encoders import Encoder, EncoderLoader
 from mmsearch.encoders.zero_shot import top_labels
+from mmsearch.infra.catalog.versions import is_same_collection
 from mmsearch.infra.errors import CollectionNotFound, ItemErrorCode
 from mmsearch.infra.jobs.store import JobStatus, JobStore
 from mmsearch.infra.vectors import (
@@ -43,7 +44,8 @@ def embed_and_upsert(
     items: Sequence[IngestItem],
     options: IngestOptions = NO_OPTIONS,
 ) -> BatchOutcome:
-    """Index a batch; bad items become failures, a store failure raises UpsertFailed."""
+    """Index a batch; bad items become failures, a store failure raises UpsertFailed, and a
+    collection deleted (or made again) meanwhile raises CollectionNotFound."""
     loaded, failures = media.load_all(encoder, items)
     if not loaded:
         return BatchOutcome(succeeded=0, failures=failures)
@@ -80,6 +82,10 @@ def embed_and_upsert(
         points.append(VectorPoint(id=ids[row], vectors=named, payload=payload.to_payload()))
     try:
         if points:
+            # Checked again just before writing: the collection may have been deleted and made
+            # again under its name while the batch was fetched and embedded.
+            if vectors.spec(spec.name).incarnation != spec.incarnation:
+                raise CollectionNotFound(f"collection {spec.name!r} was deleted meanwhile")
             vectors.upsert(spec.name, points)
     except CollectionNotFound:
         raise
@@ -112,12 +118,11 @@ def run_batch(
     for item in items:
         item.tenant = options.tenant or item.tenant  # a tenant job stamps every item
     try:
-        spec = _spec(vectors, collection)
+        spec = bound_spec(jobs, vectors, job_id, collection)
         outcome = embed_and_upsert(vectors, media, encoders(spec.model), spec, items, options)
         mirror_to_migration(jobs, vectors, media, encoders, spec, items, options)
-    except CollectionNotFound:
-        message = f"collection {collection!r} no longer exists"
-        outcome = failed_batch(raw_items, ItemErrorCode.UPSERT_FAILED, message)
+    except CollectionNotFound as exc:
+        outcome = failed_batch(raw_items, ItemErrorCode.COLLECTION_DELETED, exc.message)
     record_outcome(jobs, vectors, job_id, batch, outcome)
     log.info(
         "job %s collection %s batch %s: %d indexed, %d failed, %d skipped",
@@ -131,14 +136,25 @@ def run_batch(
     return outcome
 
 
-def _spec(vectors: VectorStore, collection: str) -> CollectionSpec:
-    """The collection's spec; a store that cannot answer raises UpsertFailed (retried)."""
+def bound_spec(
+    jobs: JobStore, vectors: VectorStore, job_id: str, collection: str
+) -> CollectionSpec:
+    """The spec of the collection a job writes to; CollectionNotFound once the collection the job
+    was created for is gone, even if another now has its name. A store that cannot answer raises
+    UpsertFailed (retried)."""
+    bound = jobs.incarnation(job_id)
     try:
-        return vectors.spec(collection)
+        spec = vectors.spec(collection)
+        same = is_same_collection(bound, spec, vectors.list_specs)
     except CollectionNotFound:
-        raise
+        raise CollectionNotFound(f"collection {collection!r} no longer exists") from None
     except Exception as exc:
         raise UpsertFailed(f"vector store unreachable: {exc}") from exc
+    if not same:
+        raise CollectionNotFound(
+            f"collection {collection!r} was deleted; the one of that name now is another"
+        )
+    return spec
 
 
 def mirror_to_migration(
@@ -199,6 +215,12 @@ def finish_if_done(jobs: JobStore, vectors: VectorStore, job_id: str) -> None:
         JobStatus.SUCCEEDED,
         JobStatus.COMPLETED_WITH_ERRORS,
     ):
+        try:
+            bound_spec(jobs, vectors, job_id, state.collection)
+        except CollectionNotFound:  # the collection was deleted while it was being re-embedded
+            jobs.end_migration(state)
+            log.warning("job %s: %s is gone; nothing to switch to", job_id, state.collection)
+            return
         vectors.set_alias(state.switch_alias, state.collection)
         jobs.end_migration(state)
         log.info("job %s: %s now serves %s", job_id, state.switch_alias, state.collection)

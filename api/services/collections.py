@@ -197,7 +197,9 @@ def reembed(
     target = next_version(source, latest, encoder.dim, encoder.name, index)
     vectors.create_collection(target)
     jobs.start_migration(public, target.name)  # before the copy lists the source
-    job_id = jobs.create(target.name, 0, listing=True, switch_alias=public)
+    job_id = jobs.create(
+        target.name, 0, listing=True, switch_alias=public, incarnation=target.incarnation
+    )
     sender.collection_copy(job_id, source.name, target.name)
     log.info(
         "job %s: re-embedding %s into %s with %s", job_id, source.name, target.name, target.model

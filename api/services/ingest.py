@@ -14,6 +14,7 @@ from mmsearch.api.schemas.resources import (
     RetryAccepted,
     RetryRequest,
 )
+from mmsearch.infra.catalog.versions import is_same_collection
 from mmsearch.infra.errors import Conflict, JobNotFound, TooLarge
 from mmsearch.infra.jobs.retry import take_failed
 from mmsearch.infra.jobs.store import FINAL_STATUSES, JobState, JobStatus, JobStore
@@ -45,17 +46,21 @@ def submit_ingest(
 ) -> JobAccepted:
     """Create a job and queue its batches of `batch_size`; the workers do the rest (stamping
     `tenant`)."""
-    vectors.get_collection(collection)  # 404 before any job exists
+    incarnation = vectors.get_collection(collection).spec.incarnation  # 404 before any job
     options = body.model_dump(include={"auto_labels", "dedup_threshold"}, exclude_none=True)
     if tenant is not None:
         options["tenant"] = tenant
     if body.prefix is not None:
         objects.parse(body.prefix, prefix=True)  # a bad prefix is the client's error
-        job_id = jobs.create(collection, 0, listing=True, options=options, tenant=tenant)
+        job_id = jobs.create(
+            collection, 0, listing=True, options=options, tenant=tenant, incarnation=incarnation
+        )
         sender.prefix(job_id, collection, body.prefix, body.metadata, options=options or None)
         return JobAccepted(job_id=job_id, status=JobStatus.QUEUED, total=None)
     items = body.items or []
-    job_id = jobs.create(collection, len(items), options=options, tenant=tenant)
+    job_id = jobs.create(
+        collection, len(items), options=options, tenant=tenant, incarnation=incarnation
+    )
     raw = [
         {
             "uri": item.uri,
@@ -118,7 +123,13 @@ def retry_failed(
             f"the job is still {state.status}; retry it once it has finished",
             code="job_not_finished",
         )
-    vectors.get_collection(state.collection)  # 404 if it was deleted since
+    current = vectors.get_collection(state.collection).spec  # 404 if it was deleted since
+    if not is_same_collection(state.incarnation, current, vectors.list_specs):
+        raise Conflict(
+            f"collection {state.collection!r} was deleted since the job ran; the one of that "
+            "name now is another collection",
+            code="collection_deleted",
+        )
     taken = take_failed(jobs, job_id, [str(code) for code in body.codes])
     if not taken.items:
         raise Conflict("the job has no failed items to retry", code="nothing_to_retry")

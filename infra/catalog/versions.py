@@ -3,12 +3,15 @@
 A collection's public name is an alias of its active version, so a model migration builds a
 new version beside the old one and switches the alias only when the new one is complete.
 Every version keeps the id namespace of the first, so an item has the same point id in each.
+Every version is also its own incarnation: a collection deleted and made again under the same
+name is another collection, which jobs of the old one must not write into.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from mmsearch.infra.catalog.payload import TENANT_FIELD, metadata_field, metadata_key
@@ -51,7 +54,9 @@ def first_version(
     payload_schema = {metadata_key(name): kind for name, kind in fields.items()}
     payload_schema[TENANT_FIELD] = FieldType.KEYWORD  # the tenant index: one group per tenant
     spec = CollectionSpec(version_name(public, 1), dim, model, payload_schema, index)
-    return replace(spec, public_name=public, version=1, id_namespace=public)
+    return replace(
+        spec, public_name=public, version=1, id_namespace=public, incarnation=new_incarnation()
+    )
 
 
 def next_version(
@@ -60,7 +65,33 @@ def next_version(
     """The version after `latest` of `source`'s public name: same fields, same point ids."""
     public, number, schema = public_name(source), latest + 1, dict(source.payload_schema)
     spec = CollectionSpec(version_name(public, number), dim, model, schema, index)
-    return replace(spec, public_name=public, version=number, id_namespace=id_namespace(source))
+    return replace(
+        spec,
+        public_name=public,
+        version=number,
+        id_namespace=id_namespace(source),
+        incarnation=new_incarnation(),
+    )
+
+
+def new_incarnation() -> str:
+    """A fresh incarnation id for a collection being created."""
+    return uuid.uuid4().hex
+
+
+def is_same_collection(
+    bound: str | None, current: CollectionSpec, specs: Callable[[], Iterable[CollectionSpec]]
+) -> bool:
+    """Whether a job bound to incarnation `bound` may write to `current`, the collection its
+    name resolves to now: the same incarnation, or a version of the same public name while the
+    bound version still exists (a re-embed moved the alias on). `specs` lists every collection
+    and is called only when the incarnations differ; a job bound to nothing (created before
+    incarnations) may write anywhere."""
+    if bound is None or current.incarnation == bound:
+        return True
+    return any(
+        spec.incarnation == bound and public_name(spec) == public_name(current) for spec in specs()
+    )
 
 
 def metadata_fields(spec: CollectionSpec) -> dict[str, FieldType]:

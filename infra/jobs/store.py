@@ -94,6 +94,7 @@ class JobState:
     options: dict[str, Any] = field(default_factory=dict)
     retries: int = 0
     tenant: str | None = None
+    incarnation: str | None = None
 
     @property
     def pending(self) -> int:
@@ -144,10 +145,12 @@ class JobStore:
         switch_alias: str = "",
         options: dict[str, Any] | None = None,
         tenant: str | None = None,
+        incarnation: str | None = None,
     ) -> str:
         """A new queued job; `listing`: the total is still being counted; `switch_alias`: point
         that alias at `collection` once the job has completed; `options`: the ingest options
-        its batches run with (kept for retries)."""
+        its batches run with (kept for retries); `incarnation`: that of the collection the job
+        is for, so it never writes into another one made later under the same name."""
         job_id = uuid.uuid4().hex
         now = repr(time.time())
         key = self.keys(job_id)[0]
@@ -165,6 +168,7 @@ class JobStore:
             "options": json.dumps(options or {}),
             "retries": 0,
             "tenant": tenant or "",
+            "incarnation": incarnation or "",
         }
         pipe = self._redis.pipeline()
         pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
@@ -224,6 +228,11 @@ class JobStore:
     def end_migration(self, state: JobState) -> None:
         """Clear the migration mark a finished re-embed job set."""
         self._end_migration(state)
+
+    def incarnation(self, job_id: str) -> str | None:
+        """The incarnation of the collection the job is for (None: not recorded)."""
+        value = self._redis.hget(self.keys(job_id)[0], "incarnation")
+        return _text(value) if value else None
 
     def is_cancelled(self, job_id: str) -> bool:
         key = self.keys(job_id)[0]
@@ -287,6 +296,7 @@ class JobStore:
             options=json.loads(fields.get("options") or "{}"),
             retries=int(fields.get("retries", 0)),
             tenant=fields.get("tenant") or None,
+            incarnation=fields.get("incarnation") or None,
         )
 
 

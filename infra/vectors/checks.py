@@ -82,6 +82,7 @@ def spec_to_json(spec: CollectionSpec) -> dict[str, Any]:
         "payload_schema": {key: str(kind) for key, kind in spec.payload_schema.items()},
         "index": asdict(spec.index),
         **versioning,
+        "incarnation": spec.incarnation,
         # The same fields where the previous release reads them, so its workers and API (during
         # a rolling upgrade, or after a rollback) still see which version is which.
         "extra": {key: value for key, value in versioning.items() if value is not None},
@@ -102,6 +103,7 @@ def spec_from_json(data: dict[str, Any]) -> CollectionSpec:
         public_name=_optional_str(versioning.get("public_name")),
         version=None if version is None else int(version),
         id_namespace=_optional_str(versioning.get("id_namespace")),
+        incarnation=_optional_str(data.get("incarnation")),
     )
 
 

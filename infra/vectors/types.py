@@ -66,7 +66,9 @@ class CollectionSpec:
     `payload_schema` keys are full payload paths (e.g. ``metadata.album``). A collection that is
     one version of a public name (an alias) records that name, its version number, and the name
     its point ids derive from (the one it was first created under, so a re-embedded item keeps
-    its id); all three are None for a collection created on its own.
+    its id); all three are None for a collection created on its own. `incarnation` is unique to
+    this one creation (each version has its own), so a job bound to a collection never writes
+    into another one later created under the same name; None for collections made before it.
     """
 
     name: str
@@ -77,6 +79,7 @@ class CollectionSpec:
     public_name: str | None = None
     version: int | None = None
     id_namespace: str | None = None
+    incarnation: str | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from mmsearch.infra.catalog.versions import (
     first_version,
     is_active,
     is_listed,
+    is_same_collection,
     metadata_fields,
     next_version,
     public_name,
@@ -95,6 +96,26 @@ def test_versions_in_order_and_what_a_listing_shows() -> None:
     assert public_name(v10) == "photos" and public_name(plain) == "scratch"
 
 
+def test_a_job_may_write_only_to_the_collection_it_was_created_for() -> None:
+    v1 = first_version("photos", 4, "a", {}, IndexConfig())
+    v2 = next_version(v1, 1, 4, "b", IndexConfig())
+    reborn = first_version("photos", 4, "a", {}, IndexConfig())
+    other = first_version("pets", 4, "a", {}, IndexConfig())
+    incarnations = {v1.incarnation, v2.incarnation, reborn.incarnation, other.incarnation}
+    assert None not in incarnations and len(incarnations) == 4
+    bound = v1.incarnation
+
+    def never() -> list[CollectionSpec]:
+        raise AssertionError("listed though the incarnations match")
+
+    assert is_same_collection(bound, v1, never)
+    assert is_same_collection(None, reborn, never)  # a job of an earlier release
+    assert is_same_collection(bound, v2, lambda: [v1, v2])  # the alias moved to a new version
+    assert not is_same_collection(bound, reborn, lambda: [reborn])  # deleted, made again
+    assert not is_same_collection(bound, other, lambda: [v1, other])  # another collection
+    assert not is_same_collection(bound, CollectionSpec("photos", 4, "a"), lambda: [])
+
+
 def test_a_spec_stored_by_the_previous_release_loads() -> None:
     assert spec_from_json(json.loads(OLD_SPEC)) == OLD_SPEC_LOADED
     oldest = spec_from_json(json.loads(OLDEST_SPEC))
@@ -113,9 +134,23 @@ def test_specs_are_written_in_the_new_form() -> None:
         "photos",
     )
     assert spec_from_json(stored) == spec
+    assert stored["incarnation"] == spec.incarnation is not None
     plain = CollectionSpec("scratch", 4, "a")
     assert spec_from_json(json.loads(json.dumps(spec_to_json(plain)))) == plain
     assert spec_from_json(spec_to_json(replace(plain, version=3))).version == 3
+
+
+def test_both_stores_keep_a_collections_incarnation(tmp_path: Path) -> None:
+    spec = first_version("photos", 4, "a", {}, IndexConfig())
+    edge = EdgeVectorStore(tmp_path)
+    edge.create_collection(spec)
+    edge.close()
+    reopened = EdgeVectorStore(tmp_path)
+    assert reopened.spec(spec.name).incarnation == spec.incarnation is not None
+    reopened.close()
+    server = QdrantServerStore(QdrantClient(location=":memory:"))
+    server.create_collection(spec)
+    assert server.spec(spec.name).incarnation == spec.incarnation
 
 
 def test_both_stores_load_collections_of_the_previous_release(tmp_path: Path) -> None:

@@ -184,6 +184,6 @@ def test_a_deleted_collection_fails_the_batch_items(stores: Stores) -> None:
 
     outcome = stores.run(job, "b0", items)
 
-    assert [f.code for f in outcome.failures] == [ItemErrorCode.UPSERT_FAILED] * 2
+    assert [f.code for f in outcome.failures] == [ItemErrorCode.COLLECTION_DELETED] * 2
     state = stores.jobs.get(job)
     assert (state.status, state.failed) == (JobStatus.FAILED, 2)

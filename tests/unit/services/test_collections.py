@@ -143,6 +143,8 @@ def test_reembed_builds_a_new_version_and_records_its_job(
     assert listed == [("photos--v1", True, 3), ("photos--v2", False, 0)]
     state = jobs.get(accepted.job_id)
     assert (state.collection, state.listing, state.switch_alias) == ("photos--v2", True, "photos")
+    v1, v2 = vectors.spec("photos--v1").incarnation, vectors.spec("photos--v2").incarnation
+    assert state.incarnation == v2 and v2 is not None and v1 not in (None, v2)
     assert jobs.migration_target("photos") == "photos--v2"
     copy = SentTask(COPY_COLLECTION, [accepted.job_id, "photos--v1", "photos--v2"])
     assert outbox.pending(accepted.job_id) == {LISTING: copy}

@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from mmsearch.api.schemas.resources import IngestRequest, RetryRequest
+from mmsearch.api.services.collections import delete_collection
 from mmsearch.api.services.ingest import (
     cancel,
     check_item_count,
@@ -34,6 +35,7 @@ from mmsearch.infra.vectors import CollectionSpec, EdgeVectorStore
 from mmsearch.workers.celery_app import EXPAND_PREFIX, INGEST_BATCH, INGEST_QUEUE
 from mmsearch.workers.dispatch import TaskSender
 from tests.fixtures.broker import queued_tasks
+from tests.unit.services.conftest import MakeCollection
 
 
 @pytest.fixture()
@@ -209,4 +211,29 @@ def test_a_cancelled_job_or_a_deleted_collection_is_not_retried(
     vectors.delete_collection("photos--v1")
     with pytest.raises(CollectionNotFound):
         retry_failed(vectors, jobs, sender, 2, failed, RetryRequest())
+    assert jobs.get(failed).failed == 1  # nothing was taken back
+
+
+def test_a_job_is_bound_to_its_collection_and_not_retried_into_a_new_one(
+    submit: Any,
+    vectors: EdgeVectorStore,
+    jobs: JobStore,
+    outbox: Outbox,
+    sender: TaskSender,
+    photos: CollectionSpec,
+    make_collection: MakeCollection,
+) -> None:
+    listed = submit({"prefix": "s3://bucket/shots/"}).job_id
+    failed = submit({"items": [_item(1)]}).job_id
+    assert photos.incarnation is not None
+    assert jobs.get(listed).incarnation == jobs.get(failed).incarnation == photos.incarnation
+    _fail_all(jobs, failed, outbox.pending(failed), "not_found")
+    delete_collection(vectors, "photos")
+    again = make_collection("photos")
+    assert again.name == photos.name and again.incarnation != photos.incarnation
+
+    with pytest.raises(Conflict) as refused:
+        retry_failed(vectors, jobs, sender, 2, failed, RetryRequest())
+
+    assert refused.value.code == "collection_deleted"
     assert jobs.get(failed).failed == 1  # nothing was taken back

@@ -48,13 +48,13 @@ class BoundedJSON(DefaultJSONProvider):
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         """Parse `s`; InvalidJSON when it nests deeper than `max_depth`."""
-        too_deep = InvalidJSON(f"the JSON body nests deeper than {self.max_depth} levels")
         try:
             value = super().loads(s, **kwargs)
+            too_deep = json_shape(value)[0] > self.max_depth
         except RecursionError:
-            raise too_deep from None
-        if json_shape(value)[0] > self.max_depth:
-            raise too_deep
+            too_deep = True
+        if too_deep:
+            raise InvalidJSON(f"the JSON body nests deeper than {self.max_depth} levels")
         return value
 
 

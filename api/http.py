@@ -16,6 +16,7 @@ from typing import Any, Literal
 from flask import Flask
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
+from werkzeug.routing import PathConverter
 
 from mmsearch.api.openapi_examples import COLLECTION_DELETED, SEARCH_EXAMPLES
 from mmsearch.api.routes import collections, items, jobs, ops, search
@@ -24,8 +25,20 @@ from mmsearch.api.schemas import resources as s
 
 Method = Literal["GET", "POST", "PATCH", "DELETE"]
 
-# `{name}` is a path parameter; `{name:path}` one that may hold slashes (Flask's converter).
+# `{name}` is a path parameter; `{name:path}` one that may hold any slashes (`AnyPath`).
 _PARAMETER = re.compile(r"\{(\w+)(?::(\w+))?\}")
+_CONVERTERS = {"path": "anypath"}
+
+
+class AnyPath(PathConverter):
+    """Matches any non-empty rest of the path, so that every legal item id has a URL.
+
+    Werkzeug's `path` refuses a leading slash (an id `/a/b` would be unreachable); the routing
+    matches before merging slashes, so `a//b` and `a/` stay as they are.
+    """
+
+    regex = ".+?"
+    part_isolating = False
 
 
 class Scope(StrEnum):
@@ -63,8 +76,10 @@ class Endpoint:
 
     @property
     def rule(self) -> str:
-        """The Flask rule: `{name}` becomes `<name>`, `{item_id:path}` `<path:item_id>`."""
-        return _PARAMETER.sub(lambda m: f"<{m[2]}:{m[1]}>" if m[2] else f"<{m[1]}>", self.path)
+        """The Flask rule: `{name}` becomes `<name>`, `{item_id:path}` `<anypath:item_id>`."""
+        return _PARAMETER.sub(
+            lambda m: f"<{_CONVERTERS[m[2]]}:{m[1]}>" if m[2] else f"<{m[1]}>", self.path
+        )
 
     @property
     def openapi_path(self) -> str:
@@ -80,6 +95,12 @@ class Endpoint:
 OPEN, READ, WRITE, ADMIN = Scope.OPEN, Scope.READ, Scope.WRITE, Scope.ADMIN
 _COLLECTION = "/v1/collections/{name}"
 _ITEM = "/v1/collections/{name}/items/{item_id:path}"
+
+_DELETE_EXAMPLES = {
+    "ids": {"value": {"ids": ["beach/001.jpg", "beach/002.jpg"]}},
+    "filter": {"value": {"filter": {"must": [{"key": "album", "match": {"value": "drafts"}}]}}},
+    "all": {"value": {"all": True}, "summary": "every item (an empty filter is refused)"},
+}
 
 # Where two endpoints share a path, the first one listed answers its OPTIONS requests.
 # fmt: off
@@ -130,7 +151,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("DELETE", _ITEM, items.delete_item, WRITE,
              "Delete an item", 200, response=q.Deleted),
     Endpoint("POST", f"{_COLLECTION}/items:delete", items.delete_items, WRITE,
-             "Delete items by ids or filter", 200, request=q.ItemsDelete, response=q.Deleted),
+             "Delete items by ids, a non-empty filter, or all", 200,
+             request=q.ItemsDelete, response=q.Deleted, request_examples=_DELETE_EXAMPLES),
     Endpoint("POST", f"{_COLLECTION}/duplicates", items.duplicates, READ,
              "Near-duplicate groups", 200,
              request=q.DuplicatesRequest, response=q.DuplicatesResponse),
@@ -156,5 +178,6 @@ BY_NAME: Mapping[str, Endpoint] = {endpoint.name: endpoint for endpoint in ENDPO
 
 def register_endpoints(app: Flask, endpoints: Iterable[Endpoint] = ENDPOINTS) -> None:
     """Add a Flask rule for each endpoint, named after its handler."""
+    app.url_map.converters["anypath"] = AnyPath
     for endpoint in endpoints:
         app.add_url_rule(endpoint.rule, endpoint.name, endpoint.handler, methods=[endpoint.method])

@@ -60,6 +60,12 @@ class InvalidRequest(AppError):
     code = "invalid_request"
 
 
+class InvalidJSON(InvalidRequest):
+    """A request body that is JSON but nests deeper than the platform accepts."""
+
+    code = "invalid_json"
+
+
 class ModelNotAllowed(InvalidRequest):
     """A model outside MMSEARCH_MODELS (and not the default or a collection's model)."""
 
@@ -102,6 +108,7 @@ class ItemErrorCode(StrEnum):
     """Stable codes recorded against a single item of an ingest job."""
 
     INVALID_URI = "invalid_uri"
+    INVALID_METADATA = "invalid_metadata"
     FORBIDDEN_URI = "forbidden_uri"
     NOT_FOUND = "not_found"
     NOT_A_FILE = "not_a_file"

@@ -12,11 +12,13 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mmsearch.infra.api_keys import parse_entry
+from mmsearch.infra.catalog.metadata import MetadataLimits
 from mmsearch.infra.media.uris import SCHEMES
 
 DEFAULT_MODEL = "ViT-B-32/laion2b_s34b_b79k"
 
 CommaList = Annotated[list[str], NoDecode]
+_METADATA = MetadataLimits()
 
 
 class Settings(BaseSettings):
@@ -83,6 +85,21 @@ class Settings(BaseSettings):
         ge=0,
         description="JPEGs are decoded at a reduced scale that keeps both sides at least this"
         " long (models need 224-384); 0: always decode at full size",
+    )
+    max_json_depth: int = Field(
+        default=256,
+        ge=16,
+        le=900,  # Python's parser recurses once per level and stops near 1,000
+        description="Most nesting levels of a JSON request body (item metadata has its own bound)",
+    )
+    max_metadata_depth: int = Field(
+        default=_METADATA.depth, ge=1, le=64, description="Most nesting levels of item metadata"
+    )
+    max_metadata_keys: int = Field(
+        default=_METADATA.keys, ge=1, description="Most keys of item metadata, at every level"
+    )
+    max_metadata_bytes: int = Field(
+        default=_METADATA.bytes, ge=64, description="Largest item metadata, serialised as JSON"
     )
     max_job_errors: int = Field(default=1000, ge=1)
     query_cache_size: int = Field(
@@ -160,6 +177,13 @@ class Settings(BaseSettings):
     def allowed_models(self) -> list[str]:
         """The configured models, the default model first (collections' models come on top)."""
         return [self.default_model, *self.models]
+
+    @property
+    def metadata_limits(self) -> MetadataLimits:
+        """The bounds every item's metadata is checked against before it is written."""
+        return MetadataLimits(
+            self.max_metadata_depth, self.max_metadata_keys, self.max_metadata_bytes
+        )
 
     @property
     def embedded_qdrant_path(self) -> Path:

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from flask import Response, current_app, g, jsonify, request
 from pydantic import BaseModel
 
+from mmsearch.api.schemas.resources import METADATA_LIMITS
 from mmsearch.infra.errors import InvalidRequest
 from mmsearch.infra.runtime import Runtime
 from mmsearch.workers.dispatch import TaskSender
@@ -40,9 +41,11 @@ def json_object() -> dict[str, Any]:
     return body
 
 
-def parse(model: type[M]) -> M:
-    """Validate the JSON body against a request schema (422 with field pointers)."""
-    return model.model_validate(json_object())
+def parse(model: type[M], body: dict[str, Any] | None = None) -> M:
+    """Validate the JSON body (or `body`) against a request schema (422 with field pointers),
+    metadata against the configured bounds."""
+    context = {METADATA_LIMITS: runtime().settings.metadata_limits}
+    return model.model_validate(json_object() if body is None else body, context=context)
 
 
 def render(model: BaseModel, status: int = 200) -> tuple[Response, int]:

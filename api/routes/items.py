@@ -28,8 +28,12 @@ def thumbnail(name: str, item_id: str) -> Response:
 
 def patch_item(name: str, item_id: str) -> tuple[Response, int]:
     """Change an item's metadata."""
-    body = parse(ItemPatch)
-    return render(item_service.patch_item(runtime().vectors, name, item_id, body, caller_tenant()))
+    rt, body = runtime(), parse(ItemPatch)
+    limits = rt.settings.metadata_limits
+    patched = item_service.patch_item(
+        rt.vectors, name, item_id, body, caller_tenant(), metadata_limits=limits
+    )
+    return render(patched)
 
 
 def delete_item(name: str, item_id: str) -> tuple[Response, int]:

@@ -16,7 +16,6 @@ def ingest(name: str) -> tuple[Response, int]:
     rt, body = runtime(), json_object()
     # Counted before validation, so an oversized request is refused without parsing every item.
     ingest_service.check_item_count(body, rt.settings.max_items_per_request)
-    request_body = IngestRequest.model_validate(body)
     accepted = ingest_service.submit_ingest(
         rt.vectors,
         rt.jobs,
@@ -24,8 +23,9 @@ def ingest(name: str) -> tuple[Response, int]:
         rt.objects,
         rt.settings.batch_size,
         name,
-        request_body,
+        parse(IngestRequest, body),
         caller_tenant(),
+        metadata_limits=rt.settings.metadata_limits,
     )
     return render(accepted, 202)
 

@@ -3,10 +3,9 @@ multipart body with image uploads."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from flask import Response, request
+from flask import Response, current_app, request
 
 from mmsearch.api import server_timing
 from mmsearch.api.metrics import SEARCH_SECONDS, query_kind
@@ -28,8 +27,8 @@ def _body_and_uploads() -> tuple[dict[str, Any], Uploads]:
     uploads = {name: part.read() for name, part in request.files.items()}
     raw = request.form.get("request", "{}")
     try:
-        body = json.loads(raw)
-    except json.JSONDecodeError as exc:
+        body = current_app.json.loads(raw)
+    except ValueError as exc:
         raise InvalidRequest("form field 'request' is not valid JSON", code="invalid_json") from exc
     if not isinstance(body, dict):
         raise InvalidRequest("form field 'request' must be a JSON object")

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from mmsearch.api.schemas.resources import MAX_TEXT, CollectionName, FieldName, Strict
+from mmsearch.api.schemas.resources import (
+    MAX_TEXT,
+    BoundedMetadata,
+    CollectionName,
+    FieldName,
+    Strict,
+)
 
 ItemId = Annotated[str, Field(min_length=1, max_length=512)]
 QueryText = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
@@ -175,18 +181,23 @@ class ItemPublic(BaseModel):
 
 
 class ItemPatch(Strict):
-    metadata: dict[FieldName, Any] = Field(max_length=256)
+    metadata: BoundedMetadata
     replace: bool = Field(default=False, description="replace all metadata instead of merging")
 
 
 class ItemsDelete(Strict):
+    """Which items to delete: by ids, by a non-empty filter, or every one with `all: true`."""
+
     ids: list[ItemId] | None = Field(default=None, min_length=1, max_length=10_000)
-    filter: dict[str, Any] | None = None
+    filter: dict[str, Any] | None = Field(
+        default=None, min_length=1, description="must not be empty; `all: true` deletes every item"
+    )
+    all: Literal[True] | None = Field(default=None, description="delete every item")
 
     @model_validator(mode="after")
     def _one(self) -> ItemsDelete:
-        if (self.ids is None) == (self.filter is None):
-            raise ValueError("give exactly one of 'ids' or 'filter'")
+        if sum(v is not None for v in (self.ids, self.filter, self.all)) != 1:
+            raise ValueError("give exactly one of 'ids', 'filter' or 'all': true")
         return self
 
 

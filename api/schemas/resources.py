@@ -5,8 +5,17 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from mmsearch.infra.catalog.metadata import MetadataLimits, metadata_problem
 from mmsearch.infra.errors import ItemErrorCode
 from mmsearch.infra.jobs.store import JobStatus
 from mmsearch.infra.vectors import FieldType, IndexConfig
@@ -23,6 +32,20 @@ CollectionName = Annotated[
 ]
 FieldName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}$")]
 MAX_TEXT = 4096
+# The validation context key of the MetadataLimits a request's metadata is checked against.
+METADATA_LIMITS = "metadata_limits"
+
+
+def _bounded(metadata: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+    limits = (info.context or {}).get(METADATA_LIMITS) or MetadataLimits()
+    problem = metadata_problem(metadata, limits)
+    if problem is not None:
+        raise ValueError(problem)
+    return metadata
+
+
+Metadata = Annotated[dict[FieldName, Any], Field(max_length=256)]
+BoundedMetadata = Annotated[Metadata, AfterValidator(_bounded)]
 
 
 class Strict(BaseModel):
@@ -93,7 +116,9 @@ class CollectionsPublic(BaseModel):
 class IngestItemIn(Strict):
     uri: str = Field(min_length=1, max_length=2048)
     id: str | None = Field(default=None, min_length=1, max_length=512)
-    metadata: dict[FieldName, Any] = Field(default_factory=dict, max_length=256)
+    metadata: Metadata = Field(
+        default_factory=dict, description="within the metadata bounds, else the item fails"
+    )
     text: str | None = Field(default=None, max_length=MAX_TEXT)
 
 
@@ -116,8 +141,8 @@ class AutoLabelsIn(Strict):
 class IngestRequest(Strict):
     items: list[IngestItemIn] | None = None
     prefix: str | None = Field(default=None, min_length=1, max_length=2048)
-    metadata: dict[FieldName, Any] = Field(
-        default_factory=dict, max_length=256, description="Applied to every item (items override)"
+    metadata: BoundedMetadata = Field(
+        default_factory=dict, description="Applied to every item (items override)"
     )
     auto_labels: AutoLabelsIn | None = Field(
         default=None, description="Write each image's top zero-shot labels into its metadata"

@@ -14,10 +14,17 @@ from mmsearch.api.schemas.resources import (
     RetryAccepted,
     RetryRequest,
 )
+from mmsearch.infra.catalog.metadata import MetadataLimits, metadata_problem
 from mmsearch.infra.catalog.versions import is_same_collection
-from mmsearch.infra.errors import Conflict, JobNotFound, TooLarge
+from mmsearch.infra.errors import Conflict, ItemErrorCode, JobNotFound, TooLarge
 from mmsearch.infra.jobs.retry import take_failed
-from mmsearch.infra.jobs.store import FINAL_STATUSES, JobState, JobStatus, JobStore
+from mmsearch.infra.jobs.store import (
+    FINAL_STATUSES,
+    ItemFailure,
+    JobState,
+    JobStatus,
+    JobStore,
+)
 from mmsearch.infra.media.storage import ObjectStore
 from mmsearch.infra.vectors import VectorStore
 from mmsearch.workers.dispatch import TaskSender
@@ -43,9 +50,11 @@ def submit_ingest(
     collection: str,
     body: IngestRequest,
     tenant: str | None = None,
+    *,
+    metadata_limits: MetadataLimits | None = None,
 ) -> JobAccepted:
     """Create a job and queue its batches of `batch_size`; the workers do the rest (stamping
-    `tenant`)."""
+    `tenant`). An item whose metadata exceeds `metadata_limits` fails as `invalid_metadata`."""
     incarnation = vectors.get_collection(collection).spec.incarnation  # 404 before any job
     options = body.model_dump(include={"auto_labels", "dedup_threshold"}, exclude_none=True)
     if tenant is not None:
@@ -61,17 +70,29 @@ def submit_ingest(
     job_id = jobs.create(
         collection, len(items), options=options, tenant=tenant, incarnation=incarnation
     )
-    raw = [
-        {
-            "uri": item.uri,
-            "id": item.id,
-            "metadata": {**body.metadata, **item.metadata},
-            "text": item.text,
-        }
-        for item in items
-    ]
+    raw, refused = _checked_items(body, metadata_limits or MetadataLimits())
+    if refused:
+        jobs.complete_batch(job_id, "invalid-metadata", succeeded=0, failed=refused)
+        log.info("job %s: %d items refused for their metadata", job_id, len(refused))
     sender.batches(job_id, collection, raw, batch_size, options=options or None)
     return JobAccepted(job_id=job_id, status=JobStatus.QUEUED, total=len(items))
+
+
+def _checked_items(
+    body: IngestRequest, limits: MetadataLimits
+) -> tuple[list[dict[str, Any]], list[ItemFailure]]:
+    """The items to send, each with the request's metadata under its own, and the failures of
+    those whose metadata exceeds `limits` (not kept for retries: they would fail again)."""
+    raw, refused = [], []
+    for item in body.items or []:
+        metadata = {**body.metadata, **item.metadata}
+        problem = metadata_problem(metadata, limits)
+        if problem is None:
+            raw.append({"uri": item.uri, "id": item.id, "metadata": metadata, "text": item.text})
+        else:
+            code = str(ItemErrorCode.INVALID_METADATA)
+            refused.append(ItemFailure(item.uri, item.id, code, problem))
+    return raw, refused
 
 
 def _iso(ts: float) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from mmsearch.api.schemas.queries import (
     Deleted,
@@ -15,11 +16,13 @@ from mmsearch.api.schemas.queries import (
     ItemsDelete,
 )
 from mmsearch.infra.catalog.filters import to_payload_filter
+from mmsearch.infra.catalog.metadata import MetadataLimits, metadata_problem
 from mmsearch.infra.catalog.payload import ItemPayload, metadata_update
 from mmsearch.infra.catalog.points import item_point_ids
 from mmsearch.infra.catalog.tenancy import owned, scoped
-from mmsearch.infra.errors import ItemNotFound
+from mmsearch.infra.errors import InvalidRequest, ItemNotFound
 from mmsearch.infra.vectors import IMAGE_VECTOR, CollectionSpec, VectorPoint, VectorStore
+from mmsearch.infra.vectors.filters import CLAUSES
 
 SCAN_PAGE = 128
 
@@ -49,13 +52,23 @@ def get_item(
 
 
 def patch_item(
-    vectors: VectorStore, collection: str, item_id: str, body: ItemPatch, tenant: str | None = None
+    vectors: VectorStore,
+    collection: str,
+    item_id: str,
+    body: ItemPatch,
+    tenant: str | None = None,
+    *,
+    metadata_limits: MetadataLimits | None = None,
 ) -> ItemPublic:
-    """Change an item's metadata without re-embedding it."""
+    """Change an item's metadata without re-embedding it; 422 when the merged metadata would
+    exceed `metadata_limits`."""
     spec = vectors.spec(collection)
     point = find_point(vectors, spec, item_id, tenant)
     current = ItemPayload.from_payload(point.payload, point.id).metadata
     metadata = dict(body.metadata) if body.replace else {**current, **body.metadata}
+    problem = metadata_problem(metadata, metadata_limits or MetadataLimits())
+    if problem is not None:
+        raise InvalidRequest(problem, details=[{"field": "metadata", "message": problem}])
     vectors.set_payload(spec.name, [point.id], metadata_update(metadata))
     point.payload.update(metadata_update(metadata))
     return _public(point)
@@ -71,13 +84,25 @@ def delete_item(
     return Deleted(deleted=1)
 
 
+def _conditions(payload_filter: dict[str, Any] | None) -> dict[str, Any]:
+    """The filter if it has a condition; one without would delete every item (that takes
+    `all: true`)."""
+    if payload_filter and any(payload_filter.get(key) for key in (*CLAUSES, "min_should")):
+        return payload_filter
+    raise InvalidRequest(
+        'the filter has no conditions; send {"all": true} to delete every item',
+        details=[{"field": "filter"}],
+    )
+
+
 def delete_items(
     vectors: VectorStore, collection: str, body: ItemsDelete, tenant: str | None = None
 ) -> Deleted:
-    """Remove items by external ids or by a metadata filter; report how many went."""
+    """Remove items by external ids, a metadata filter or all of them; report how many went."""
     spec = vectors.spec(collection)
-    if body.filter is not None:
-        payload_filter = scoped(to_payload_filter(body.filter), tenant) or {}
+    if body.filter is not None or body.all:
+        chosen = None if body.all else _conditions(to_payload_filter(body.filter))
+        payload_filter = scoped(chosen, tenant) or {}
         return Deleted(deleted=vectors.delete_by_filter(spec.name, payload_filter))
     ids = item_point_ids(spec, body.ids or [], tenant)
     found = vectors.retrieve(spec.name, ids)

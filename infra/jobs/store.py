@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -18,6 +19,7 @@ _PREFIX = "mmsearch:job:"
 _MIGRATION = "mmsearch:migration:"
 RECENT = "mmsearch:jobs:recent"  # job ids by creation time (mmsearch.infra.jobs.index)
 RECENT_JOBS = 1000
+_JOB_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex, as `JobStore.create` makes them
 
 # Counts a batch once even if a redelivered task finishes it again (acks_late + worker loss).
 _COMPLETE_BATCH = """
@@ -132,7 +134,10 @@ class JobStore:
     @staticmethod
     def keys(job_id: str) -> tuple[str, str, str, str, str]:
         """The job's hash, counted-batch set, error list, list of failed items as sent, and
-        tasks sent but not yet counted (see mmsearch.infra.jobs.outbox)."""
+        tasks sent but not yet counted (see mmsearch.infra.jobs.outbox); JobNotFound for a
+        string that is not a job id, which could otherwise name another key of a job."""
+        if not _JOB_ID.fullmatch(job_id):
+            raise JobNotFound(f"job {job_id[:100]!r} not found")
         base = _PREFIX + job_id
         return base, base + ":batches", base + ":errors", base + ":failed", base + ":sent"
 

@@ -165,8 +165,22 @@ class EdgeCollections:
                 if not (entry / SPEC_FILE).is_file():
                     logger.warning("ignoring %s: no %s", entry, SPEC_FILE)
                     continue
-                self.open(read_spec(entry), entry)
+                self._open_or_explain(entry)
         logger.info("opened %d collection(s) in %s", len(self.by_name), self.path)
+
+    def _open_or_explain(self, folder: Path) -> None:
+        """Open the collection in `folder`; one that cannot be opened stops the store with the
+        reason and the way to recover, rather than leaving it half open."""
+        try:
+            self.open(read_spec(folder), folder)
+        except Exception as exc:
+            message = (
+                f"the embedded vector store cannot open collection {folder.name!r} ({exc}). "
+                f"To start without it, stop every process using {self.path} and move {folder} "
+                "out of it (or restore it from a backup); its items must then be ingested again"
+            )
+            logger.error("%s", message)
+            raise Unavailable(message, code="collection_unreadable") from exc
 
 
 def edge_hits(found: Sequence[qe.ScoredPoint]) -> list[Hit]:

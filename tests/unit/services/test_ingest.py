@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 import redis
+from pydantic import ValidationError
 
-from mmsearch.api.schemas.resources import IngestRequest, RetryRequest
+from mmsearch.api.schemas.resources import METADATA_LIMITS, IngestRequest, RetryRequest
 from mmsearch.api.services.collections import delete_collection
 from mmsearch.api.services.ingest import (
     cancel,
@@ -19,6 +20,7 @@ from mmsearch.api.services.ingest import (
     retry_failed,
     submit_ingest,
 )
+from mmsearch.infra.catalog.metadata import MetadataLimits
 from mmsearch.infra.errors import (
     CollectionNotFound,
     Conflict,
@@ -237,3 +239,62 @@ def test_a_job_is_bound_to_its_collection_and_not_retried_into_a_new_one(
 
     assert refused.value.code == "collection_deleted"
     assert jobs.get(failed).failed == 1  # nothing was taken back
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": 1}
+    for _ in range(depth - 1):
+        value = {"n": value}
+    return value
+
+
+def test_items_beyond_the_metadata_bounds_fail_alone(
+    vectors: EdgeVectorStore,
+    jobs: JobStore,
+    sender: TaskSender,
+    objects: ObjectStore,
+    photos: CollectionSpec,
+    outbox: Outbox,
+) -> None:
+    limits = MetadataLimits(depth=4, keys=10, bytes=200)
+    bad = {
+        "deep": {"n": _nested(4)},
+        "keys": {f"k{i}": i for i in range(8)},  # 3 more come from the request's metadata
+        "large": {"note": "x" * 200},
+    }
+    items = [_item(1), *(_item(n, id=n, metadata=m) for n, m in bad.items()), _item(2)]
+    body = IngestRequest.model_validate(
+        {"items": items, "metadata": {"a": 1, "b": 2, "c": 3}},
+        context={METADATA_LIMITS: limits},
+    )
+    accepted = submit_ingest(
+        vectors, jobs, sender, objects, 10, "photos", body, metadata_limits=limits
+    )
+
+    state = jobs.get(accepted.job_id)
+    assert (state.total, state.failed, state.pending) == (5, 3, 2)
+    assert {e.id: e.code for e in state.errors} == dict.fromkeys(bad, "invalid_metadata")
+    assert all("at most" in e.message for e in state.errors)
+    (task,) = outbox.pending(accepted.job_id).values()
+    assert [item["id"] for item in task.args[3]] == ["i1", "i2"]
+    jobs.complete_batch(accepted.job_id, "b0", succeeded=2, failed=[])
+    assert jobs.get(accepted.job_id).status == JobStatus.COMPLETED_WITH_ERRORS
+    with pytest.raises(Conflict) as refused:  # refused items would only fail again
+        retry_failed(vectors, jobs, sender, 2, accepted.job_id, RetryRequest())
+    assert refused.value.code == "nothing_to_retry"
+
+
+def test_request_metadata_beyond_the_bounds_is_refused() -> None:
+    limits = {METADATA_LIMITS: MetadataLimits(depth=4, keys=10, bytes=200)}
+    for metadata in ({"n": _nested(4)}, {f"k{i}": i for i in range(11)}, {"s": "x" * 200}):
+        with pytest.raises(ValidationError) as refused:
+            IngestRequest.model_validate(
+                {"prefix": "s3://b/", "metadata": metadata}, context=limits
+            )
+        assert refused.value.errors()[0]["loc"] == ("metadata",)
+    within = IngestRequest.model_validate(
+        {"prefix": "s3://b/", "metadata": _nested(4)}, context=limits
+    )
+    assert within.metadata == _nested(4)
+    with pytest.raises(ValidationError):  # without a context, the default bounds hold
+        IngestRequest.model_validate({"prefix": "s3://b/", "metadata": _nested(124)})

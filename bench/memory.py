@@ -21,6 +21,7 @@ import argparse
 import base64
 import json
 import logging
+import os
 import subprocess
 import sys
 import tempfile
@@ -180,6 +181,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="memory-bench-") as tmp:
         model = save_random_weights(args.arch, Path(tmp))
+        os.environ["MMSEARCH_WEIGHTS_DIRS"] = tmp  # every role below loads weights from here
         photo_dir = Path(tmp, "photos")
         photo_dir.mkdir()
         photos, source = real_or_generated(args.n)

@@ -1,6 +1,6 @@
 """Embedding models behind one protocol and a registry."""
 
-from mmsearch.encoders.allowed import is_allowed
+from mmsearch.encoders.allowed import WeightsNotAllowed, is_allowed, weights_allowed
 from mmsearch.encoders.base import (
     Encoder,
     EncoderLoader,
@@ -27,6 +27,7 @@ __all__ = [
     "ModelRef",
     "ImageTowerNotLoaded",
     "UnknownModel",
+    "WeightsNotAllowed",
     "canonical_name",
     "configure_cache",
     "get_encoder",
@@ -36,4 +37,5 @@ __all__ = [
     "parse_model_name",
     "register_backend",
     "validate_model_name",
+    "weights_allowed",
 ]

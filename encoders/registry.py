@@ -6,9 +6,10 @@ from __future__ import annotations
 import gc
 import logging
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from mmsearch.encoders.allowed import WeightsNotAllowed, weights_allowed
 from mmsearch.encoders.base import (
     Encoder,
     ModelRef,
@@ -97,13 +98,21 @@ def configure_cache(max_models: int, idle_ttl_s: float, keep: Iterable[str] = ()
 
 
 def get_encoder(
-    name: str, device: str = "auto", cache_dir: Path | None = None, text_only: bool = False
+    name: str,
+    device: str = "auto",
+    cache_dir: Path | None = None,
+    text_only: bool = False,
+    weights_dirs: Sequence[Path] | None = None,
 ) -> Encoder:
     """The process-wide encoder for `name`, loaded on first use (and again after eviction).
 
     `text_only`: the text tower is enough (a loaded full model is used if there is one).
+    `weights_dirs`: local weights must lie in one of these folders, else WeightsNotAllowed is
+    raised before any file is looked at (None: anywhere, for the operator's own tools).
     """
     ref = validate_model_name(name)
+    if weights_dirs is not None and not weights_allowed(name, weights_dirs):
+        raise WeightsNotAllowed(f"model {name!r} loads weights from outside the weights folders")
 
     def load() -> Encoder:
         towers = "text tower" if text_only else "text and image towers"

@@ -73,7 +73,11 @@ class Runtime:
         # The default model never idles out: the API preloads it and /readyz probes it.
         configure_cache(s.model_cache_size, s.model_idle_ttl_s, keep=[s.default_model])
         return get_encoder(
-            model, device=s.device, cache_dir=s.model_cache_dir, text_only=self.text_only
+            model,
+            device=s.device,
+            cache_dir=s.model_cache_dir,
+            text_only=self.text_only,
+            weights_dirs=s.weights_folders,
         )
 
     def close(self) -> None:

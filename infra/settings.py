@@ -8,9 +8,10 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from mmsearch.encoders.allowed import weights_allowed
 from mmsearch.infra.api_keys import parse_entry
 from mmsearch.infra.catalog.metadata import MetadataLimits
 from mmsearch.infra.media.uris import SCHEMES
@@ -74,17 +75,32 @@ class Settings(BaseSettings):
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
     batch_size: int = Field(default=64, ge=1, le=4096)
     model_cache_dir: Path | None = None
+    weights_dirs: CommaList = Field(
+        default_factory=list,
+        description="The only folders local weights (ARCH/file:PATH) may load from; empty: the"
+        " model cache dir (unset too: no local weights)",
+    )
 
     # Limits
     max_items_per_request: int = Field(default=100_000, ge=1)
     max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     max_image_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
     max_image_pixels: int = Field(default=64_000_000, ge=1)
+    query_max_image_pixels: int = Field(
+        default=4096 * 4096,
+        ge=1,
+        description="Pixel limit of a query image (search, classify): one request may not hold"
+        " an ingest-sized picture in memory",
+    )
+    query_decode_concurrency: int = Field(
+        default=4, ge=1, le=256, description="Most query images an API process decodes at once"
+    )
     decode_min_side: int = Field(
         default=512,
         ge=0,
-        description="JPEGs are decoded at a reduced scale that keeps both sides at least this"
-        " long (models need 224-384); 0: always decode at full size",
+        description="Images are decoded (JPEGs) or reduced right after decoding (other formats)"
+        " to the smallest integer scale that keeps both sides at least this long (models need"
+        " 224-384); 0: always keep the full size",
     )
     max_json_depth: int = Field(
         default=256,
@@ -138,7 +154,12 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
-        "allowed_schemes", "api_keys", "http_allowed_networks", "models", mode="before"
+        "allowed_schemes",
+        "api_keys",
+        "http_allowed_networks",
+        "models",
+        "weights_dirs",
+        mode="before",
     )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
@@ -172,6 +193,23 @@ class Settings(BaseSettings):
         for entry in value:
             parse_entry(entry)
         return value
+
+    @model_validator(mode="after")
+    def _weights_in_folders(self) -> Settings:
+        outside = [m for m in self.allowed_models if not weights_allowed(m, self.weights_folders)]
+        if outside:
+            raise ValueError(
+                f"models {outside} load weights from outside MMSEARCH_WEIGHTS_DIRS (default:"
+                " MMSEARCH_MODEL_CACHE_DIR); list their folder there"
+            )
+        return self
+
+    @property
+    def weights_folders(self) -> list[Path]:
+        """The folders local weights may load from: weights_dirs, else the model cache dir."""
+        if self.weights_dirs:
+            return [Path(folder) for folder in self.weights_dirs]
+        return [self.model_cache_dir] if self.model_cache_dir is not None else []
 
     @property
     def allowed_models(self) -> list[str]:

@@ -15,7 +15,14 @@ from mmsearch.api.schemas.resources import (
     JobAccepted,
     ReembedRequest,
 )
-from mmsearch.encoders import Encoder, EncoderLoader, UnknownModel, is_allowed, parse_model_name
+from mmsearch.encoders import (
+    Encoder,
+    EncoderLoader,
+    UnknownModel,
+    WeightsNotAllowed,
+    is_allowed,
+    parse_model_name,
+)
 from mmsearch.infra.catalog.tenancy import scoped
 from mmsearch.infra.catalog.versions import (
     first_version,
@@ -74,13 +81,17 @@ def load_encoder(
     `allowed_models` and the collections' models is `model_not_allowed` (nothing is loaded), an
     allowed name no backend knows is `unknown_model`, weights that cannot be loaded are
     `model_unavailable`."""
+    named = repr(model) if _shown_models([model]) else "with a local weights file"
+    refused = ModelNotAllowed(
+        f"model {named} is not allowed here; an operator can add it to MMSEARCH_MODELS",
+        details={"allowed": _shown_models(allowed_models)},
+    )
     if not is_allowed(model, allowed_models, lambda: _models_in_use(vectors)):
-        raise ModelNotAllowed(
-            f"model {model!r} is not allowed here; an operator can add it to MMSEARCH_MODELS",
-            details={"allowed": _shown_models(allowed_models)},
-        )
+        raise refused
     try:
         return load(model)
+    except WeightsNotAllowed as exc:  # weights outside MMSEARCH_WEIGHTS_DIRS: the same answer
+        raise refused from exc
     except UnknownModel as exc:
         raise InvalidRequest(str(exc), code="unknown_model") from exc
     except (OSError, RuntimeError) as exc:

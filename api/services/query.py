@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -55,7 +57,7 @@ def image_bytes(objects: ObjectStore, max_bytes: int, ref: ImageRef, uploads: Up
 def embed_image(
     objects: ObjectStore, settings: Settings, encoder: Encoder, ref: ImageRef, uploads: Uploads
 ) -> np.ndarray:
-    """Decode and embed one query image (size and pixel limits from `settings`)."""
+    """Decode and embed one query image (byte and query pixel limits from `settings`)."""
     if not encoder.has_image_tower:
         raise InvalidRequest(
             "image queries are disabled on this API (MMSEARCH_API_IMAGE_QUERIES=false)",
@@ -63,9 +65,18 @@ def embed_image(
         )
     s = settings
     data = image_bytes(objects, s.max_image_bytes, ref, uploads)
-    image = decode_image(data, max_pixels=s.max_image_pixels, min_side=s.decode_min_side)
+    # A decode briefly holds the full-size pixels: bounded per process, so a burst of large
+    # query images cannot take memory (and CPU) from everything else.
+    with decode_slots(s.query_decode_concurrency):
+        image = decode_image(data, max_pixels=s.query_max_image_pixels, min_side=s.decode_min_side)
     vector: np.ndarray = encoder.embed_images([image])[0]
     return vector
+
+
+@lru_cache(maxsize=8)
+def decode_slots(count: int) -> threading.BoundedSemaphore:
+    """The process-wide semaphore that lets `count` query images decode at once."""
+    return threading.BoundedSemaphore(count)
 
 
 def item_vector(

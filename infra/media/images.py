@@ -13,7 +13,9 @@ def decode_image(data: bytes, *, max_pixels: int, min_side: int = 0) -> Image.Im
     """Bytes → upright RGB image (first frame); raise ItemError on non-images, bombs, corruption.
 
     `min_side` > 0: a JPEG is decoded at the largest DCT reduction (1/2, 1/4, 1/8) that keeps
-    both sides at least that long, a fraction of the work of a full decode for large photos.
+    both sides at least that long, a fraction of the work of a full decode for large photos;
+    other formats are reduced by the largest such integer factor right after decoding, before
+    any full-size copy is made, so only the small image is kept.
     """
     if not data:
         raise ItemError(ItemErrorCode.NOT_AN_IMAGE, "empty object")
@@ -37,12 +39,28 @@ def decode_image(data: bytes, *, max_pixels: int, min_side: int = 0) -> Image.Im
         if min_side > 0 and image.format == "JPEG":
             image.draft("RGB", (min_side, min_side))
         image.load()
-        upright = ImageOps.exif_transpose(image) or image
-        return to_rgb(upright)
+        small = reduced(image, min_side)
+        upright = ImageOps.exif_transpose(small) or small
+        return reduced(to_rgb(upright), min_side)  # modes `reduce` cannot take: after conversion
     except Image.DecompressionBombError as exc:
         raise ItemError(ItemErrorCode.TOO_LARGE, "image dimensions exceed the pixel limit") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ItemError(ItemErrorCode.CORRUPT_IMAGE, f"corrupt or truncated image: {exc}") from exc
+
+
+# Modes whose pixels average meaningfully (not palette indices, bits or 16-bit integers).
+_REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "I", "F"})
+
+
+def reduced(image: Image.Image, min_side: int) -> Image.Image:
+    """`image` shrunk by the largest integer factor that keeps both sides at least `min_side`
+    (box filter); unchanged when no factor of 2 or more fits or the mode cannot be averaged."""
+    factor = min(image.size) // min_side if min_side > 0 else 1
+    if factor >= 2 and image.mode == "1":
+        image = image.convert("L")  # a byte per pixel, not the three of RGB
+    if factor < 2 or image.mode not in _REDUCIBLE:
+        return image
+    return image.reduce(factor)
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

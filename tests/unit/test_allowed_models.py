@@ -43,6 +43,7 @@ def test_settings_read_the_model_list_as_commas_or_json(monkeypatch: pytest.Monk
     monkeypatch.setenv("MMSEARCH_MODELS", "c/d, hf:e/f")
     assert Settings().allowed_models == ["a/b", "c/d", "hf:e/f"]
     monkeypatch.setenv("MMSEARCH_MODELS", '["c/file:/m/x,y.pt"]')
+    monkeypatch.setenv("MMSEARCH_WEIGHTS_DIRS", "/m")
     assert Settings().allowed_models == ["a/b", "c/file:/m/x,y.pt"]
     monkeypatch.delenv("MMSEARCH_MODELS")
     assert Settings().allowed_models == ["a/b"]

@@ -113,10 +113,12 @@ def test_large_jpegs_decode_at_a_reduced_scale() -> None:
     ("image", "fmt", "size"),
     [
         (Image.new("CMYK", (1600, 1200), (0, 255, 255, 0)), "JPEG", (800, 600)),
-        (gradient(1600, 1200), "PNG", (1600, 1200)),  # not a JPEG: decoded whole
+        (gradient(1600, 1200), "PNG", (800, 600)),  # reduced after decoding
+        (gradient(1600, 1200).convert("RGBA"), "PNG", (800, 600)),
+        (gradient(1600, 1200).convert("P"), "PNG", (800, 600)),  # converted, then reduced
         (gradient(900, 500), "JPEG", (900, 500)),  # a reduction would cut below 512
     ],
-    ids=["cmyk-jpeg", "png", "small-jpeg"],
+    ids=["cmyk-jpeg", "png", "rgba-png", "palette-png", "small-jpeg"],
 )
 def test_reduced_decoding_applies_only_where_it_can(
     image: Image.Image, fmt: str, size: tuple[int, int]

@@ -11,10 +11,10 @@ from functools import lru_cache
 import numpy as np
 
 from mmsearch.api.schemas.queries import ImageRef, QueryFields, QueryPart
-from mmsearch.encoders import Encoder, EncoderLoader
+from mmsearch.encoders import Encoder, EncoderLoader, WeightsNotAllowed
 from mmsearch.encoders.text_queries import TextQueryCache
 from mmsearch.infra.catalog.points import item_point_ids
-from mmsearch.infra.errors import InvalidRequest, ItemNotFound, TooLarge
+from mmsearch.infra.errors import InvalidRequest, ItemNotFound, ModelNotAllowed, TooLarge
 from mmsearch.infra.media.images import decode_image
 from mmsearch.infra.media.storage import ObjectStore
 from mmsearch.infra.settings import Settings
@@ -33,6 +33,14 @@ class QueryStores:
     texts: TextQueryCache
     objects: ObjectStore
     settings: Settings
+
+    def encoder(self, model: str) -> Encoder:
+        """A collection's encoder; weights outside the configured folders are refused as when a
+        client names them (`model_not_allowed`, naming no server path)."""
+        try:
+            return self.load(model)
+        except WeightsNotAllowed as exc:
+            raise ModelNotAllowed("this collection's model is not allowed here") from exc
 
 
 def image_bytes(objects: ObjectStore, max_bytes: int, ref: ImageRef, uploads: Uploads) -> bytes:

@@ -65,7 +65,7 @@ def search(
             )
         return _response(hits, started)
     with phase("encode"):
-        encoder = stores.load(spec.model)
+        encoder = stores.encoder(spec.model)
         vector = query_vector(stores, encoder, body, uploads, spec, tenant)
     with phase("search"):
         return _ranked(vectors, spec, vector, body, flt, started)
@@ -128,7 +128,7 @@ def fanout(
     specs = [vectors.spec(name) for name in body.collections]
     _same_model(specs)
     with phase("encode"):
-        encoder = stores.load(specs[0].model)
+        encoder = stores.encoder(specs[0].model)
         vector = query_vector(stores, encoder, body, uploads)
     flt = scoped(to_payload_filter(body.filter), tenant)
     depth = body.limit + body.offset

@@ -56,6 +56,8 @@ def test_weights_outside_the_folders_are_refused(
     client = app.test_client()
     present = refusal(client.post("/v1/classify", json={**classify_body(), "collection": "w"}))
     assert str(old) not in str(present)  # nothing about the server's files
+    searched = refusal(client.post("/v1/collections/w/search", json={"text": "a dog"}))
+    assert str(old) not in str(searched)
     again = refusal(client.post("/v1/collections", json={"name": "x", "model": model}))
     weights.unlink()
     gone = refusal(client.post("/v1/classify", json={**classify_body(), "collection": "w"}))

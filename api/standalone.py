@@ -6,9 +6,11 @@ import logging
 import socket
 import threading
 
+from celery import Celery
 from waitress.server import create_server
 
 from mmsearch.api.app import create_app, preload_default_model
+from mmsearch.api.routes.ops import LIVENESS_EXTENSION
 from mmsearch.infra.local_redis import LocalRedis
 from mmsearch.infra.runtime import Runtime
 from mmsearch.infra.settings import Settings
@@ -23,11 +25,16 @@ def run_standalone(settings: Settings, *, threads: int = 8, worker_concurrency: 
     local_redis = None
     if not settings.redis_url:
         local_redis = LocalRedis(settings.data_dir / "redis")
+        local_redis.supervise()
         settings = settings.model_copy(update={"redis_url": local_redis.url})
     runtime = Runtime(settings)
     try:
         runtime.vectors.list_collections()  # open the engine now: fail fast if it is locked
         app = create_app(runtime=runtime)
+        celery = app.extensions["celery"]
+        if local_redis is not None:
+            app.extensions[LIVENESS_EXTENSION] = {"redis": lambda: local_redis.failure}
+            requeue_unacked(celery)
         preload_default_model(runtime)
         server = create_server(
             app,
@@ -45,7 +52,7 @@ def run_standalone(settings: Settings, *, threads: int = 8, worker_concurrency: 
             settings.data_dir.resolve(),
         )
         exit_code = run_worker(
-            app.extensions["celery"],
+            celery,
             f"standalone@{socket.gethostname()}",
             settings.log_level,
             pool="threads",
@@ -59,3 +66,22 @@ def run_standalone(settings: Settings, *, threads: int = 8, worker_concurrency: 
         runtime.close()
         if local_redis is not None:
             local_redis.stop()
+
+
+def requeue_unacked(celery: Celery) -> int:
+    """Put back on their queues the tasks taken but never acknowledged; how many.
+
+    Only for a broker this process owns, before its worker consumes: every unacknowledged task
+    was then taken by a previous run of this process, which can no longer finish it.
+    """
+    with celery.connection_for_write() as connection:
+        channel = connection.default_channel
+        with channel.conn_or_acquire() as client:
+            tags = client.hkeys(channel.unacked_key)
+            for tag in tags:
+                channel.qos.restore_by_tag(tag, client)
+    if tags:
+        log.warning(
+            "%d task(s) the previous run took but did not finish are queued again", len(tags)
+        )
+    return len(tags)

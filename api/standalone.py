@@ -25,7 +25,6 @@ def run_standalone(settings: Settings, *, threads: int = 8, worker_concurrency: 
     local_redis = None
     if not settings.redis_url:
         local_redis = LocalRedis(settings.data_dir / "redis")
-        local_redis.supervise()
         settings = settings.model_copy(update={"redis_url": local_redis.url})
     runtime = Runtime(settings)
     try:
@@ -35,6 +34,9 @@ def run_standalone(settings: Settings, *, threads: int = 8, worker_concurrency: 
         if local_redis is not None:
             app.extensions[LIVENESS_EXTENSION] = {"redis": lambda: local_redis.failure}
             requeue_unacked(celery)
+            # A crashed Redis comes back with the tasks in hand then listed as unacknowledged:
+            # their acks went to the dead server.
+            local_redis.supervise(on_restart=lambda: requeue_unacked(celery))
         preload_default_model(runtime)
         server = create_server(
             app,
@@ -71,8 +73,9 @@ def run_standalone(settings: Settings, *, threads: int = 8, worker_concurrency: 
 def requeue_unacked(celery: Celery) -> int:
     """Put back on their queues the tasks taken but never acknowledged; how many.
 
-    Only for a broker this process owns, before its worker consumes: every unacknowledged task
-    was then taken by a previous run of this process, which can no longer finish it.
+    Only for a broker this process owns, at start or after the broker restarted: every
+    unacknowledged task was then taken by a worker that can no longer acknowledge it. A task
+    still in hand runs twice at worst, which stores the same points and counts them once.
     """
     with celery.connection_for_write() as connection:
         channel = connection.default_channel
@@ -81,7 +84,5 @@ def requeue_unacked(celery: Celery) -> int:
             for tag in tags:
                 channel.qos.restore_by_tag(tag, client)
     if tags:
-        log.warning(
-            "%d task(s) the previous run took but did not finish are queued again", len(tags)
-        )
+        log.warning("%d task(s) taken but not acknowledged are queued again", len(tags))
     return len(tags)

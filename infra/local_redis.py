@@ -102,14 +102,23 @@ class LocalRedis:
             self._terminate()
             self._start()
 
-    def supervise(self, *, interval_s: float = 0.5, attempts: int = 5) -> None:
-        """Restart the server (same port and data) whenever it exits until `stop`; after
-        `attempts` failed starts in a row, give up and record why in `failure`."""
+    def supervise(
+        self,
+        on_restart: Callable[[], object] = lambda: None,
+        *,
+        interval_s: float = 0.5,
+        attempts: int = 5,
+    ) -> None:
+        """Restart the server (same port and data) whenever it exits until `stop`, calling
+        `on_restart` after each restart; after `attempts` failed starts in a row, give up and
+        record why in `failure`."""
         # The thread that starts the server must live as long as it: the server dies with it.
-        args = (interval_s, attempts)
+        args = (on_restart, interval_s, attempts)
         threading.Thread(target=self._supervise, args=args, name="redis", daemon=True).start()
 
-    def _supervise(self, interval_s: float, attempts: int) -> None:
+    def _supervise(
+        self, on_restart: Callable[[], object], interval_s: float, attempts: int
+    ) -> None:
         failures = 0
         while not self._stopped.wait(interval_s * (1 + failures)):
             with self._lock:
@@ -123,6 +132,7 @@ class LocalRedis:
                 try:
                     self._start()
                     failures = 0
+                    on_restart()
                 except RuntimeError as exc:
                     failures += 1
                     log.error("redis-server start %d of %d failed: %s", failures, attempts, exc)

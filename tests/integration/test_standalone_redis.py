@@ -165,3 +165,38 @@ def test_liveness_fails_when_the_private_redis_cannot_be_restarted(
         assert body["checks"]["redis"] != "ok", body
     finally:
         platform.stop()
+
+
+@pytest.mark.slow
+def test_a_job_goes_on_at_once_after_its_private_redis_was_killed(
+    tmp_path: Path, s3_endpoint: str, tiny_model: str, s3_client: Any
+) -> None:
+    photos = generated_photos(160)
+    bucket = upload_bucket(s3_client, photos, label="redis-killed")
+    env = standalone_env("", tmp_path / "data", s3_endpoint, tiny_model, batch_size="8")
+    del env["MMSEARCH_REDIS_URL"]
+    env["MMSEARCH_TASK_VISIBILITY_TIMEOUT_S"] = "3600"  # only a prompt requeue finishes in time
+    folder = tmp_path / "data" / "redis"
+    platform = Platform(env, tmp_path / "platform.log")
+    try:
+        platform.create_collection("photos", tiny_model)
+        items = [{"uri": f"s3://{bucket}/{p.name}", "id": p.name} for p in photos]
+        job_id = platform.ingest("photos", {"items": items})
+        eventually(
+            lambda: platform.request("GET", f"/v1/jobs/{job_id}").json()["succeeded"] >= 8,
+            60,
+            "the job makes progress",
+        )
+        [server] = redis_servers_in(folder)
+        os.kill(server, signal.SIGKILL)
+        eventually(
+            lambda: platform.request("GET", f"/v1/jobs/{job_id}").status_code == 200,
+            15,
+            "the job route answers again",
+        )
+        job = platform.wait_job(job_id, timeout_s=90)
+        assert (job["status"], job["succeeded"]) == ("succeeded", len(photos)), job
+        assert platform.request("GET", "/v1/collections/photos").json()["count"] == len(photos)
+    finally:
+        platform.stop()
+        kill_leftovers(folder)

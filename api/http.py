@@ -166,7 +166,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/metrics", ops.metrics, OPEN,
              "Prometheus metrics", 200, plain={200: "text exposition"}),
     Endpoint("GET", "/healthz", ops.healthz, OPEN,
-             "Liveness", 200, plain={200: "alive"}),
+             "Liveness", 200, plain={200: "alive", 503: "a dependency it runs is gone"}),
     Endpoint("GET", "/readyz", ops.readyz, OPEN,
              "Readiness (Redis, vector store, encoder)", 200,
              plain={200: "ready", 503: "not ready"}),

@@ -6,9 +6,11 @@ import logging
 import socket
 import threading
 
+from celery import Celery
 from waitress.server import create_server
 
 from mmsearch.api.app import create_app, preload_default_model
+from mmsearch.api.routes.ops import LIVENESS_EXTENSION
 from mmsearch.infra.local_redis import LocalRedis
 from mmsearch.infra.runtime import Runtime
 from mmsearch.infra.settings import Settings
@@ -28,6 +30,13 @@ def run_standalone(settings: Settings, *, threads: int = 8, worker_concurrency: 
     try:
         runtime.vectors.list_collections()  # open the engine now: fail fast if it is locked
         app = create_app(runtime=runtime)
+        celery = app.extensions["celery"]
+        if local_redis is not None:
+            app.extensions[LIVENESS_EXTENSION] = {"redis": lambda: local_redis.failure}
+            requeue_unacked(celery)
+            # A crashed Redis comes back with the tasks in hand then listed as unacknowledged:
+            # their acks went to the dead server.
+            local_redis.supervise(on_restart=lambda: requeue_unacked(celery))
         preload_default_model(runtime)
         server = create_server(
             app,
@@ -45,7 +54,7 @@ def run_standalone(settings: Settings, *, threads: int = 8, worker_concurrency: 
             settings.data_dir.resolve(),
         )
         exit_code = run_worker(
-            app.extensions["celery"],
+            celery,
             f"standalone@{socket.gethostname()}",
             settings.log_level,
             pool="threads",
@@ -59,3 +68,21 @@ def run_standalone(settings: Settings, *, threads: int = 8, worker_concurrency: 
         runtime.close()
         if local_redis is not None:
             local_redis.stop()
+
+
+def requeue_unacked(celery: Celery) -> int:
+    """Put back on their queues the tasks taken but never acknowledged; how many.
+
+    Only for a broker this process owns, at start or after the broker restarted: every
+    unacknowledged task was then taken by a worker that can no longer acknowledge it. A task
+    still in hand runs twice at worst, which stores the same points and counts them once.
+    """
+    with celery.connection_for_write() as connection:
+        channel = connection.default_channel
+        with channel.conn_or_acquire() as client:
+            tags = client.hkeys(channel.unacked_key)
+            for tag in tags:
+                channel.qos.restore_by_tag(tag, client)
+    if tags:
+        log.warning("%d task(s) taken but not acknowledged are queued again", len(tags))
+    return len(tags)

@@ -1,5 +1,6 @@
-"""Open endpoints: the web page, the OpenAPI document and its docs page, metrics, liveness and
-readiness (ready means Redis, the vector store and the encoder all answer)."""
+"""Open endpoints: the web page, the OpenAPI document and its docs page, metrics, liveness (alive
+means no dependency the process runs itself is gone for good) and readiness (ready means Redis,
+the vector store and the encoder all answer)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ log = logging.getLogger(__name__)
 
 UI_DIR = Path(__file__).parent.parent / "static" / "ui"
 OPENAPI_EXTENSION = "mmsearch.openapi"
+# {name: probe} of the dependencies the process runs itself; a probe returns why the dependency
+# is gone for good, or None while it lives.
+LIVENESS_EXTENSION = "mmsearch.liveness"
 
 DOCS_PAGE = """<!doctype html>
 <html lang="en">
@@ -58,7 +62,12 @@ def metrics() -> Response:
 
 
 def healthz() -> tuple[Response, int]:
-    """Liveness: the process answers."""
+    """Liveness: 200 while the process answers and every dependency it runs itself lives."""
+    probes: dict[str, Callable[[], str | None]] = current_app.extensions.get(LIVENESS_EXTENSION, {})
+    failures = {name: reason for name, probe in probes.items() if (reason := probe()) is not None}
+    if failures:
+        checks = {name: f"error: {failures[name]}" if name in failures else "ok" for name in probes}
+        return jsonify({"status": "failed", "checks": checks}), 503
     return jsonify({"status": "ok"}), 200
 
 

@@ -1,4 +1,5 @@
-"""Faults on real processes: the platform killed mid-job, Redis restarted mid-job.
+"""Faults on real processes: the platform killed mid-job (with a shared or its private Redis),
+Redis restarted mid-job.
 
 Each test runs its own Redis and standalone process (the session's platform would otherwise
 take these tasks), with S3 over HTTP from the shared moto server.
@@ -107,3 +108,28 @@ def test_redis_restarted_mid_job_loses_and_duplicates_nothing(
         assert_complete_and_unique(platform, collection, job_id)
     finally:
         platform.stop()
+
+
+def test_a_restarted_platform_sends_its_lost_batches_again_at_once(
+    tmp_path: Path, s3_endpoint: str, tiny_model: str, photo_bucket: tuple[str, list[str]]
+) -> None:
+    bucket, names = photo_bucket
+    # Its private Redis keeps the queue; an hour's visibility timeout leaves the batches taken
+    # before the kill to the restart alone.
+    env = standalone_env("", tmp_path / "data", s3_endpoint, tiny_model, batch_size="8")
+    env.pop("MMSEARCH_REDIS_URL")
+    env["MMSEARCH_TASK_VISIBILITY_TIMEOUT_S"] = "3600"
+    first = Platform(env, tmp_path / "first.log")
+    collection, job_id = start_job(first, bucket, names, tiny_model)
+    at_kill = wait_for_progress(first, job_id, at_least=8)
+    first.process.send_signal(signal.SIGKILL)
+    first.stop()
+    assert at_kill["succeeded"] < ITEMS, "the job finished before the kill; nothing was tested"
+
+    second = Platform(env, tmp_path / "second.log")
+    try:
+        job = second.wait_job(job_id, timeout_s=60)  # far less than the visibility timeout
+        assert (job["status"], job["succeeded"]) == ("succeeded", ITEMS), job
+        assert_complete_and_unique(second, collection, job_id)
+    finally:
+        second.stop()

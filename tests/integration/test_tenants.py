@@ -186,6 +186,9 @@ def test_a_tenant_cannot_name_media_of_another(tenants: dict[str, Any]) -> None:
             job = c[who].ok("POST", ingest, json={"items": [{"uri": uri, "id": "stolen"}]})
             done = c[who].wait(job["job_id"])
             assert done["failed"] == 1 and done["errors"][0]["code"] == "forbidden_uri"
+            c[who].ok("POST", f"/v1/jobs/{job['job_id']}/retry", json={})
+            again = c[who].wait(job["job_id"])  # a retry is checked as the first run was
+            assert again["failed"] == 1 and again["errors"][0]["code"] == "forbidden_uri"
         assert c["a"].ok("POST", search, json=image)["results"]
         assert c["admin"].ok("POST", "/v1/classify", json=classify)["labels"]
 

@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from mmsearch.encoders.allowed import weights_allowed
 from mmsearch.infra.api_keys import parse_entry
 from mmsearch.infra.catalog.metadata import MetadataLimits
+from mmsearch.infra.catalog.sources import parse_scope
+from mmsearch.infra.catalog.tenancy import TENANT_NAME
 from mmsearch.infra.media.uris import SCHEMES
 
 DEFAULT_MODEL = "ViT-B-32/laion2b_s34b_b79k"
@@ -53,6 +55,11 @@ class Settings(BaseSettings):
     http_allowed_networks: CommaList = Field(
         default_factory=list,
         description="Private networks http(s) references may reach (CIDR); public ones always",
+    )
+    tenant_sources: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="JSON {tenant: [file:///folder/, s3://bucket/prefix/, https://host/]}: what "
+        "a tenant key may reference; a tenant without an entry may reference nothing",
     )
     fetch_concurrency: int = Field(default=16, ge=1, le=256)
     fetch_timeout_s: float = Field(default=30.0, gt=0)
@@ -185,6 +192,16 @@ class Settings(BaseSettings):
                 ip_network(network, strict=False)
             except ValueError as exc:
                 raise ValueError(f"not a network: {network!r} (CIDR: 10.1.2.0/24)") from exc
+        return value
+
+    @field_validator("tenant_sources")
+    @classmethod
+    def _source_scopes(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for tenant, scopes in value.items():
+            if not TENANT_NAME.match(tenant):
+                raise ValueError(f"not a tenant name: {tenant!r}")
+            for scope in scopes:
+                parse_scope(scope)
         return value
 
     @field_validator("api_keys")

@@ -29,7 +29,7 @@ class MediaLoader:
 
     def load(self, encoder: Encoder, item: IngestItem) -> Any:
         """Fetch, decode and preprocess one item; raise ItemError for this item alone."""
-        data = self.objects.fetch(self.objects.parse(item.uri))
+        data = self.objects.fetch(self.objects.parse(item.uri, tenant=item.tenant))
         image = decode_image(data, max_pixels=self.max_pixels, min_side=self.min_side)
         return encoder.preprocess(image)
 

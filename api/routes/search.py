@@ -74,6 +74,7 @@ def classify() -> tuple[Response, int]:
     body, uploads = _body_and_uploads()
     query = ClassifyRequest.model_validate(body)
     rt = runtime()
-    return render(
-        classify_service.classify(rt.vectors, rt.encoder, rt.objects, rt.settings, query, uploads)
+    response = classify_service.classify(
+        rt.vectors, rt.encoder, rt.objects, rt.settings, query, uploads, caller_tenant()
     )
+    return render(response)

@@ -21,14 +21,16 @@ def classify(
     settings: Settings,
     body: ClassifyRequest,
     uploads: Uploads,
+    tenant: str | None = None,
 ) -> ClassifyResponse:
-    """Probabilities of each label for one image, most likely first."""
+    """Probabilities of each label for one image (a reference within the sources of `tenant`),
+    most likely first."""
     if body.collection is not None:
         model = vectors.spec(body.collection).model
     else:
         model = body.model or settings.default_model
     encoder = load_encoder(vectors, load, settings.allowed_models, model)
-    image = embed_image(objects, settings, encoder, body.image, uploads)
+    image = embed_image(objects, settings, encoder, body.image, uploads, tenant)
     labels = label_matrix(encoder, body.labels, body.prompt_template)
     probs = label_probabilities(encoder, image[np.newaxis, :], labels)[0]
     order = np.argsort(-probs, kind="stable")

@@ -60,7 +60,8 @@ def submit_ingest(
     if tenant is not None:
         options["tenant"] = tenant
     if body.prefix is not None:
-        objects.parse(body.prefix, prefix=True)  # a bad prefix is the client's error
+        # A bad prefix, or one outside the tenant's sources, is refused before any job exists.
+        objects.parse(body.prefix, prefix=True, tenant=tenant)
         job_id = jobs.create(
             collection, 0, listing=True, options=options, tenant=tenant, incarnation=incarnation
         )

@@ -43,8 +43,15 @@ class QueryStores:
             raise ModelNotAllowed("this collection's model is not allowed here") from exc
 
 
-def image_bytes(objects: ObjectStore, max_bytes: int, ref: ImageRef, uploads: Uploads) -> bytes:
-    """The raw bytes of a query image, from a reference, base64 or a multipart part."""
+def image_bytes(
+    objects: ObjectStore,
+    max_bytes: int,
+    ref: ImageRef,
+    uploads: Uploads,
+    tenant: str | None = None,
+) -> bytes:
+    """The raw bytes of a query image, from a reference (within the sources of `tenant`),
+    base64 or a multipart part."""
     if ref.base64 is not None:
         if len(ref.base64) > max_bytes * 4 // 3 + 4:
             raise TooLarge("image exceeds the size limit")
@@ -59,11 +66,16 @@ def image_bytes(objects: ObjectStore, max_bytes: int, ref: ImageRef, uploads: Up
         if len(data) > max_bytes:
             raise TooLarge("image exceeds the size limit")
         return data
-    return objects.fetch(objects.parse(ref.uri or ""))
+    return objects.fetch(objects.parse(ref.uri or "", tenant=tenant))
 
 
 def embed_image(
-    objects: ObjectStore, settings: Settings, encoder: Encoder, ref: ImageRef, uploads: Uploads
+    objects: ObjectStore,
+    settings: Settings,
+    encoder: Encoder,
+    ref: ImageRef,
+    uploads: Uploads,
+    tenant: str | None = None,
 ) -> np.ndarray:
     """Decode and embed one query image (byte and query pixel limits from `settings`)."""
     if not encoder.has_image_tower:
@@ -72,7 +84,7 @@ def embed_image(
             code="image_queries_disabled",
         )
     s = settings
-    data = image_bytes(objects, s.max_image_bytes, ref, uploads)
+    data = image_bytes(objects, s.max_image_bytes, ref, uploads, tenant)
     # A decode briefly holds the full-size pixels: bounded per process, so a burst of large
     # query images cannot take memory (and CPU) from everything else.
     with decode_slots(s.query_decode_concurrency):
@@ -119,13 +131,14 @@ def query_vector(
     tenant: str | None = None,
 ) -> np.ndarray:
     """The unit vector for whichever query kind was given: texts through the text-query cache,
-    images from the media store, stored items of `spec` (within `tenant`)."""
+    images from the media store and stored items of `spec` (both within `tenant`)."""
 
     def term(part: QueryFields | QueryPart) -> np.ndarray:
         if part.text is not None:
             return stores.texts.embed(encoder, part.text)
         if part.image is not None:
-            return embed_image(stores.objects, stores.settings, encoder, part.image, uploads)
+            objects, settings = stores.objects, stores.settings
+            return embed_image(objects, settings, encoder, part.image, uploads, tenant)
         assert spec is not None and part.item_id is not None
         return item_vector(stores.vectors, spec, part.item_id, tenant)
 

@@ -129,7 +129,7 @@ def fanout(
     _same_model(specs)
     with phase("encode"):
         encoder = stores.encoder(specs[0].model)
-        vector = query_vector(stores, encoder, body, uploads)
+        vector = query_vector(stores, encoder, body, uploads, tenant=tenant)
     flt = scoped(to_payload_filter(body.filter), tenant)
     depth = body.limit + body.offset
 

@@ -11,6 +11,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mmsearch.infra.catalog.sources import check_tenant_source
 from mmsearch.infra.errors import ItemError, ItemErrorCode
 from mmsearch.infra.media.files import list_files, read_file
 from mmsearch.infra.media.http_fetch import fetch_http
@@ -48,14 +49,17 @@ class ObjectStore:
         self._settings = settings
         self._s3: Any = None
 
-    def parse(self, uri: str, *, prefix: bool = False) -> MediaRef:
-        """Validate a reference against this server's schemes and file root."""
-        return parse_media_uri(
+    def parse(self, uri: str, *, prefix: bool = False, tenant: str | None = None) -> MediaRef:
+        """Validate a reference against this server's schemes and file root, and against the
+        sources of `tenant` (forbidden_uri outside them)."""
+        ref = parse_media_uri(
             uri,
             allowed_schemes=self._settings.allowed_schemes,
             file_root=self._settings.file_root,
             prefix=prefix,
         )
+        check_tenant_source(ref, tenant, self._settings.tenant_sources)
+        return ref
 
     @property
     def s3(self) -> Any:

@@ -1,8 +1,10 @@
 """Tenant isolation over HTTP: a tenant-bound key reads, searches, deletes and counts only its
-own items, whatever it asks for. Its own Redis and platform, configured with hashed keys."""
+own items, whatever it asks for, and names only media within its own sources. Its own Redis and
+platform, configured with hashed keys and per-tenant sources."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,18 +16,18 @@ import requests
 from mmsearch.infra.api_keys import entry_for, new_key
 from mmsearch.infra.testing.photos import generated_photos
 from mmsearch.infra.testing.platform import Platform, platform_with_redis
-from mmsearch.infra.testing.s3 import SECRET_KEY
+from mmsearch.infra.testing.s3 import SECRET_KEY, upload_photos
 from tests.fixtures.platform import unique_name
-from tests.fixtures.s3 import upload_bucket
 
 pytestmark = pytest.mark.slow  # a platform of its own, configured with keys
 
-KEYS = {name: new_key() for name in ("admin", "a", "b", "a-read")}
+KEYS = {name: new_key() for name in ("admin", "a", "b", "a-read", "c")}
 ENTRIES = [
     entry_for(KEYS["admin"]),
     entry_for(KEYS["a"], "write", "acme"),
     entry_for(KEYS["b"], "write", "globex"),
     entry_for(KEYS["a-read"], "read", "acme"),
+    entry_for(KEYS["c"], "write", "initech"),  # no sources configured
 ]
 
 
@@ -59,31 +61,45 @@ def tenants(
     tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str, s3_client: Any, tiny_model: str
 ) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("tenants")
-    keys = ",".join(ENTRIES)
-    with platform_with_redis(tmp, s3_endpoint, tiny_model, api_keys=keys) as platform:
-        yield tenant_data(platform, s3_client, tiny_model)
+    photos, bucket, root = generated_photos(7), unique_name("tenants"), tmp / "media"
+    for tenant, chosen in (("acme", photos[:4]), ("globex", photos[4:])):
+        upload_photos(s3_client, bucket, chosen, f"{tenant}/")
+        (root / tenant).mkdir(parents=True)
+        for photo in chosen:
+            (root / tenant / photo.name).write_bytes(photo.data)
+    (root / "acme" / "link.jpg").symlink_to(root / "globex" / photos[4].name)
+    sources = {t: [f"s3://{bucket}/{t}/", f"file://{root}/{t}/"] for t in ("acme", "globex")}
+    settings = {"tenant_sources": json.dumps(sources), "file_root": str(root)}
+    with platform_with_redis(
+        tmp, s3_endpoint, tiny_model, api_keys=",".join(ENTRIES), **settings
+    ) as platform:
+        data = tenant_data(platform, photos, bucket, tiny_model)
+        yield {**data, "bucket": bucket, "root": root, "photos": photos}
 
 
-def tenant_data(platform: Platform, s3_client: Any, tiny_model: str) -> dict[str, Any]:
+def tenant_data(platform: Platform, photos: list[Any], bucket: str, model: str) -> dict[str, Any]:
     """Tenants a and b each ingest their own items into one collection the admin creates."""
     clients = {name: Client(platform, key) for name, key in KEYS.items()}
-    photos = generated_photos(7)
-    bucket = upload_bucket(s3_client, photos, label="tenants")
     name = unique_name("shared")
     assert clients["a"]("POST", "/v1/collections", json={"name": name}).status_code == 403
-    clients["admin"].ok("POST", "/v1/collections", json={"name": name, "model": tiny_model})
+    clients["admin"].ok("POST", "/v1/collections", json={"name": name, "model": model})
 
-    def items(owner: str, chosen: list[Any]) -> dict[str, Any]:
+    def items(owner: str, tenant: str, chosen: list[Any]) -> dict[str, Any]:
         return {
             "items": [
-                {"uri": f"s3://{bucket}/{p.name}", "id": f"x{i}", "metadata": {"owner": owner}}
+                {
+                    "uri": f"s3://{bucket}/{tenant}/{p.name}",
+                    "id": f"x{i}",
+                    "metadata": {"owner": owner},
+                }
                 for i, p in enumerate(chosen)
             ]
         }
 
+    ingest = f"/v1/collections/{name}/ingest"
     jobs = {
-        "a": clients["a"].ok("POST", f"/v1/collections/{name}/ingest", json=items("a", photos[:4])),
-        "b": clients["b"].ok("POST", f"/v1/collections/{name}/ingest", json=items("b", photos[4:])),
+        "a": clients["a"].ok("POST", ingest, json=items("a", "acme", photos[:4])),
+        "b": clients["b"].ok("POST", ingest, json=items("b", "globex", photos[4:])),
     }
     for who in ("a", "b"):
         assert clients[who].wait(jobs[who]["job_id"])["status"] == "succeeded"
@@ -93,7 +109,7 @@ def tenant_data(platform: Platform, s3_client: Any, tiny_model: str) -> dict[str
 def test_counts_are_per_tenant(tenants: dict[str, Any]) -> None:
     c, name = tenants["clients"], tenants["name"]
     counts = {who: c[who].ok("GET", f"/v1/collections/{name}")["count"] for who in c}
-    assert counts == {"admin": 7, "a": 4, "b": 3, "a-read": 4}
+    assert counts == {"admin": 7, "a": 4, "b": 3, "a-read": 4, "c": 0}
     listed = c["b"].ok("GET", "/v1/collections")["data"]
     assert [x["count"] for x in listed if x["name"] == name] == [3]
 
@@ -151,3 +167,50 @@ def test_no_key_appears_in_logs(tenants: dict[str, Any]) -> None:
     log = Path(tenants["platform"].log_path).read_text(errors="replace")
     assert all(key not in log for key in KEYS.values())
     assert SECRET_KEY not in log
+
+
+def forbidden(response: requests.Response) -> bool:
+    return response.status_code == 400 and response.json()["error"]["code"] == "forbidden_uri"
+
+
+def test_a_tenant_cannot_name_media_of_another(tenants: dict[str, Any]) -> None:
+    c, name, bucket, root = (tenants[k] for k in ("clients", "name", "bucket", "root"))
+    photo = tenants["photos"][0].name
+    ingest, search = f"/v1/collections/{name}/ingest", f"/v1/collections/{name}/search"
+    for uri in (f"s3://{bucket}/acme/{photo}", f"file://{root}/acme/{photo}"):
+        image = {"image": {"uri": uri}, "limit": 5}
+        classify = {"image": {"uri": uri}, "labels": ["a", "b"], "collection": name}
+        for who in ("b", "c"):  # another tenant's, and a tenant without sources
+            assert forbidden(c[who]("POST", search, json=image))
+            assert forbidden(c[who]("POST", "/v1/classify", json=classify))
+            job = c[who].ok("POST", ingest, json={"items": [{"uri": uri, "id": "stolen"}]})
+            done = c[who].wait(job["job_id"])
+            assert done["failed"] == 1 and done["errors"][0]["code"] == "forbidden_uri"
+            c[who].ok("POST", f"/v1/jobs/{job['job_id']}/retry", json={})
+            again = c[who].wait(job["job_id"])  # a retry is checked as the first run was
+            assert again["failed"] == 1 and again["errors"][0]["code"] == "forbidden_uri"
+        assert c["a"].ok("POST", search, json=image)["results"]
+        assert c["admin"].ok("POST", "/v1/classify", json=classify)["labels"]
+
+
+def test_a_prefix_outside_the_sources_is_refused_before_a_job(tenants: dict[str, Any]) -> None:
+    c, name, bucket, root = (tenants[k] for k in ("clients", "name", "bucket", "root"))
+    ingest = f"/v1/collections/{name}/ingest"
+    before = len(c["admin"].ok("GET", "/v1/jobs")["data"])
+    for prefix in (
+        f"s3://{bucket}/acme/",
+        f"s3://{bucket}/",
+        f"file://{root}/acme/",
+        f"file://{root}/globex/../acme/",
+    ):
+        assert forbidden(c["b"]("POST", ingest, json={"prefix": prefix})), prefix
+    assert forbidden(c["c"]("POST", ingest, json={"prefix": f"s3://{bucket}/globex/"}))
+    assert len(c["admin"].ok("GET", "/v1/jobs")["data"]) == before
+
+
+def test_a_symlink_out_of_the_sources_is_forbidden(tenants: dict[str, Any]) -> None:
+    c, name, root = tenants["clients"], tenants["name"], tenants["root"]
+    search = f"/v1/collections/{name}/search"
+    link = {"image": {"uri": f"file://{root}/acme/link.jpg"}, "limit": 5}  # leads to globex/
+    assert forbidden(c["a"]("POST", search, json=link))
+    assert c["admin"].ok("POST", search, json=link)["results"]  # a key without a tenant may

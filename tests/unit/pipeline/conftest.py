@@ -113,6 +113,7 @@ def stores(state_redis: redis.Redis, redis_url: str, tmp_path: Path) -> Iterator
         default_model=TINY_TEST_MODEL,
         max_image_bytes=200_000,
         max_prefix_objects=50,
+        tenant_sources={tenant: [f"file://{root}/"] for tenant in ("acme", "zen")},
     )
     jobs = JobStore(state_redis, max_errors=100, ttl_s=3600)
     vectors = EdgeVectorStore(tmp_path / "vectors")

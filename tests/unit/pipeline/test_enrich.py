@@ -79,6 +79,11 @@ def test_a_tenant_job_stamps_its_items_and_ids_are_per_tenant(stores: Stores) ->
         assert outcome.succeeded == 1 and outcome.skipped == []  # tenants are compared apart
     stores.run(stores.jobs.create(COLLECTION, 1), "b0", [{"uri": uri, "id": "x"}])
 
+    outside = stores.run(
+        stores.jobs.create(COLLECTION, 1), "b0", [item], IngestOptions(tenant="globex")
+    )
+    assert [f.code for f in outside.failures] == ["forbidden_uri"]  # globex has no sources
+
     spec = stores.vectors.spec(COLLECTION)
     tenant_of = {p.id: p.payload.get("tenant") for p in stores.points()}
     assert tenant_of == {

@@ -56,7 +56,7 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Private networks http(s) references may reach (CIDR); public ones always",
     )
-    tenant_sources: dict[str, list[str]] = Field(
+    tenant_sources: Annotated[dict[str, list[str]], NoDecode] = Field(
         default_factory=dict,
         description="JSON {tenant: [file:///folder/, s3://bucket/prefix/, https://host/]}: what "
         "a tenant key may reference; a tenant without an entry may reference nothing",
@@ -192,6 +192,13 @@ class Settings(BaseSettings):
                 ip_network(network, strict=False)
             except ValueError as exc:
                 raise ValueError(f"not a network: {network!r} (CIDR: 10.1.2.0/24)") from exc
+        return value
+
+    @field_validator("tenant_sources", mode="before")
+    @classmethod
+    def _json_object(cls, value: Any) -> Any:
+        if isinstance(value, str):  # from the environment; empty (compose's default) is none
+            return json.loads(value) if value.strip() else {}
         return value
 
     @field_validator("tenant_sources")

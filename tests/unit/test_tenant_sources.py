@@ -98,3 +98,14 @@ def test_settings_refuse_a_scope_that_names_no_source() -> None:
     for bad in ({"acme": ["ftp://host/x"]}, {"acme": ["photos/acme"]}, {"Not A Tenant": []}):
         with pytest.raises(ValidationError):
             Settings(tenant_sources=bad)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("", {}), ("{}", {}), ('{"acme": ["s3://shared/acme/"]}', {"acme": ["s3://shared/acme/"]})],
+)
+def test_sources_come_from_the_environment_as_json(
+    monkeypatch: pytest.MonkeyPatch, raw: str, expected: dict[str, list[str]]
+) -> None:
+    monkeypatch.setenv("MMSEARCH_TENANT_SOURCES", raw)  # compose passes "" when it is unset
+    assert Settings().tenant_sources == expected

@@ -18,7 +18,7 @@ from mmsearch.api.schemas.resources import (
 from mmsearch.infra.catalog.metadata import MetadataLimits
 from mmsearch.infra.catalog.versions import is_same_collection
 from mmsearch.infra.errors import Conflict, JobNotFound, TooLarge
-from mmsearch.infra.jobs.idempotency import claim
+from mmsearch.infra.jobs.idempotency import claim, release
 from mmsearch.infra.jobs.items import store_items
 from mmsearch.infra.jobs.retry import take_failed
 from mmsearch.infra.jobs.store import (
@@ -73,10 +73,9 @@ def submit_ingest(
         objects.parse(body.prefix, prefix=True)  # a bad prefix is the client's error
     job_id = new_job_id()
     if idempotency is not None:
-        key, digest = idempotency
-        held = claim(jobs.redis, (tenant or "", collection, key), digest, job_id, jobs.ttl_s)
+        held = _first_job(jobs, (tenant or "", collection, idempotency[0]), idempotency[1], job_id)
         if held is not None:
-            return _accepted(jobs.get(held, errors_limit=0))
+            return _accepted(held)
     create = partial(
         jobs.create, options=options, tenant=tenant, incarnation=incarnation, job_id=job_id
     )
@@ -88,15 +87,31 @@ def submit_ingest(
         {"uri": item.uri, "id": item.id, "metadata": item.metadata, "text": item.text}
         for item in body.items or []
     ]
-    inline = len(items) <= INLINE_BATCHES * batch_size
-    create(collection, len(items), listing=not inline)
-    if inline:
+    if len(items) <= INLINE_BATCHES * batch_size:
+        create(collection, len(items))
         checked = checked_items(items, body.metadata, metadata_limits or MetadataLimits())
         queue_items(jobs, sender, job_id, collection, checked, batch_size, options or None)
     else:
-        store_items(jobs, job_id, items, jobs.ttl_s)
+        store_items(jobs, job_id, items, jobs.ttl_s)  # before the job: a job always has its items
+        create(collection, len(items), listing=True)
         sender.stored_items(job_id, collection, body.metadata, options=options or None)
     return JobAccepted(job_id=job_id, status=JobStatus.QUEUED, total=len(items))
+
+
+def _first_job(
+    jobs: JobStore, scope: tuple[str, str, str], digest: str, job_id: str
+) -> JobState | None:
+    """The job an earlier request with this idempotency key started (None: `job_id` is now
+    bound to the key). A key whose job was never created (that request died first) is taken."""
+    held = claim(jobs.redis, scope, digest, job_id, jobs.ttl_s)
+    if held is None:
+        return None
+    try:
+        return jobs.get(held, errors_limit=0)
+    except JobNotFound:
+        release(jobs.redis, scope)
+        held = claim(jobs.redis, scope, digest, job_id, jobs.ttl_s)
+        return None if held is None else jobs.get(held, errors_limit=0)
 
 
 def _accepted(state: JobState) -> JobAccepted:

@@ -12,7 +12,7 @@ from mmsearch.api.schemas.resources import IngestRequest
 from mmsearch.api.services.ingest import INLINE_BATCHES, cancel, submit_ingest
 from mmsearch.infra.catalog.metadata import MetadataLimits
 from mmsearch.infra.errors import IdempotencyKeyReused
-from mmsearch.infra.jobs.idempotency import body_digest
+from mmsearch.infra.jobs.idempotency import body_digest, claim
 from mmsearch.infra.jobs.index import recent_jobs
 from mmsearch.infra.jobs.items import load_items
 from mmsearch.infra.jobs.outbox import LISTING, Outbox, SentTask
@@ -133,3 +133,12 @@ def test_a_repeated_idempotency_key_returns_the_first_job(
     other_tenant, other_key = post(body, key="upload-1", tenant="t2"), post(body, key="upload-2")
     assert len({first.job_id, other_tenant.job_id, other_key.job_id}) == 3
     assert len(recent_jobs(jobs, 10, None)) == 3
+
+
+def test_a_key_whose_job_was_never_created_is_taken_by_the_retry(post: Any, jobs: JobStore) -> None:
+    body = {"items": _items(3)}
+    scope, lost = ("", "photos", "upload-1"), "0" * 32  # the first request died before its job
+    assert claim(jobs.redis, scope, body_digest(body), lost, jobs.ttl_s) is None
+    retried = post(body, key="upload-1")
+    assert retried.job_id != lost and jobs.get(retried.job_id).total == 3
+    assert post(body, key="upload-1").job_id == retried.job_id

@@ -121,7 +121,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              request=s.ReembedRequest, response=s.JobAccepted),
     # Jobs
     Endpoint("POST", f"{_COLLECTION}/ingest", jobs.ingest, WRITE,
-             "Ingest media", 202, request=s.IngestRequest, response=s.JobAccepted),
+             "Ingest media (header Idempotency-Key: a repeated request returns the first job)",
+             202, request=s.IngestRequest, response=s.JobAccepted),
     Endpoint("GET", "/v1/jobs", jobs.list_jobs, READ,
              "Recent jobs, newest first (?limit=50)", 200, response=s.JobsPublic),
     Endpoint("GET", "/v1/jobs/{job_id}", jobs.get_job, READ,

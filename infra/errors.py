@@ -55,6 +55,12 @@ class CollectionExists(Conflict):
     code = "collection_exists"
 
 
+class IdempotencyKeyReused(Conflict):
+    """An Idempotency-Key sent again with a different request body."""
+
+    code = "idempotency_key_reused"
+
+
 class InvalidRequest(AppError):
     status = 422
     code = "invalid_request"

@@ -18,6 +18,7 @@ INGEST_QUEUE = "mmsearch.ingest"
 INGEST_BATCH = "mmsearch.ingest_batch"
 EXPAND_PREFIX = "mmsearch.expand_prefix"
 COPY_COLLECTION = "mmsearch.copy_collection"
+FAN_OUT_ITEMS = "mmsearch.fan_out_items"
 
 celery_app = Celery("mmsearch", include=["mmsearch.workers.tasks", "mmsearch.workers.sweeper"])
 

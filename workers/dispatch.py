@@ -10,8 +10,16 @@ from typing import Any
 
 from celery import Celery
 
+from mmsearch.infra.catalog.metadata import MetadataLimits, metadata_problem
+from mmsearch.infra.errors import ItemErrorCode
 from mmsearch.infra.jobs.outbox import LISTING, Outbox, SentTask
-from mmsearch.workers.celery_app import COPY_COLLECTION, EXPAND_PREFIX, INGEST_BATCH
+from mmsearch.infra.jobs.store import ItemFailure, JobStore
+from mmsearch.workers.celery_app import (
+    COPY_COLLECTION,
+    EXPAND_PREFIX,
+    FAN_OUT_ITEMS,
+    INGEST_BATCH,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +75,17 @@ class TaskSender:
         """Queue the task that lists a prefix and fans it out into batches."""
         self._listing(job_id, EXPAND_PREFIX, [job_id, collection, prefix, metadata, options])
 
+    def stored_items(
+        self,
+        job_id: str,
+        collection: str,
+        metadata: dict[str, Any],
+        *,
+        options: JobOptions = None,
+    ) -> None:
+        """Queue the task that fans a job's stored items out into batches."""
+        self._listing(job_id, FAN_OUT_ITEMS, [job_id, collection, metadata, options])
+
     def collection_copy(self, job_id: str, source: str, target: str) -> None:
         """Queue the task that re-embeds every item of `source` into `target`."""
         self._listing(job_id, COPY_COLLECTION, [job_id, source, target])
@@ -78,3 +97,38 @@ class TaskSender:
     def _listing(self, job_id: str, task: str, args: list[Any]) -> None:
         self.outbox.record(job_id, {LISTING: SentTask(task, args)})  # first: a lost send is re-sent
         self.celery.send_task(task, args=args)
+
+
+def checked_items(
+    items: Iterable[dict[str, Any]], metadata: dict[str, Any], limits: MetadataLimits
+) -> tuple[list[dict[str, Any]], list[ItemFailure]]:
+    """The items to send, each with the request's `metadata` under its own, and the failures of
+    those whose metadata exceeds `limits` (not kept for retries: they would fail again)."""
+    raw, refused = [], []
+    for item in items:
+        merged = {**metadata, **(item.get("metadata") or {})}
+        problem = metadata_problem(merged, limits)
+        if problem is None:
+            raw.append({**item, "metadata": merged})
+        else:
+            code = str(ItemErrorCode.INVALID_METADATA)
+            refused.append(ItemFailure(item.get("uri"), item.get("id"), code, problem))
+    return raw, refused
+
+
+def queue_items(
+    jobs: JobStore,
+    sender: TaskSender,
+    job_id: str,
+    collection: str,
+    items: tuple[list[dict[str, Any]], list[ItemFailure]],
+    batch_size: int,
+    options: dict[str, Any] | None = None,
+) -> None:
+    """Count the refused items of `checked_items` and queue the others in batches `b0`, `b1`...
+    (fixed keys, so queueing them again counts each batch once)."""
+    raw, refused = items
+    if refused:
+        jobs.complete_batch(job_id, "invalid-metadata", succeeded=0, failed=refused)
+        log.info("job %s: %d items refused for their metadata", job_id, len(refused))
+    sender.batches(job_id, collection, raw, batch_size, options=options)

@@ -6,12 +6,14 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from mmsearch.infra.catalog.metadata import MetadataLimits
 from mmsearch.infra.catalog.payload import ItemPayload
 from mmsearch.infra.errors import CollectionNotFound, ItemErrorCode
+from mmsearch.infra.jobs.items import drop_items, load_items
 from mmsearch.infra.jobs.store import JobStore
 from mmsearch.infra.media.storage import ObjectStore
 from mmsearch.infra.vectors import VectorStore
-from mmsearch.workers.dispatch import TaskSender
+from mmsearch.workers.dispatch import TaskSender, checked_items, queue_items
 from mmsearch.workers.items import IngestItem
 from mmsearch.workers.pipeline import bound_spec, finish_if_done
 
@@ -48,6 +50,28 @@ def queue_listing(
         jobs.set_total(job_id, total)
         sender.batches(job_id, collection, items, len(items), tag=f"p{index}-", options=options)
     jobs.set_total(job_id, total, listing_done=True)
+    finish_if_done(jobs, vectors, job_id)
+
+
+def fan_out_stored(
+    jobs: JobStore,
+    sender: TaskSender,
+    vectors: VectorStore,
+    job_id: str,
+    collection: str,
+    metadata: dict[str, Any],
+    limits: MetadataLimits,
+    batch_size: int,
+    options: dict[str, Any] | None = None,
+) -> None:
+    """Queue the items an ingest request stored for its job; a redelivered task whose items are
+    gone (queued already) only closes the listing."""
+    stored = load_items(jobs, job_id)
+    if stored is not None and not jobs.is_cancelled(job_id):
+        checked = checked_items(stored, metadata, limits)
+        queue_items(jobs, sender, job_id, collection, checked, batch_size, options)
+    drop_items(jobs, job_id)
+    jobs.end_listing(job_id)
     finish_if_done(jobs, vectors, job_id)
 
 

@@ -17,10 +17,21 @@ from prometheus_client import start_http_server
 from mmsearch.infra.errors import CollectionNotFound, ItemError, ItemErrorCode
 from mmsearch.infra.logs import log_context
 from mmsearch.infra.runtime import Runtime, get_runtime
-from mmsearch.workers.celery_app import COPY_COLLECTION, EXPAND_PREFIX, INGEST_BATCH, celery_app
+from mmsearch.workers.celery_app import (
+    COPY_COLLECTION,
+    EXPAND_PREFIX,
+    FAN_OUT_ITEMS,
+    INGEST_BATCH,
+    celery_app,
+)
 from mmsearch.workers.dispatch import TaskSender, chunked
 from mmsearch.workers.enrich import IngestOptions
-from mmsearch.workers.listing import collection_items, prefix_items, queue_listing
+from mmsearch.workers.listing import (
+    collection_items,
+    fan_out_stored,
+    prefix_items,
+    queue_listing,
+)
 from mmsearch.workers.media import MediaLoader
 from mmsearch.workers.pipeline import (
     UpsertFailed,
@@ -123,6 +134,32 @@ def expand_prefix(
     except ItemError as exc:
         log.warning("job %s: cannot list %s: %s", job_id, prefix, exc.message)
         runtime.jobs.fail(job_id, f"{exc.code}: {exc.message}")
+
+
+@celery_app.task(bind=True, name=FAN_OUT_ITEMS)
+def fan_out_items(
+    self: Task,
+    job_id: str,
+    collection: str,
+    metadata: dict[str, Any],
+    options: dict[str, Any] | None = None,
+) -> None:
+    """Queue the items an ingest request stored for its job, as batches."""
+    runtime = get_runtime()
+    s = runtime.settings
+    sender = task_sender(self, runtime)
+    with log_context(job=job_id, collection=collection):
+        fan_out_stored(
+            runtime.jobs,
+            sender,
+            runtime.vectors,
+            job_id,
+            collection,
+            metadata,
+            s.metadata_limits,
+            s.batch_size,
+            options,
+        )
 
 
 @celery_app.task(bind=True, name=COPY_COLLECTION)

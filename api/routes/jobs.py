@@ -8,6 +8,7 @@ from mmsearch.api.routes import caller_tenant, json_object, parse, render, runti
 from mmsearch.api.schemas.resources import IngestRequest, JobsPublic, RetryRequest
 from mmsearch.api.services import ingest as ingest_service
 from mmsearch.infra.errors import InvalidRequest
+from mmsearch.infra.jobs.idempotency import body_digest
 from mmsearch.infra.jobs.index import recent_jobs
 
 
@@ -16,6 +17,8 @@ def ingest(name: str) -> tuple[Response, int]:
     rt, body = runtime(), json_object()
     # Counted before validation, so an oversized request is refused without parsing every item.
     ingest_service.check_item_count(body, rt.settings.max_items_per_request)
+    key = request.headers.get("Idempotency-Key")
+    idempotency = (key, body_digest(body)) if key else None
     accepted = ingest_service.submit_ingest(
         rt.vectors,
         rt.jobs,
@@ -26,6 +29,7 @@ def ingest(name: str) -> tuple[Response, int]:
         parse(IngestRequest, body),
         caller_tenant(),
         metadata_limits=rt.settings.metadata_limits,
+        idempotency=idempotency,
     )
     return render(accepted, 202)
 

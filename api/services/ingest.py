@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from mmsearch.api.schemas.resources import (
@@ -14,20 +15,22 @@ from mmsearch.api.schemas.resources import (
     RetryAccepted,
     RetryRequest,
 )
-from mmsearch.infra.catalog.metadata import MetadataLimits, metadata_problem
+from mmsearch.infra.catalog.metadata import MetadataLimits
 from mmsearch.infra.catalog.versions import is_same_collection
-from mmsearch.infra.errors import Conflict, ItemErrorCode, JobNotFound, TooLarge
+from mmsearch.infra.errors import Conflict, JobNotFound, TooLarge
+from mmsearch.infra.jobs.idempotency import claim, release
+from mmsearch.infra.jobs.items import store_items
 from mmsearch.infra.jobs.retry import take_failed
 from mmsearch.infra.jobs.store import (
     FINAL_STATUSES,
-    ItemFailure,
     JobState,
     JobStatus,
     JobStore,
+    new_job_id,
 )
 from mmsearch.infra.media.storage import ObjectStore
 from mmsearch.infra.vectors import VectorStore
-from mmsearch.workers.dispatch import TaskSender
+from mmsearch.workers.dispatch import TaskSender, checked_items, queue_items
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,11 @@ def check_item_count(body: dict[str, Any], limit: int) -> None:
         )
 
 
+# Requests of at most this many batches are queued before the 202; larger ones are stored and
+# fanned out into batches by a worker, so the response never waits on thousands of sends.
+INLINE_BATCHES = 8
+
+
 def submit_ingest(
     vectors: VectorStore,
     jobs: JobStore,
@@ -52,9 +60,11 @@ def submit_ingest(
     tenant: str | None = None,
     *,
     metadata_limits: MetadataLimits | None = None,
+    idempotency: tuple[str, str] | None = None,
 ) -> JobAccepted:
     """Create a job and queue its batches of `batch_size`; the workers do the rest (stamping
-    `tenant`). An item whose metadata exceeds `metadata_limits` fails as `invalid_metadata`."""
+    `tenant`). An item whose metadata exceeds `metadata_limits` fails as `invalid_metadata`.
+    `idempotency` (key, body digest): a request repeated with the same key gets the first job."""
     incarnation = vectors.get_collection(collection).spec.incarnation  # 404 before any job
     options = body.model_dump(include={"auto_labels", "dedup_threshold"}, exclude_none=True)
     if tenant is not None:
@@ -62,38 +72,53 @@ def submit_ingest(
     if body.prefix is not None:
         # A bad prefix, or one outside the tenant's sources, is refused before any job exists.
         objects.parse(body.prefix, prefix=True, tenant=tenant)
-        job_id = jobs.create(
-            collection, 0, listing=True, options=options, tenant=tenant, incarnation=incarnation
-        )
+    job_id = new_job_id()
+    if idempotency is not None:
+        held = _first_job(jobs, (tenant or "", collection, idempotency[0]), idempotency[1], job_id)
+        if held is not None:
+            return _accepted(held)
+    create = partial(
+        jobs.create, options=options, tenant=tenant, incarnation=incarnation, job_id=job_id
+    )
+    if body.prefix is not None:
+        create(collection, 0, listing=True)
         sender.prefix(job_id, collection, body.prefix, body.metadata, options=options or None)
         return JobAccepted(job_id=job_id, status=JobStatus.QUEUED, total=None)
-    items = body.items or []
-    job_id = jobs.create(
-        collection, len(items), options=options, tenant=tenant, incarnation=incarnation
-    )
-    raw, refused = _checked_items(body, metadata_limits or MetadataLimits())
-    if refused:
-        jobs.complete_batch(job_id, "invalid-metadata", succeeded=0, failed=refused)
-        log.info("job %s: %d items refused for their metadata", job_id, len(refused))
-    sender.batches(job_id, collection, raw, batch_size, options=options or None)
+    items = [
+        {"uri": item.uri, "id": item.id, "metadata": item.metadata, "text": item.text}
+        for item in body.items or []
+    ]
+    if len(items) <= INLINE_BATCHES * batch_size:
+        create(collection, len(items))
+        checked = checked_items(items, body.metadata, metadata_limits or MetadataLimits())
+        queue_items(jobs, sender, job_id, collection, checked, batch_size, options or None)
+    else:
+        store_items(jobs, job_id, items, jobs.ttl_s)  # before the job: a job always has its items
+        create(collection, len(items), listing=True)
+        sender.stored_items(job_id, collection, body.metadata, options=options or None)
     return JobAccepted(job_id=job_id, status=JobStatus.QUEUED, total=len(items))
 
 
-def _checked_items(
-    body: IngestRequest, limits: MetadataLimits
-) -> tuple[list[dict[str, Any]], list[ItemFailure]]:
-    """The items to send, each with the request's metadata under its own, and the failures of
-    those whose metadata exceeds `limits` (not kept for retries: they would fail again)."""
-    raw, refused = [], []
-    for item in body.items or []:
-        metadata = {**body.metadata, **item.metadata}
-        problem = metadata_problem(metadata, limits)
-        if problem is None:
-            raw.append({"uri": item.uri, "id": item.id, "metadata": metadata, "text": item.text})
-        else:
-            code = str(ItemErrorCode.INVALID_METADATA)
-            refused.append(ItemFailure(item.uri, item.id, code, problem))
-    return raw, refused
+def _first_job(
+    jobs: JobStore, scope: tuple[str, str, str], digest: str, job_id: str
+) -> JobState | None:
+    """The job an earlier request with this idempotency key started (None: `job_id` is now
+    bound to the key). A key whose job was never created (that request died first) is taken."""
+    held = claim(jobs.redis, scope, digest, job_id, jobs.ttl_s)
+    if held is None:
+        return None
+    try:
+        return jobs.get(held, errors_limit=0)
+    except JobNotFound:
+        release(jobs.redis, scope)
+        held = claim(jobs.redis, scope, digest, job_id, jobs.ttl_s)
+        return None if held is None else jobs.get(held, errors_limit=0)
+
+
+def _accepted(state: JobState) -> JobAccepted:
+    """The 202 body of a job already accepted."""
+    total = None if state.listing and state.total == 0 else state.total
+    return JobAccepted(job_id=state.job_id, status=state.status, total=total)
 
 
 def _iso(ts: float) -> str:

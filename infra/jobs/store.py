@@ -118,6 +118,11 @@ def _status(fields: dict[str, str], done: int, total: int) -> JobStatus:
     return JobStatus.RUNNING if fields.get("started_at") else JobStatus.QUEUED
 
 
+def new_job_id() -> str:
+    """A fresh job id."""
+    return uuid.uuid4().hex
+
+
 class JobStore:
     """Jobs as a Redis hash plus a batch-done set and a capped error list, all with a TTL."""
 
@@ -130,6 +135,11 @@ class JobStore:
     @property
     def redis(self) -> redis.Redis:
         return self._redis
+
+    @property
+    def ttl_s(self) -> int:
+        """How long a job's records are kept."""
+        return self._ttl_s
 
     @staticmethod
     def keys(job_id: str) -> tuple[str, str, str, str, str]:
@@ -151,12 +161,14 @@ class JobStore:
         options: dict[str, Any] | None = None,
         tenant: str | None = None,
         incarnation: str | None = None,
+        job_id: str | None = None,
     ) -> str:
-        """A new queued job; `listing`: the total is still being counted; `switch_alias`: point
-        that alias at `collection` once the job has completed; `options`: the ingest options
-        its batches run with (kept for retries); `incarnation`: that of the collection the job
-        is for, so it never writes into another one made later under the same name."""
-        job_id = uuid.uuid4().hex
+        """A new queued job (under `job_id`, else a new id); `listing`: the total is still being
+        counted, or its items are still being queued; `switch_alias`: point that alias at
+        `collection` once the job has completed; `options`: the ingest options its batches run
+        with (kept for retries); `incarnation`: that of the collection the job is for, so it
+        never writes into another one made later under the same name."""
+        job_id = job_id or new_job_id()
         now = repr(time.time())
         key = self.keys(job_id)[0]
         mapping = {
@@ -188,8 +200,12 @@ class JobStore:
         key = self.keys(job_id)[0]
         self._redis.hset(key, mapping={"total": total, "updated_at": repr(time.time())})
         if listing_done:
-            self._redis.hset(key, "listing", 0)
-            self._redis.hdel(self.keys(job_id)[4], "listing")
+            self.end_listing(job_id)
+
+    def end_listing(self, job_id: str) -> None:
+        """Record that every item of the job is counted and queued (its listing task is done)."""
+        self._redis.hset(self.keys(job_id)[0], "listing", 0)
+        self._redis.hdel(self.keys(job_id)[4], "listing")
 
     def mark_started(self, job_id: str) -> None:
         """Record the first time a worker picked the job up."""

@@ -7,13 +7,18 @@ import re
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import redis
 
 from mmsearch.infra.errors import JobNotFound
+from mmsearch.infra.jobs.state import (  # noqa: F401 - the job types, importable from here too
+    FINAL_STATUSES,
+    ItemFailure,
+    JobState,
+    JobStatus,
+    derive_status,
+)
 
 _PREFIX = "mmsearch:job:"
 _MIGRATION = "mmsearch:migration:"
@@ -46,76 +51,6 @@ if ttl > 0 then
 end
 return 1
 """
-
-
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    COMPLETED_WITH_ERRORS = "completed_with_errors"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-FINAL_STATUSES = frozenset(
-    {JobStatus.SUCCEEDED, JobStatus.COMPLETED_WITH_ERRORS, JobStatus.FAILED, JobStatus.CANCELLED}
-)
-
-
-@dataclass
-class ItemFailure:
-    """One item's failure as recorded against the job; `item` (the item as sent) is kept apart
-    so a retry can send it again."""
-
-    uri: str | None
-    id: str | None
-    code: str
-    message: str
-    item: dict[str, Any] | None = None
-
-    def public(self) -> dict[str, Any]:
-        return {"uri": self.uri, "id": self.id, "code": self.code, "message": self.message}
-
-
-@dataclass
-class JobState:
-    job_id: str
-    collection: str
-    status: JobStatus
-    total: int
-    succeeded: int
-    failed: int
-    skipped: int
-    listing: bool
-    created_at: float
-    updated_at: float
-    error_count: int
-    errors: list[ItemFailure] = field(default_factory=list)
-    message: str | None = None
-    switch_alias: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    retries: int = 0
-    tenant: str | None = None
-    incarnation: str | None = None
-
-    @property
-    def pending(self) -> int:
-        return max(0, self.total - self.succeeded - self.failed - self.skipped)
-
-
-def _status(fields: dict[str, str], done: int, total: int) -> JobStatus:
-    if fields.get("cancelled") == "1":
-        return JobStatus.CANCELLED
-    if fields.get("fatal"):
-        return JobStatus.FAILED
-    if fields.get("listing") == "1":
-        return JobStatus.RUNNING if fields.get("started_at") else JobStatus.QUEUED
-    if done >= total:
-        failed = int(fields.get("failed", 0))
-        if failed == 0:
-            return JobStatus.SUCCEEDED
-        return JobStatus.FAILED if failed >= total else JobStatus.COMPLETED_WITH_ERRORS
-    return JobStatus.RUNNING if fields.get("started_at") else JobStatus.QUEUED
 
 
 def new_job_id() -> str:
@@ -302,7 +237,7 @@ class JobStore:
         return JobState(
             job_id=job_id,
             collection=fields["collection"],
-            status=_status(fields, succeeded + failed + skipped, total),
+            status=derive_status(fields, succeeded + failed + skipped, total),
             total=total,
             succeeded=succeeded,
             failed=failed,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import (
     AfterValidator,
@@ -14,6 +14,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from typing_extensions import TypedDict
 
 from mmsearch.infra.catalog.metadata import MetadataLimits, metadata_problem
 from mmsearch.infra.errors import ItemErrorCode
@@ -113,13 +114,18 @@ class CollectionsPublic(BaseModel):
     count: int
 
 
-class IngestItemIn(Strict):
-    uri: str = Field(min_length=1, max_length=2048)
-    id: str | None = Field(default=None, min_length=1, max_length=512)
-    metadata: Metadata = Field(
-        default_factory=dict, description="within the metadata bounds, else the item fails"
-    )
-    text: str | None = Field(default=None, max_length=MAX_TEXT)
+class IngestItemIn(TypedDict):
+    """One item of an ingest request. A typed dict rather than a model: a request may carry
+    100,000 items, and validating them into dicts costs a tenth of building model objects."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+
+    uri: Annotated[str, Field(min_length=1, max_length=2048)]
+    id: NotRequired[Annotated[str | None, Field(min_length=1, max_length=512)]]
+    metadata: NotRequired[
+        Annotated[Metadata, Field(description="within the metadata bounds, else the item fails")]
+    ]
+    text: NotRequired[Annotated[str | None, Field(max_length=MAX_TEXT)]]
 
 
 class AutoLabelsIn(Strict):

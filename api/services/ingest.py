@@ -84,10 +84,7 @@ def submit_ingest(
         create(collection, 0, listing=True)
         sender.prefix(job_id, collection, body.prefix, body.metadata, options=options or None)
         return JobAccepted(job_id=job_id, status=JobStatus.QUEUED, total=None)
-    items = [
-        {"uri": item.uri, "id": item.id, "metadata": item.metadata, "text": item.text}
-        for item in body.items or []
-    ]
+    items: list[dict[str, Any]] = list(body.items or [])  # type: ignore[arg-type]
     if len(items) <= INLINE_BATCHES * batch_size:
         create(collection, len(items))
         checked = checked_items(items, body.metadata, metadata_limits or MetadataLimits())

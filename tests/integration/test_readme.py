@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,12 +48,12 @@ class Block:
 def bash_blocks(readme: str) -> list[Block]:
     """Every ```bash block of the README, with the title of the section it is in."""
     blocks, section = [], ""
-    pattern = re.compile(r"^## ([^\n]+)$|^```bash\n(.*?)^```$", re.MULTILINE | re.DOTALL)
-    for match in pattern.finditer(readme):
+    fence = re.compile(r"^## ([^\n]+)$|^([ \t]*)```bash\n(.*?)^\2```$", re.MULTILINE | re.DOTALL)
+    for match in fence.finditer(readme):
         if match[1] is not None:
             section = match[1]
-        else:
-            blocks.append(Block(section, match[2]))
+        else:  # a block in a list item is indented as a whole
+            blocks.append(Block(section, textwrap.dedent(match[3])))
     return blocks
 
 

@@ -41,6 +41,16 @@ class AnyPath(PathConverter):
     part_isolating = False
 
 
+# The OpenAPI tag of each route module, with its description: /docs shows one section per tag.
+TAGS: Mapping[str, tuple[str, str]] = {
+    "collections": ("collections", "Create, inspect, re-embed and delete collections"),
+    "jobs": ("ingest & jobs", "Ingest media; follow, cancel and retry its jobs"),
+    "search": ("search", "Search one collection or several; zero-shot labels"),
+    "items": ("items", "Read, change and delete indexed items; thumbnails; near-duplicates"),
+    "ops": ("operations", "The web page, this document, metrics and health probes"),
+}
+
+
 class Scope(StrEnum):
     """What an API key must allow to call an endpoint; `open` endpoints need no key."""
 
@@ -73,6 +83,11 @@ class Endpoint:
     def name(self) -> str:
         """The Flask endpoint name: the handler's."""
         return self.handler.__name__
+
+    @property
+    def tag(self) -> str:
+        """The OpenAPI tag: the group of the route module that handles it."""
+        return TAGS[self.handler.__module__.rsplit(".", 1)[-1]][0]
 
     @property
     def rule(self) -> str:

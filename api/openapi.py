@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from mmsearch.api.http import ENDPOINTS, Endpoint
+from mmsearch.api.http import ENDPOINTS, TAGS, Endpoint
 from mmsearch.api.openapi_examples import EXAMPLES
 from mmsearch.api.schemas import resources as s
 
@@ -50,9 +50,10 @@ def operation(endpoint: Endpoint) -> dict[str, Any]:
     """One endpoint's operation object; every API error response is the one envelope."""
     if endpoint.plain is not None:
         responses = {str(status): {"description": text} for status, text in endpoint.plain.items()}
-        return {"summary": endpoint.summary, "responses": responses}
+        return {"summary": endpoint.summary, "tags": [endpoint.tag], "responses": responses}
     op: dict[str, Any] = {
         "summary": endpoint.summary,
+        "tags": [endpoint.tag],
         "parameters": [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
             for name in endpoint.parameters
@@ -83,6 +84,7 @@ def build_openapi(endpoints: Iterable[Endpoint] = ENDPOINTS) -> dict[str, Any]:
             "version": "1",
             "description": "Multimodal image search over S3 collections",
         },
+        "tags": [{"name": name, "description": text} for name, text in TAGS.values()],
         "components": {
             "schemas": defs.get("$defs", {}),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -9,6 +9,7 @@ import logging
 import socket
 import sys
 
+from mmsearch.api.cli.backup import register as register_backup
 from mmsearch.api.cli.client_commands import register as register_client_commands
 from mmsearch.api.cli.eval import register as register_eval
 from mmsearch.infra.logs import setup_logging
@@ -152,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     hash_key.set_defaults(func=cmd_hash_key)
     register_client_commands(sub)
     register_eval(sub)
+    register_backup(sub)
     config = sub.add_parser("config", help="print the effective settings (secrets masked)")
     config.set_defaults(func=cmd_config)
     return parser

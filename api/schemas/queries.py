@@ -5,7 +5,14 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from mmsearch.api.schemas.resources import (
     MAX_TEXT,
@@ -124,7 +131,20 @@ class FanoutSearchRequest(QueryFields, Paging):
         return self
 
 
-class SearchHit(BaseModel):
+class OmitsUnset(BaseModel):
+    """A response whose optional fields are left out when they do not apply (None), rather than
+    sent as null; the OpenAPI document shows them as optional."""
+
+    @model_serializer(mode="wrap")
+    def _omit_none(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        optional = [
+            name for name, field in type(self).model_fields.items() if not field.is_required()
+        ]
+        return {k: v for k, v in data.items() if not (k in optional and v is None)}
+
+
+class SearchHit(OmitsUnset):
     id: str
     uri: str
     score: float
@@ -138,7 +158,7 @@ class SearchGroup(BaseModel):
     results: list[SearchHit]
 
 
-class SearchResponse(BaseModel):
+class SearchResponse(OmitsUnset):
     results: list[SearchHit] = Field(default_factory=list)
     groups: list[SearchGroup] | None = None
     took_ms: float

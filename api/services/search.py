@@ -22,7 +22,7 @@ from mmsearch.infra.catalog.filters import to_payload_filter
 from mmsearch.infra.catalog.payload import ItemPayload, metadata_key
 from mmsearch.infra.catalog.points import item_point_ids
 from mmsearch.infra.catalog.tenancy import scoped
-from mmsearch.infra.errors import InvalidRequest
+from mmsearch.infra.errors import InvalidRequest, ItemNotFound
 from mmsearch.infra.vectors import IMAGE_VECTOR, TEXT_VECTOR, CollectionSpec, Hit, VectorStore
 
 _FANOUT = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fanout")
@@ -50,25 +50,48 @@ def search(
     vectors = stores.vectors
     spec = vectors.spec(collection)
     flt = scoped(to_payload_filter(body.filter), tenant)
-    using = _using(body.mode)
     if body.recommend is not None:
         with phase("search"):
-            hits = vectors.recommend(
-                spec.name,
-                item_point_ids(spec, body.recommend.positive, tenant),
-                item_point_ids(spec, body.recommend.negative, tenant),
-                using=using,
-                filter=flt,
-                limit=body.limit,
-                offset=body.offset,
-                score_threshold=body.score_threshold,
-            )
+            hits = _recommend(vectors, spec, body, flt, tenant)
         return _response(hits, started)
     with phase("encode"):
         encoder = stores.encoder(spec.model)
         vector = query_vector(stores, encoder, body, uploads, spec, tenant)
     with phase("search"):
         return _ranked(vectors, spec, vector, body, flt, started)
+
+
+def _recommend(
+    store: VectorStore,
+    spec: CollectionSpec,
+    body: SearchRequest,
+    flt: dict[str, Any] | None,
+    tenant: str | None,
+) -> list[Hit]:
+    """Recommendations from the caller's example ids; a missing example is named by its id,
+    since the point ids the engine reports mean nothing to the caller."""
+    assert body.recommend is not None
+    positive = item_point_ids(spec, body.recommend.positive, tenant)
+    negative = item_point_ids(spec, body.recommend.negative, tenant)
+    named = [*body.recommend.positive, *body.recommend.negative]
+    caller_ids = dict(zip([*positive, *negative], named, strict=True))
+    try:
+        return store.recommend(
+            spec.name,
+            positive,
+            negative,
+            using=_using(body.mode),
+            filter=flt,
+            limit=body.limit,
+            offset=body.offset,
+            score_threshold=body.score_threshold,
+        )
+    except ItemNotFound as exc:
+        missing = [caller_ids[point] for point in exc.details["missing"] if point in caller_ids]
+        raise ItemNotFound(
+            f"example item(s) not found: {', '.join(map(repr, missing))}",
+            details={"missing": missing},
+        ) from exc
 
 
 def _ranked(

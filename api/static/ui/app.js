@@ -3,7 +3,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { image: null, thumbnails: [] };
+const state = { image: null, thumbnails: [], collections: [] };
 
 function headers(extra = {}) {
   const key = localStorage.getItem("mmsearch-key");
@@ -36,11 +36,23 @@ async function loadCollections() {
     const { data } = await api("GET", "/v1/collections");
     const select = $("collection");
     const chosen = localStorage.getItem("mmsearch-collection");
+    state.collections = data;
     select.replaceChildren(...data.map((c) => new Option(`${c.name} (${c.count})`, c.name)));
     if (data.some((c) => c.name === chosen)) select.value = chosen;
+    noticeRandomWeights();
     if (!data.length) say("No collections yet: create one and ingest images (see /docs).");
   } catch (error) {
     say(`Cannot list collections: ${error.message}`, true);
+  }
+}
+
+// Random weights (a test or demo model) rank by chance: say so where the results appear.
+function noticeRandomWeights() {
+  const chosen = state.collections.find((c) => c.name === $("collection").value);
+  const notice = $("random-weights");
+  notice.hidden = !(chosen && chosen.random_weights);
+  if (!notice.hidden) {
+    notice.textContent = `${chosen.name} uses random weights (${chosen.model}): rankings are meaningless.`;
   }
 }
 
@@ -189,6 +201,7 @@ function init() {
     loadCollections();
   };
   $("search-form").onsubmit = search;
+  $("collection").onchange = noticeRandomWeights;
   $("add-filter").onclick = () => addFilterRow();
   const drop = $("drop");
   drop.onclick = (e) => {

@@ -58,6 +58,8 @@ _JOB = {
     ],
     "error_count": 2,
     "retries": 0,
+    "processing": {"loaded": 0, "embedded": 0},
+    "items_per_second": 14.3,
     "created_at": "2026-11-23T10:00:00+00:00",
     "updated_at": "2026-11-23T10:01:12+00:00",
 }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -34,9 +34,13 @@ class MediaLoader:
         return encoder.preprocess(image)
 
     def load_all(
-        self, encoder: Encoder, items: Sequence[IngestItem]
+        self,
+        encoder: Encoder,
+        items: Sequence[IngestItem],
+        on_loaded: Callable[[int], None] | None = None,
     ) -> tuple[list[tuple[IngestItem, Any]], list[ItemFailure]]:
-        """Each item's model input, in order; the items that could not be loaded, as failures."""
+        """Each item's model input, in order; the items that could not be loaded, as failures.
+        `on_loaded` is told how many items are loaded (or refused) so far, after each."""
 
         def guarded(item: IngestItem) -> tuple[IngestItem, Any, ItemFailure | None]:
             try:
@@ -54,4 +58,6 @@ class MediaLoader:
                 loaded.append((item, tensor))
             else:
                 failures.append(failure)
+            if on_loaded is not None:
+                on_loaded(len(loaded) + len(failures))
         return loaded, failures

@@ -6,10 +6,13 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from mmsearch.encoders import Encoder, EncoderLoader
 from mmsearch.encoders.zero_shot import top_labels
 from mmsearch.infra.catalog.versions import is_same_collection
 from mmsearch.infra.errors import CollectionNotFound, ItemErrorCode
+from mmsearch.infra.jobs.progress import BatchProgress
 from mmsearch.infra.jobs.store import JobStatus, JobStore
 from mmsearch.infra.vectors import (
     IMAGE_VECTOR,
@@ -43,16 +46,17 @@ def embed_and_upsert(
     spec: CollectionSpec,
     items: Sequence[IngestItem],
     options: IngestOptions = NO_OPTIONS,
+    progress: BatchProgress | None = None,
 ) -> BatchOutcome:
     """Index a batch; bad items become failures, a store failure raises UpsertFailed, and a
     collection deleted (or made again) meanwhile raises CollectionNotFound."""
-    loaded, failures = media.load_all(encoder, items)
+    loaded, failures = media.load_all(encoder, items, progress.loaded if progress else None)
     if not loaded:
         return BatchOutcome(succeeded=0, failures=failures)
     kept = [item for item, _ in loaded]
     try:
         with EMBED_SECONDS.time():
-            embedded = encoder.embed_preprocessed([tensor for _, tensor in loaded])
+            embedded = embed_in_steps(encoder, [tensor for _, tensor in loaded], progress)
             captioned = [i for i, item in enumerate(kept) if item.text]
             texts = encoder.embed_texts([kept[i].text or "" for i in captioned])
         auto = options.auto_labels
@@ -98,6 +102,20 @@ def embed_and_upsert(
     return BatchOutcome(succeeded=len(points), failures=failures, skipped=duplicates)
 
 
+def embed_in_steps(
+    encoder: Encoder, tensors: list[Any], progress: BatchProgress | None
+) -> np.ndarray:
+    """Image vectors of a batch, embedded in its progress steps so that progress moves inside
+    a large batch (in one pass when nothing watches)."""
+    if progress is None:
+        return encoder.embed_preprocessed(tensors)
+    parts = []
+    for start in range(0, len(tensors), progress.step):
+        parts.append(encoder.embed_preprocessed(tensors[start : start + progress.step]))
+        progress.embedded(start + len(parts[-1]))
+    return np.concatenate(parts)
+
+
 def run_batch(
     jobs: JobStore,
     vectors: VectorStore,
@@ -117,9 +135,12 @@ def run_batch(
     items = [IngestItem.from_dict(raw) for raw in raw_items]
     for item in items:
         item.tenant = options.tenant or item.tenant  # a tenant job stamps every item
+    progress = BatchProgress(jobs, job_id, batch, len(items))
+    progress.start()
     try:
         spec = bound_spec(jobs, vectors, job_id, collection)
-        outcome = embed_and_upsert(vectors, media, encoders(spec.model), spec, items, options)
+        encoder = encoders(spec.model)
+        outcome = embed_and_upsert(vectors, media, encoder, spec, items, options, progress)
         mirror_to_migration(jobs, vectors, media, encoders, spec, items, options)
     except CollectionNotFound as exc:
         outcome = failed_batch(raw_items, ItemErrorCode.COLLECTION_DELETED, exc.message)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,28 +21,38 @@ from mmsearch.infra.settings import get_settings
 
 
 def embed_set(model: str, images: list[Path], captions: list[str], batch: int) -> Any:
-    """Unit image and caption vectors, with progress bars."""
+    """Unit image and caption vectors, saying what it does and with progress bars."""
+    started = time.monotonic()
+    say(f"loading model {model} (the first time, torch and the weights take a while)")
     from mmsearch.encoders import get_encoder  # torch: only for this command
     from mmsearch.infra.media.images import decode_image
 
     s = get_settings()
     encoder = get_encoder(model, device=s.device, cache_dir=s.model_cache_dir)
     image_rows, text_rows = [], []
-    with tqdm(total=len(images), unit="img", desc="images") as bar:
+    say(f"model loaded in {time.monotonic() - started:.1f} s")
+    with tqdm(total=len(images), unit="img", desc="decoding and encoding images") as bar:
         for start in range(0, len(images), batch):
-            chunk = [
-                decode_image(
-                    p.read_bytes(), max_pixels=s.max_image_pixels, min_side=s.decode_min_side
+            chunk = []
+            for path in images[start : start + batch]:
+                chunk.append(
+                    decode_image(
+                        path.read_bytes(), max_pixels=s.max_image_pixels, min_side=s.decode_min_side
+                    )
                 )
-                for p in images[start : start + batch]
-            ]
+                bar.set_postfix(decoded=start + len(chunk))  # moves while a batch is decoded
             image_rows.append(encoder.embed_images(chunk))
             bar.update(len(chunk))
-    with tqdm(total=len(captions), unit="text", desc="captions") as bar:
+    with tqdm(total=len(captions), unit="text", desc="encoding captions") as bar:
         for start in range(0, len(captions), batch):
             text_rows.append(encoder.embed_texts(captions[start : start + batch]))
             bar.update(len(text_rows[-1]))
     return encoder.name, np.concatenate(image_rows), np.concatenate(text_rows)
+
+
+def say(message: str) -> None:
+    """A phase of the run, on stderr (stdout holds the report)."""
+    print(f"mmsearch eval: {message}", file=sys.stderr, flush=True)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -49,7 +61,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SystemExit(f"mmsearch eval: {exc}") from exc
     model = args.model or get_settings().default_model
+    say(f"{len(data.images)} images, {len(data.captions)} captions listed")
     name, image_vectors, text_vectors = embed_set(model, data.images, data.captions, args.batch)
+    say("scoring")
     recall = recall_at_k(text_vectors @ image_vectors.T, data.image_of)
     report = {
         "model": name,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 from typing import Any
 
@@ -16,6 +18,20 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status, self.code, self.message, self.details = status, code, message, details
+
+
+class UsageError(Exception):
+    """A command line the command cannot run (exit 2 with a usage message, as argparse does)."""
+
+
+def print_json(value: Any) -> None:
+    """Print an API answer as indented JSON."""
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def client_for(args: argparse.Namespace) -> ApiClient:
+    """The client of the API a command names (`--api-url`, else MMSEARCH_API_URL)."""
+    return ApiClient(args.api_url)
 
 
 class ApiClient:
@@ -52,6 +68,9 @@ class ApiClient:
 
     def job(self, job_id: str, errors_limit: int = 100) -> dict[str, Any]:
         return dict(self.call("GET", f"/v1/jobs/{job_id}", params={"errors_limit": errors_limit}))
+
+    def jobs(self, limit: int) -> list[dict[str, Any]]:
+        return list(self.call("GET", "/v1/jobs", params={"limit": limit})["data"])
 
     def ingest(self, collection: str, body: dict[str, Any]) -> dict[str, Any]:
         return dict(self.call("POST", f"/v1/collections/{collection}/ingest", json=body))

@@ -183,6 +183,11 @@ class JobError(BaseModel):
     message: str
 
 
+class JobProcessing(BaseModel):
+    loaded: int = Field(description="Items of batches in flight fetched and decoded (or refused)")
+    embedded: int = Field(description="Of those, items embedded; not yet in `succeeded`")
+
+
 class JobPublic(BaseModel):
     job_id: str
     collection: str
@@ -197,6 +202,13 @@ class JobPublic(BaseModel):
     errors: list[JobError]
     error_count: int = Field(description="Errors kept (the list is capped; `failed` counts all)")
     retries: int = Field(default=0, description="Times its failed items were sent again")
+    processing: JobProcessing = Field(
+        description="Progress inside the batches in flight, in steps of about 8 items: not "
+        "counted in `succeeded`/`failed`; reset when a batch is redelivered, 0 once final"
+    )
+    items_per_second: float | None = Field(
+        description="Items done ÷ (last count − first pickup by a worker); null before"
+    )
     created_at: str
     updated_at: str
 

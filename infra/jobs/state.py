@@ -56,10 +56,32 @@ class JobState:
     retries: int = 0
     tenant: str | None = None
     incarnation: str | None = None
+    started_at: float | None = None
+    loaded: int = 0  # items of batches in flight fetched and decoded (or refused)
+    embedded: int = 0  # of those, items embedded
+
+    @property
+    def done(self) -> int:
+        return self.succeeded + self.failed + self.skipped
 
     @property
     def pending(self) -> int:
-        return max(0, self.total - self.succeeded - self.failed - self.skipped)
+        return max(0, self.total - self.done)
+
+    @property
+    def processing(self) -> dict[str, int]:
+        """Progress of the batches in flight, within the pending items; none once final."""
+        if self.status in FINAL_STATUSES:
+            return {"loaded": 0, "embedded": 0}
+        loaded = min(self.loaded, self.pending)
+        return {"loaded": loaded, "embedded": min(self.embedded, loaded)}
+
+    @property
+    def items_per_second(self) -> float | None:
+        """Items done per second from the first pickup to the last count (None before)."""
+        if self.started_at is None or self.updated_at <= self.started_at or not self.done:
+            return None
+        return self.done / (self.updated_at - self.started_at)
 
 
 def derive_status(fields: dict[str, str], done: int, total: int) -> JobStatus:

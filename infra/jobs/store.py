@@ -29,7 +29,11 @@ _JOB_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex, as `JobStore.create` makes
 # Counts a batch once even if a redelivered task finishes it again (acks_late + worker loss).
 _COMPLETE_BATCH = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 0 end
+local progress = {ARGV[1] .. ':loaded', ARGV[1] .. ':embedded'}
+if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then
+  redis.call('HDEL', KEYS[6], unpack(progress))
+  return 0
+end
 redis.call('HINCRBY', KEYS[1], 'succeeded', ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'failed', ARGV[3])
 redis.call('HINCRBY', KEYS[1], 'skipped', ARGV[4])
@@ -45,6 +49,7 @@ for i = 8 + listed, #ARGV do
   redis.call('RPUSH', KEYS[4], ARGV[i])
 end
 redis.call('HDEL', KEYS[5], ARGV[1])
+redis.call('HDEL', KEYS[6], unpack(progress))  -- counted now: no longer in flight
 local ttl = redis.call('TTL', KEYS[1])
 if ttl > 0 then
   for k = 2, 4 do redis.call('EXPIRE', KEYS[k], ttl) end
@@ -85,6 +90,10 @@ class JobStore:
             raise JobNotFound(f"job {job_id[:100]!r} not found")
         base = _PREFIX + job_id
         return base, base + ":batches", base + ":errors", base + ":failed", base + ":sent"
+
+    def progress_key(self, job_id: str) -> str:
+        """The job's hash of batches in flight (see mmsearch.infra.jobs.progress)."""
+        return self.keys(job_id)[0] + ":progress"
 
     def create(
         self,
@@ -212,7 +221,7 @@ class JobStore:
         retryable = [json.dumps({**f.public(), "item": f.item}) for f in failed if f.item]
         args: list[Any] = [batch, succeeded, len(failed), len(skipped), repr(time.time())]
         result = self._complete(
-            keys=list(self.keys(job_id)),
+            keys=[*self.keys(job_id), self.progress_key(job_id)],
             args=[*args, self._max_errors, len(errors), *errors, *retryable],
         )
         if result == -1:
@@ -225,9 +234,10 @@ class JobStore:
         pipe = self._redis.pipeline()
         pipe.hgetall(key)
         pipe.llen(errors_key)
+        pipe.hgetall(self.progress_key(job_id))
         if errors_limit > 0:
             pipe.lrange(errors_key, errors_offset, errors_offset + errors_limit - 1)
-        raw, error_count, *pages = pipe.execute()
+        raw, error_count, in_flight, *pages = pipe.execute()
         if not raw:
             raise JobNotFound(f"job {job_id} not found")
         fields = {_text(k): _text(v) for k, v in raw.items()}
@@ -253,8 +263,16 @@ class JobStore:
             retries=int(fields.get("retries", 0)),
             tenant=fields.get("tenant") or None,
             incarnation=fields.get("incarnation") or None,
+            started_at=float(fields["started_at"]) if fields.get("started_at") else None,
+            loaded=_in_flight(in_flight, ":loaded"),
+            embedded=_in_flight(in_flight, ":embedded"),
         )
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _in_flight(progress: dict[bytes, bytes], suffix: str) -> int:
+    """The sum of one count over the batches in flight."""
+    return sum(int(v) for k, v in progress.items() if _text(k).endswith(suffix))

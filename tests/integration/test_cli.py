@@ -24,6 +24,7 @@ def mmsearch(platform: Platform, *args: str) -> subprocess.CompletedProcess[str]
     return subprocess.run(
         [sys.executable, "-m", "mmsearch.api.cli", *args],
         capture_output=True,
+        stdin=subprocess.DEVNULL,  # no terminal: commands that would ask refuse instead
         text=True,
         cwd=ROOT,
         env={**os.environ, "MMSEARCH_API_URL": platform.base, "HF_HUB_OFFLINE": "1"},
@@ -53,7 +54,7 @@ def test_collection_commands_and_prefix_ingest_with_progress(
     assert json.loads(mmsearch(platform, "collections", "show", name).stdout)["count"] == 6
     table = mmsearch(platform, "search", "red shapes", "--collection", name, "--limit", "3")
     assert table.returncode == 0 and "3 results in" in table.stdout
-    deleted = mmsearch(platform, "collections", "delete", name)
+    deleted = mmsearch(platform, "collections", "delete", name, "--yes")
     assert deleted.returncode == 0 and json.loads(deleted.stdout)["deleted"] is True
 
 

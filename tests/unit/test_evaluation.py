@@ -89,6 +89,8 @@ def test_eval_command_equals_the_encoder_called_directly(tmp_path: Path) -> None
             "--model",
             TINY_TEST_MODEL,
             "--json",
+            "--batch",
+            "8",
         ],
         capture_output=True,
         text=True,
@@ -97,6 +99,9 @@ def test_eval_command_equals_the_encoder_called_directly(tmp_path: Path) -> None
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert done.returncode == 0, done.stderr
+    phases = ["loading model", "model loaded in", "decoded=8", "12/12", "24/24", "scoring"]
+    at = [done.stderr.find(phase) for phase in phases]  # each phase said, in order, on stderr
+    assert -1 not in at and at == sorted(at), done.stderr
     report = json.loads(done.stdout)
     data = load_caption_set(captions, tmp_path)
     encoder = get_encoder(TINY_TEST_MODEL)

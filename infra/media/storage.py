@@ -117,7 +117,7 @@ class ObjectStore:
         if prefix.scheme == "s3":
             listed = self._list_s3(prefix)
         else:
-            listed = list_files(prefix, is_image_name)
+            listed = list_files(prefix, is_image_name, self._settings.file_root)
         for count, uri in enumerate(listed):
             if count >= limit:
                 raise ItemError(ItemErrorCode.TOO_LARGE, f"prefix holds more than {limit} images")

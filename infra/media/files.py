@@ -79,20 +79,27 @@ class _Entry:
         return os.fsencode(self.name + ("/" if self.folder else ""))
 
 
-def list_files(prefix: MediaRef, keep: Callable[[str], bool], root: Path | None) -> Iterator[str]:
+def list_files(
+    prefix: MediaRef, keep: Callable[[str], bool], may_read: Callable[[Path], bool]
+) -> Iterator[str]:
     """References of the regular files under a folder whose names `keep` accepts, in key order
     (by the bytes of the path below the folder, as S3 lists keys), spelt below the folder's
-    reference as given. Symlinks are followed where they lead inside `root`; a folder reached
-    again (a loop, or a second link to it) is not listed again."""
-    inside = root.resolve() if root is not None else None
+    reference as given. A symlink is followed where it leads out of the folder to a path
+    `may_read` accepts; one into the folder is not (its target is listed under its own name),
+    and a folder reached twice is listed once."""
+    top = Path(prefix.path)
+
+    def follow(target: Path) -> bool:
+        return not target.is_relative_to(top) and may_read(target)
+
     try:
-        top = _entries(prefix.path, keep, inside)
+        first = _entries(prefix.path, keep, follow)
         seen = {_identity(prefix.path)}
     except OSError as exc:
         if exc.errno in {errno.ENOENT, errno.ENOTDIR, errno.ELOOP}:
             raise ItemError(ItemErrorCode.NOT_FOUND, f"folder not found: {prefix.uri}") from exc
         raise _open_error(prefix, exc) from exc
-    folders = [("", iter(top))]  # a stack rather than recursion: folders may nest thousands deep
+    folders = [("", iter(first))]  # a stack rather than recursion: folders may nest deep
     while folders:
         below, entries = folders[-1]
         entry = next(entries, None)
@@ -104,9 +111,8 @@ def list_files(prefix: MediaRef, keep: Callable[[str], bool], root: Path | None)
             try:
                 if (identity := _identity(entry.path)) not in seen:
                     seen.add(identity)
-                    folders.append(
-                        (f"{below}{entry.name}/", iter(_entries(entry.path, keep, inside)))
-                    )
+                    inner = _entries(entry.path, keep, follow)
+                    folders.append((f"{below}{entry.name}/", iter(inner)))
             except OSError as exc:
                 log.warning("skipping folder %s: %s", entry.path, exc.strerror)
 
@@ -116,12 +122,14 @@ def _identity(folder: str) -> tuple[int, int]:
     return info.st_dev, info.st_ino
 
 
-def _entries(folder: str, keep: Callable[[str], bool], inside: Path | None) -> list[_Entry]:
-    """A folder's subfolders and kept regular files, links followed into `inside`, by key."""
+def _entries(
+    folder: str, keep: Callable[[str], bool], follow: Callable[[Path], bool]
+) -> list[_Entry]:
+    """A folder's subfolders and kept regular files (links `follow` accepts), by key."""
     entries = []
     with os.scandir(folder) as scan:
         for found in scan:
-            entry = _followed(found, inside) if found.is_symlink() else _plain(found)
+            entry = _followed(found, follow) if found.is_symlink() else _plain(found)
             if entry is not None and (entry.folder or keep(entry.name)):
                 entries.append(entry)
     return sorted(entries, key=lambda entry: entry.key)
@@ -133,16 +141,14 @@ def _plain(found: os.DirEntry[str]) -> _Entry | None:
     return _Entry(found.name, found.path, folder=False) if found.is_file() else None
 
 
-def _followed(link: os.DirEntry[str], inside: Path | None) -> _Entry | None:
-    """Where a link leads, when that is a folder or a regular file inside the root; links out
-    of it, dangling links and loops are left out (a reference to one is refused when read)."""
+def _followed(link: os.DirEntry[str], follow: Callable[[Path], bool]) -> _Entry | None:
+    """Where a link leads, when that is a folder or a regular file `follow` accepts; dangling
+    links and loops are left out (a reference to one is not_found when read)."""
     try:
         target = Path(os.path.realpath(link.path, strict=True))
         mode = os.stat(target).st_mode
     except OSError:
         return None
-    if inside is None or not target.is_relative_to(inside):
-        return None
-    if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
+    if (stat.S_ISDIR(mode) or stat.S_ISREG(mode)) and follow(target):
         return _Entry(link.name, str(target), folder=stat.S_ISDIR(mode))
     return None

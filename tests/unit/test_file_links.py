@@ -71,15 +71,22 @@ def test_links_inside_the_root_are_followed_and_links_out_are_not(
     assert read == [b"linked", b"below a linked folder", b"own"]
 
 
-def test_every_folder_is_listed_once(file_root: Path) -> None:
-    write(file_root / "a" / "x.jpg")
-    (file_root / "a" / "back").symlink_to("..")
-    (file_root / "b").symlink_to("a")
-    (file_root / "a" / "deeper").mkdir()
+def test_links_into_the_folder_are_not_followed_and_every_folder_is_listed_once(
+    file_root: Path,
+) -> None:
+    write(file_root / "p" / "x.jpg")
+    write(file_root / "ext" / "y.jpg")
+    (file_root / "p" / "alias.jpg").symlink_to("x.jpg")
+    (file_root / "p" / "self").symlink_to(".")
+    (file_root / "p" / "l1").symlink_to(file_root / "ext")
+    (file_root / "p" / "l2").symlink_to(file_root / "ext")
+    (file_root / "ext" / "back").symlink_to(".")
+    (file_root / "ext" / "up").symlink_to(file_root / "p")
+    (file_root / "ext" / "fan").mkdir()
     for index in range(8):  # links that would multiply the paths to one folder
-        (file_root / "a" / "deeper" / f"l{index}").symlink_to(file_root / "a")
-    objects = store(file_root)
-    assert listed(objects, file_uri(file_root) + "/") == [file_uri(file_root / "a" / "x.jpg")]
+        (file_root / "ext" / "fan" / f"l{index}").symlink_to(file_root / "ext")
+    p = file_uri(file_root / "p")
+    assert listed(store(file_root), p + "/") == [f"{p}/l1/y.jpg", f"{p}/x.jpg"]
 
 
 def test_a_root_configured_through_a_link_lists_under_its_own_spelling(tmp_path: Path) -> None:
@@ -112,3 +119,23 @@ def test_file_references_without_a_root_suggest_the_upload(tmp_path: Path) -> No
     objects = ObjectStore(Settings(data_dir=tmp_path / "data", file_root=None))
     message = forbidden_message(objects, file_uri(tmp_path / "a.jpg"))
     assert "MMSEARCH_FILE_ROOT" in message and "--upload s3://" in message
+
+
+def test_a_tenant_listing_follows_links_within_its_sources_only(file_root: Path) -> None:
+    write(file_root / "acme" / "own.jpg")
+    write(file_root / "acme" / "shared" / "a.jpg")
+    write(file_root / "globex" / "secret.jpg")
+    (file_root / "acme" / "alias.jpg").symlink_to("own.jpg")
+    (file_root / "acme" / "peek.jpg").symlink_to(file_root / "globex" / "secret.jpg")
+    (file_root / "acme" / "peek").symlink_to(file_root / "globex")
+    (file_root / "acme" / "again").symlink_to("shared")
+    sources = {"acme": [file_uri(file_root / "acme") + "/"]}
+    objects = ObjectStore(
+        Settings(data_dir=file_root.parent / "data", file_root=file_root, tenant_sources=sources)
+    )
+    acme = file_uri(file_root / "acme")
+    prefix = objects.parse(acme + "/", prefix=True, tenant="acme")
+    own = [f"{acme}/own.jpg", f"{acme}/shared/a.jpg"]
+    assert list(objects.list_prefix(prefix, 99, tenant="acme")) == own
+    everything = ["own.jpg", "peek.jpg", "peek/secret.jpg", "shared/a.jpg"]
+    assert listed(objects, acme + "/") == [f"{acme}/{n}" for n in everything]

@@ -19,7 +19,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _FILE_URI_ESCAPED = re.compile(r"[%#?\x00-\x1f\x7f\udc80-\udcff]")
 MAX_URI_LENGTH = 2048
 # Where a file:// reference out of reach is sent instead: the CLI uploads a folder to S3.
-_UPLOAD_HINT = "for files elsewhere, `mmsearch ingest FOLDER --upload s3://bucket/prefix`"
+_UPLOAD = "upload them: mmsearch ingest FOLDER --upload s3://bucket/prefix"
 SCHEMES = ("s3", "file", "http", "https")
 
 
@@ -107,7 +107,11 @@ def _parse_s3(uri: str, *, prefix: bool) -> MediaRef:
 
 def _parse_file(uri: str, file_root: Path | None, *, prefix: bool) -> MediaRef:
     if file_root is None:
-        raise _forbidden(uri, f"file:// is disabled: MMSEARCH_FILE_ROOT is unset; {_UPLOAD_HINT}")
+        raise ItemError(
+            ItemErrorCode.FORBIDDEN_URI,
+            f"{uri[:200]!r}: file:// is disabled (MMSEARCH_FILE_ROOT is unset); set it to the"
+            f" folder of the files, or {_UPLOAD}",
+        )
     parts = urlsplit(uri)
     if parts.netloc not in {"", "localhost"} or parts.query or parts.fragment:
         raise _invalid(uri, "file reference must be file:///absolute/path")
@@ -130,7 +134,11 @@ def _parse_file(uri: str, file_root: Path | None, *, prefix: bool) -> MediaRef:
 
 def _outside_root(uri: str, file_root: Path) -> ItemError:
     # The same words whether or not the path exists: nothing is told about what lies outside.
-    return _forbidden(uri, f"not under MMSEARCH_FILE_ROOT ({file_root}); {_UPLOAD_HINT}")
+    return ItemError(
+        ItemErrorCode.FORBIDDEN_URI,
+        f"{uri[:200]!r} is not under MMSEARCH_FILE_ROOT ({file_root}); to index files from"
+        f" elsewhere, {_UPLOAD}",
+    )
 
 
 def _escaped(path: str) -> str:

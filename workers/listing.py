@@ -76,10 +76,16 @@ def fan_out_stored(
 
 
 def prefix_items(
-    objects: ObjectStore, prefix: str, metadata: dict[str, Any], max_objects: int
+    objects: ObjectStore,
+    prefix: str,
+    metadata: dict[str, Any],
+    max_objects: int,
+    tenant: str | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Items for every image under a storage prefix (at most `max_objects` of them)."""
-    for uri in objects.list_prefix(objects.parse(prefix, prefix=True), max_objects):
+    """Items for every image under a storage prefix (at most `max_objects` of them), each with
+    the prefix as given in its uri; a tenant's listing follows no link out of its sources."""
+    ref = objects.parse(prefix, prefix=True, tenant=tenant)
+    for uri in objects.list_prefix(ref, max_objects, tenant=tenant):
         yield {"uri": uri, "metadata": metadata}
 
 

@@ -127,7 +127,8 @@ def expand_prefix(
     """List a prefix and queue its images as batches, counting the job's total as it goes."""
     runtime = get_runtime()
     s = runtime.settings
-    items = prefix_items(runtime.objects, prefix, metadata, s.max_prefix_objects)
+    tenant = IngestOptions.from_dict(options).tenant
+    items = prefix_items(runtime.objects, prefix, metadata, s.max_prefix_objects, tenant)
     chunks, sender = chunked(items, s.batch_size), task_sender(self, runtime)
     try:
         queue_listing(runtime.jobs, sender, runtime.vectors, job_id, collection, chunks, options)

@@ -13,7 +13,7 @@ from mmsearch.api.cli.backup import register as register_backup
 from mmsearch.api.cli.client_commands import register as register_client_commands
 from mmsearch.api.cli.eval import register as register_eval
 from mmsearch.infra.logs import setup_logging
-from mmsearch.infra.settings import Settings, get_settings
+from mmsearch.infra.settings import Settings, get_settings, require_file_root
 
 
 def _overrides(settings: Settings, args: argparse.Namespace) -> Settings:
@@ -52,6 +52,7 @@ def cmd_standalone(args: argparse.Namespace) -> int:
     from mmsearch.api.standalone import run_standalone
 
     settings = _overrides(get_settings(), args)
+    require_file_root(settings, "standalone")
     require_keys_off_loopback(settings, "standalone")
     return run_standalone(settings, threads=args.threads, worker_concurrency=args.concurrency)
 
@@ -64,6 +65,7 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     settings = _overrides(get_settings(), args)
     _require_server_qdrant(settings, "api")
+    require_file_root(settings, "api")
     require_keys_off_loopback(settings, "api")
     runtime = Runtime(settings)
     app = create_app(runtime=runtime)
@@ -85,6 +87,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     _require_server_qdrant(settings, "worker")
+    require_file_root(settings, "worker")
     # The app factory wires the worker's Celery app and runtime as the API's, loading no model
     # and serving nothing; the runtime is a full one, since the worker embeds images.
     celery = create_app(runtime=Runtime(settings)).extensions["celery"]

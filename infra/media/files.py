@@ -1,5 +1,5 @@
 """file:// media: read regular files only, within a size and time limit, and list folders in the
-order S3 lists keys."""
+order S3 lists keys, following symlinks that stay inside the file root."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import os
 import stat
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from mmsearch.infra.errors import ItemError, ItemErrorCode
-from mmsearch.infra.media.uris import MediaRef, file_uri
+from mmsearch.infra.media.uris import MediaRef, file_uri_below
 
 log = logging.getLogger(__name__)
 
@@ -64,41 +65,90 @@ def _read_within(fd: int, ref: MediaRef, limit: int, deadline: float) -> bytes:
     return b"".join(chunks)
 
 
-def list_files(prefix: MediaRef, keep: Callable[[str], bool]) -> Iterator[str]:
-    """References of the regular files under a folder whose names `keep` accepts, in key order:
-    by the bytes of the path below the folder, as S3 lists keys. Symlinks are not followed."""
+@dataclass(frozen=True)
+class _Entry:
+    """A listed name: `path` where it leads (a link's target, resolved), `folder` whether it is
+    one; its key ends in `/` when it is, so `a b.jpg` < `a/…` < `a0.jpg` as S3 orders keys."""
+
+    name: str
+    path: str
+    folder: bool
+
+    @property
+    def key(self) -> bytes:
+        return os.fsencode(self.name + ("/" if self.folder else ""))
+
+
+def list_files(
+    prefix: MediaRef, keep: Callable[[str], bool], may_read: Callable[[Path], bool]
+) -> Iterator[str]:
+    """References of the regular files under a folder whose names `keep` accepts, in key order
+    (by the bytes of the path below the folder, as S3 lists keys), spelt below the folder's
+    reference as given. A symlink is followed where it leads out of the folder to a path
+    `may_read` accepts; one into the folder is not (its target is listed under its own name),
+    and a folder reached twice is listed once."""
+    top = Path(prefix.path)
+
+    def follow(target: Path) -> bool:
+        return not target.is_relative_to(top) and may_read(target)
+
     try:
-        top = _entries(prefix.path, keep)
+        first = _entries(prefix.path, keep, follow)
+        seen = {_identity(prefix.path)}
     except OSError as exc:
         if exc.errno in {errno.ENOENT, errno.ENOTDIR, errno.ELOOP}:
             raise ItemError(ItemErrorCode.NOT_FOUND, f"folder not found: {prefix.uri}") from exc
         raise _open_error(prefix, exc) from exc
-    folders = [iter(top)]  # a stack rather than recursion: folders may nest thousands deep
+    folders = [("", iter(first))]  # a stack rather than recursion: folders may nest deep
     while folders:
-        entry = next(folders[-1], None)
+        below, entries = folders[-1]
+        entry = next(entries, None)
         if entry is None:
             folders.pop()
-        elif entry.is_dir(follow_symlinks=False):
+        elif not entry.folder:
+            yield file_uri_below(prefix.uri, below + entry.name)
+        else:
             try:
-                folders.append(iter(_entries(entry.path, keep)))
+                if (identity := _identity(entry.path)) not in seen:
+                    seen.add(identity)
+                    inner = _entries(entry.path, keep, follow)
+                    folders.append((f"{below}{entry.name}/", iter(inner)))
             except OSError as exc:
                 log.warning("skipping folder %s: %s", entry.path, exc.strerror)
-        else:
-            yield file_uri(Path(entry.path))
 
 
-def _entries(folder: str, keep: Callable[[str], bool]) -> list[os.DirEntry[str]]:
-    """A folder's subfolders and kept regular files, ordered by key (a folder's key ends in `/`,
-    so `a b.jpg` < `a/…` < `a0.jpg`)."""
+def _identity(folder: str) -> tuple[int, int]:
+    info = os.stat(folder)
+    return info.st_dev, info.st_ino
+
+
+def _entries(
+    folder: str, keep: Callable[[str], bool], follow: Callable[[Path], bool]
+) -> list[_Entry]:
+    """A folder's subfolders and kept regular files (links `follow` accepts), by key."""
+    entries = []
     with os.scandir(folder) as scan:
-        entries = [
-            entry
-            for entry in scan
-            if entry.is_dir(follow_symlinks=False)
-            or (entry.is_file(follow_symlinks=False) and keep(entry.name))
-        ]
+        for found in scan:
+            entry = _followed(found, follow) if found.is_symlink() else _plain(found)
+            if entry is not None and (entry.folder or keep(entry.name)):
+                entries.append(entry)
+    return sorted(entries, key=lambda entry: entry.key)
 
-    def key(entry: os.DirEntry[str]) -> bytes:
-        return os.fsencode(entry.name + ("/" if entry.is_dir(follow_symlinks=False) else ""))
 
-    return sorted(entries, key=key)
+def _plain(found: os.DirEntry[str]) -> _Entry | None:
+    if found.is_dir(follow_symlinks=False):
+        return _Entry(found.name, found.path, folder=True)
+    return _Entry(found.name, found.path, folder=False) if found.is_file() else None
+
+
+def _followed(link: os.DirEntry[str], follow: Callable[[Path], bool]) -> _Entry | None:
+    """Where a link leads, when that is a folder or a regular file `follow` accepts; dangling
+    links and loops are left out (a reference to one is not_found when read)."""
+    try:
+        target = Path(os.path.realpath(link.path, strict=True))
+        mode = os.stat(target).st_mode
+    except OSError:
+        return None
+    if (stat.S_ISDIR(mode) or stat.S_ISREG(mode)) and follow(target):
+        return _Entry(link.name, str(target), folder=stat.S_ISDIR(mode))
+    return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -15,7 +16,7 @@ from mmsearch.infra.catalog.sources import check_tenant_source
 from mmsearch.infra.errors import ItemError, ItemErrorCode
 from mmsearch.infra.media.files import list_files, read_file
 from mmsearch.infra.media.http_fetch import fetch_http
-from mmsearch.infra.media.uris import MediaRef, parse_media_uri
+from mmsearch.infra.media.uris import MediaRef, file_uri, parse_media_uri
 from mmsearch.infra.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -112,16 +113,25 @@ class ObjectStore:
             raise ItemError(ItemErrorCode.TOO_LARGE, f"object exceeds {limit} bytes")
         return data
 
-    def list_prefix(self, prefix: MediaRef, limit: int) -> Iterator[str]:
-        """References of the image objects under a prefix, in key order, at most `limit`."""
+    def list_prefix(self, prefix: MediaRef, limit: int, tenant: str | None = None) -> Iterator[str]:
+        """References of the image objects under a prefix, in key order, at most `limit`; a
+        folder's symlinks are followed only to paths `tenant` may name."""
         if prefix.scheme == "s3":
             listed = self._list_s3(prefix)
         else:
-            listed = list_files(prefix, is_image_name)
+            listed = list_files(prefix, is_image_name, lambda path: self._may_read(path, tenant))
         for count, uri in enumerate(listed):
             if count >= limit:
                 raise ItemError(ItemErrorCode.TOO_LARGE, f"prefix holds more than {limit} images")
             yield uri
+
+    def _may_read(self, path: Path, tenant: str | None) -> bool:
+        """Whether a local path lies within the file root and `tenant`'s sources."""
+        try:
+            self.parse(file_uri(path), tenant=tenant)
+        except ItemError:
+            return False
+        return True
 
     def _list_s3(self, prefix: MediaRef) -> Iterator[str]:
         paginator = self.s3.get_paginator("list_objects_v2")

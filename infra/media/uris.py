@@ -18,6 +18,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # bytes that are not printable UTF-8. Everything else stays readable (spaces, unicode, `+`).
 _FILE_URI_ESCAPED = re.compile(r"[%#?\x00-\x1f\x7f\udc80-\udcff]")
 MAX_URI_LENGTH = 2048
+# Where a file:// reference out of reach is sent instead: the CLI uploads a folder to S3.
+_UPLOAD = "upload them: mmsearch ingest FOLDER --upload s3://bucket/prefix"
 SCHEMES = ("s3", "file", "http", "https")
 
 
@@ -105,7 +107,11 @@ def _parse_s3(uri: str, *, prefix: bool) -> MediaRef:
 
 def _parse_file(uri: str, file_root: Path | None, *, prefix: bool) -> MediaRef:
     if file_root is None:
-        raise _forbidden(uri, "file:// references are disabled (MMSEARCH_FILE_ROOT is unset)")
+        raise ItemError(
+            ItemErrorCode.FORBIDDEN_URI,
+            f"{uri[:200]!r}: file:// is disabled (MMSEARCH_FILE_ROOT is unset); set it to the"
+            f" folder of the files, or {_UPLOAD}",
+        )
     parts = urlsplit(uri)
     if parts.netloc not in {"", "localhost"} or parts.query or parts.fragment:
         raise _invalid(uri, "file reference must be file:///absolute/path")
@@ -119,14 +125,32 @@ def _parse_file(uri: str, file_root: Path | None, *, prefix: bool) -> MediaRef:
         resolved = Path(raw).resolve()  # follows symlinks: an escape via a link is caught below
     except (RuntimeError, OSError) as exc:  # a symlink loop, or a path too long
         if not (Path(raw).is_relative_to(root) or Path(raw).is_relative_to(file_root)):
-            raise _forbidden(uri, "path is outside the configured file root") from exc
+            raise _outside_root(uri, file_root) from exc
         raise ItemError(ItemErrorCode.NOT_FOUND, f"path cannot be resolved: {uri[:200]!r}") from exc
     if not resolved.is_relative_to(root):
-        raise _forbidden(uri, "path is outside the configured file root")
+        raise _outside_root(uri, file_root)
     return MediaRef(uri=uri, scheme="file", bucket="", path=str(resolved))
+
+
+def _outside_root(uri: str, file_root: Path) -> ItemError:
+    # The same words whether or not the path exists: nothing is told about what lies outside.
+    return ItemError(
+        ItemErrorCode.FORBIDDEN_URI,
+        f"{uri[:200]!r} is not under MMSEARCH_FILE_ROOT ({file_root}); to index files from"
+        f" elsewhere, {_UPLOAD}",
+    )
+
+
+def _escaped(path: str) -> str:
+    return _FILE_URI_ESCAPED.sub(lambda m: quote_from_bytes(os.fsencode(m[0])), path)
 
 
 def file_uri(path: Path) -> str:
     """The file:// reference for a local path; parse_media_uri reads back the same path."""
-    text = str(PurePosixPath(path))
-    return "file://" + _FILE_URI_ESCAPED.sub(lambda m: quote_from_bytes(os.fsencode(m[0])), text)
+    return "file://" + _escaped(str(PurePosixPath(path)))
+
+
+def file_uri_below(folder_uri: str, relative: str) -> str:
+    """The reference of a path below a folder, spelt as the folder's reference was given (its
+    links not resolved, so the user finds the item under the name they used)."""
+    return folder_uri + ("" if folder_uri.endswith("/") else "/") + _escaped(relative)

@@ -214,3 +214,16 @@ def test_a_symlink_out_of_the_sources_is_forbidden(tenants: dict[str, Any]) -> N
     link = {"image": {"uri": f"file://{root}/acme/link.jpg"}, "limit": 5}  # leads to globex/
     assert forbidden(c["a"]("POST", search, json=link))
     assert c["admin"].ok("POST", search, json=link)["results"]  # a key without a tenant may
+
+
+def test_a_tenant_folder_listing_follows_no_link_out_of_its_sources(
+    tenants: dict[str, Any], tiny_model: str
+) -> None:
+    c, root, photos = tenants["clients"], tenants["root"], tenants["photos"]
+    name = unique_name("listing")
+    c["admin"].ok("POST", "/v1/collections", json={"name": name, "model": tiny_model})
+    prefix = {"prefix": f"file://{root}/acme/"}  # acme/link.jpg leads into globex/
+    job = c["a"].wait(c["a"].ok("POST", f"/v1/collections/{name}/ingest", json=prefix)["job_id"])
+    assert (job["status"], job["total"], job["errors"]) == ("succeeded", 4, [])
+    found = c["a"].ids(name, {"text": "x", "limit": 50})
+    assert found == {f"file://{root}/acme/{photo.name}" for photo in photos[:4]}

@@ -8,11 +8,12 @@ from typing import Any
 
 from mmsearch.infra.catalog.metadata import MetadataLimits
 from mmsearch.infra.catalog.payload import ItemPayload
+from mmsearch.infra.catalog.versions import metadata_fields
 from mmsearch.infra.errors import CollectionNotFound, ItemErrorCode
 from mmsearch.infra.jobs.items import drop_items, load_items
 from mmsearch.infra.jobs.store import JobStore
 from mmsearch.infra.media.storage import ObjectStore
-from mmsearch.infra.vectors import VectorStore
+from mmsearch.infra.vectors import FieldType, VectorStore
 from mmsearch.workers.dispatch import TaskSender, checked_items, queue_items
 from mmsearch.workers.items import IngestItem
 from mmsearch.workers.pipeline import bound_spec, finish_if_done
@@ -64,15 +65,25 @@ def fan_out_stored(
     batch_size: int,
     options: dict[str, Any] | None = None,
 ) -> None:
-    """Queue the items an ingest request stored for its job; a redelivered task whose items are
-    gone (queued already) only closes the listing."""
+    """Queue the items an ingest request stored for its job, their metadata converted to the
+    collection's declared types; a redelivered task whose items are gone (queued already) only
+    closes the listing."""
     stored = load_items(jobs, job_id)
     if stored is not None and not jobs.is_cancelled(job_id):
-        checked = checked_items(stored, metadata, limits)
+        checked = checked_items(stored, metadata, limits, _declared_types(vectors, collection))
         queue_items(jobs, sender, job_id, collection, checked, batch_size, options)
     drop_items(jobs, job_id)
     jobs.end_listing(job_id)
     finish_if_done(jobs, vectors, job_id)
+
+
+def _declared_types(vectors: VectorStore, collection: str) -> dict[str, FieldType]:
+    """The collection's declared metadata types; none once it is gone (its batches then fail
+    as `collection_deleted`)."""
+    try:
+        return metadata_fields(vectors.spec(collection))
+    except CollectionNotFound:
+        return {}
 
 
 def prefix_items(

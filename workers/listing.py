@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from mmsearch.infra.catalog.coerce import coerce_metadata
 from mmsearch.infra.catalog.metadata import MetadataLimits
 from mmsearch.infra.catalog.payload import ItemPayload
 from mmsearch.infra.catalog.versions import metadata_fields
@@ -95,11 +96,18 @@ def prefix_items(
 
 
 def collection_items(vectors: VectorStore, source: str) -> Iterator[dict[str, Any]]:
-    """Items to re-embed: each point's uri, external id, metadata and caption, in id order."""
+    """Items to re-embed: each point's uri, external id, metadata and caption, in id order.
+
+    Values stored before declared types were enforced are converted where that loses nothing;
+    one that cannot be is copied as it is, so a re-embed never drops an item.
+    """
+    schema = _declared_types(vectors, source)
     cursor = None
     while True:
         points, cursor = vectors.scroll(source, limit=256, after=cursor)
         for point in points:
-            yield IngestItem.from_payload(ItemPayload.from_payload(point.payload)).to_dict()
+            item = ItemPayload.from_payload(point.payload)
+            typed = item.with_metadata(coerce_metadata(schema, item.metadata, strict=False))
+            yield IngestItem.from_payload(typed).to_dict()
         if cursor is None:
             return

@@ -12,8 +12,8 @@ to the declared type when that loses nothing, and refused (naming the field) whe
   `YYYY-MM-DDTHH:MM:SS[.ffffff]Z` in UTC, a form both vector engines index.
 - `keyword`, `text`: strings, and numbers as their JSON spelling (`14` → `"14"`).
 
-A list converts element by element; `null` stays `null`; a boolean is never taken for a number
-(nor a number for a string's `"true"`). Fields the collection does not declare are kept as given.
+A list converts element by element; `null` stays `null`; a boolean is never taken for a number,
+nor a number for a boolean. Fields the collection does not declare are kept as given.
 """
 
 from __future__ import annotations
@@ -150,16 +150,20 @@ def coerce_value(kind: FieldType, value: Any) -> Any:
     return convert(value)
 
 
-def coerce_metadata(schema: Mapping[str, FieldType], metadata: dict[str, Any]) -> dict[str, Any]:
+def coerce_metadata(
+    schema: Mapping[str, FieldType], metadata: dict[str, Any], *, strict: bool = True
+) -> dict[str, Any]:
     """`metadata` with each field `schema` declares converted to its type (a new dict); raises
-    MetadataTypeError naming the first field whose value cannot be converted without loss."""
+    MetadataTypeError naming the first field whose value cannot be converted without loss, or
+    keeps that value as it is when not `strict`."""
     converted = dict(metadata)
     for name, kind in schema.items():
         if name in converted:
             try:
                 converted[name] = coerce_value(kind, converted[name])
             except _Refused as exc:
-                raise MetadataTypeError(name, str(exc)) from None
+                if strict:
+                    raise MetadataTypeError(name, str(exc)) from None
     return converted
 
 

@@ -132,3 +132,9 @@ def test_the_refused_field_is_named(bad: dict[str, Any]) -> None:
         coerce_metadata({"album": KEYWORD, "year": INT}, {"album": "a", **bad})
     assert caught.value.field == "year"
     assert "'year'" in str(caught.value)
+
+
+def test_not_strict_keeps_what_cannot_be_converted() -> None:
+    schema = {"year": INT, "ok": BOOL}
+    given = {"year": "20x4", "ok": "true"}
+    assert coerce_metadata(schema, given, strict=False) == {"year": "20x4", "ok": True}

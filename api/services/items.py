@@ -15,7 +15,7 @@ from mmsearch.api.schemas.queries import (
     ItemPublic,
     ItemsDelete,
 )
-from mmsearch.infra.catalog.coerce import typed_request_metadata
+from mmsearch.infra.catalog.coerce import coerce_metadata, typed_request_metadata
 from mmsearch.infra.catalog.filters import to_payload_filter
 from mmsearch.infra.catalog.metadata import MetadataLimits, metadata_problem
 from mmsearch.infra.catalog.payload import ItemPayload, metadata_update
@@ -63,12 +63,15 @@ def patch_item(
     metadata_limits: MetadataLimits | None = None,
 ) -> ItemPublic:
     """Change an item's metadata without re-embedding it, converted to the collection's declared
-    types; 422 when a value cannot be, or the merged metadata would exceed `metadata_limits`."""
+    types; 422 when a given value cannot be, or the merged metadata would exceed
+    `metadata_limits`. Values kept from before types were enforced are converted if they can be."""
     spec = vectors.spec(collection)
+    schema = metadata_fields(spec)
     point = find_point(vectors, spec, item_id, tenant)
     current = ItemPayload.from_payload(point.payload, point.id).metadata
-    given = typed_request_metadata(metadata_fields(spec), body.metadata)
-    metadata = given if body.replace else {**current, **given}
+    given = typed_request_metadata(schema, body.metadata)
+    kept = {} if body.replace else coerce_metadata(schema, current, strict=False)
+    metadata = {**kept, **given}
     problem = metadata_problem(metadata, metadata_limits or MetadataLimits())
     if problem is not None:
         raise InvalidRequest(problem, details=[{"field": "metadata", "message": problem}])

@@ -129,6 +129,12 @@ def test_a_patch_is_stored_with_the_declared_type(
     refused = platform.request("PATCH", item, json={"metadata": {"year": "20x4"}})
     assert _refused_field(refused) == (422, "invalid_request", "metadata.year")
     assert "year" in refused.json()["error"]["message"]
+    for raw in ('{"year": 1e400}', '{"year": true}', '{"year": ["1", "x"]}'):
+        body = f'{{"metadata": {raw}}}'
+        headers = {"Content-Type": "application/json"}
+        refused = platform.request("PATCH", item, data=body, headers=headers)
+        assert _refused_field(refused) == (422, "invalid_request", "metadata.year"), raw
+    assert platform.expect(200, "GET", item)["metadata"] == {"year": 2024}
     replaced = {"metadata": {"ok": "True", "note": "7"}, "replace": True}
     assert platform.expect(200, "PATCH", item, json=replaced)["metadata"] == {
         "ok": True,

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
 from celery import Celery
 
+from mmsearch.infra.catalog.coerce import MetadataTypeError, coerce_metadata
 from mmsearch.infra.catalog.metadata import MetadataLimits, metadata_problem
 from mmsearch.infra.errors import ItemErrorCode
 from mmsearch.infra.jobs.outbox import LISTING, Outbox, SentTask
 from mmsearch.infra.jobs.store import ItemFailure, JobStore
+from mmsearch.infra.vectors.types import FieldType
 from mmsearch.workers.celery_app import (
     COPY_COLLECTION,
     EXPAND_PREFIX,
@@ -100,14 +102,23 @@ class TaskSender:
 
 
 def checked_items(
-    items: Iterable[dict[str, Any]], metadata: dict[str, Any], limits: MetadataLimits
+    items: Iterable[dict[str, Any]],
+    metadata: dict[str, Any],
+    limits: MetadataLimits,
+    schema: Mapping[str, FieldType] | None = None,
 ) -> tuple[list[dict[str, Any]], list[ItemFailure]]:
-    """The items to send, each with the request's `metadata` under its own, and the failures of
-    those whose metadata exceeds `limits` (not kept for retries: they would fail again)."""
+    """The items to send, each with the request's `metadata` under its own and the fields
+    `schema` declares converted to their types, and the failures of those whose metadata exceeds
+    `limits` or cannot be converted (not kept for retries: they would fail again)."""
     raw, refused = [], []
     for item in items:
         merged = {**metadata, **(item.get("metadata") or {})}
         problem = metadata_problem(merged, limits)
+        if problem is None:
+            try:
+                merged = coerce_metadata(schema or {}, merged)
+            except MetadataTypeError as exc:
+                problem = str(exc)
         if problem is None:
             raw.append({**item, "metadata": merged})
         else:

@@ -6,13 +6,15 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from mmsearch.infra.catalog.coerce import coerce_metadata
 from mmsearch.infra.catalog.metadata import MetadataLimits
 from mmsearch.infra.catalog.payload import ItemPayload
+from mmsearch.infra.catalog.versions import metadata_fields
 from mmsearch.infra.errors import CollectionNotFound, ItemErrorCode
 from mmsearch.infra.jobs.items import drop_items, load_items
 from mmsearch.infra.jobs.store import JobStore
 from mmsearch.infra.media.storage import ObjectStore
-from mmsearch.infra.vectors import VectorStore
+from mmsearch.infra.vectors import FieldType, VectorStore
 from mmsearch.workers.dispatch import TaskSender, checked_items, queue_items
 from mmsearch.workers.items import IngestItem
 from mmsearch.workers.pipeline import bound_spec, finish_if_done
@@ -64,15 +66,25 @@ def fan_out_stored(
     batch_size: int,
     options: dict[str, Any] | None = None,
 ) -> None:
-    """Queue the items an ingest request stored for its job; a redelivered task whose items are
-    gone (queued already) only closes the listing."""
+    """Queue the items an ingest request stored for its job, their metadata converted to the
+    collection's declared types; a redelivered task whose items are gone (queued already) only
+    closes the listing."""
     stored = load_items(jobs, job_id)
     if stored is not None and not jobs.is_cancelled(job_id):
-        checked = checked_items(stored, metadata, limits)
+        checked = checked_items(stored, metadata, limits, _declared_types(vectors, collection))
         queue_items(jobs, sender, job_id, collection, checked, batch_size, options)
     drop_items(jobs, job_id)
     jobs.end_listing(job_id)
     finish_if_done(jobs, vectors, job_id)
+
+
+def _declared_types(vectors: VectorStore, collection: str) -> dict[str, FieldType]:
+    """The collection's declared metadata types; none once it is gone (its batches then fail
+    as `collection_deleted`)."""
+    try:
+        return metadata_fields(vectors.spec(collection))
+    except CollectionNotFound:
+        return {}
 
 
 def prefix_items(
@@ -90,11 +102,18 @@ def prefix_items(
 
 
 def collection_items(vectors: VectorStore, source: str) -> Iterator[dict[str, Any]]:
-    """Items to re-embed: each point's uri, external id, metadata and caption, in id order."""
+    """Items to re-embed: each point's uri, external id, metadata and caption, in id order.
+
+    Values stored before declared types were enforced are converted where that loses nothing;
+    one that cannot be is copied as it is, so a re-embed never drops an item.
+    """
+    schema = _declared_types(vectors, source)
     cursor = None
     while True:
         points, cursor = vectors.scroll(source, limit=256, after=cursor)
         for point in points:
-            yield IngestItem.from_payload(ItemPayload.from_payload(point.payload)).to_dict()
+            item = ItemPayload.from_payload(point.payload)
+            typed = item.with_metadata(coerce_metadata(schema, item.metadata, strict=False))
+            yield IngestItem.from_payload(typed).to_dict()
         if cursor is None:
             return

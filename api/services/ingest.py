@@ -15,8 +15,9 @@ from mmsearch.api.schemas.resources import (
     RetryAccepted,
     RetryRequest,
 )
+from mmsearch.infra.catalog.coerce import typed_request_metadata
 from mmsearch.infra.catalog.metadata import MetadataLimits
-from mmsearch.infra.catalog.versions import is_same_collection
+from mmsearch.infra.catalog.versions import is_same_collection, metadata_fields
 from mmsearch.infra.errors import Conflict, JobNotFound, TooLarge
 from mmsearch.infra.jobs.idempotency import claim, release
 from mmsearch.infra.jobs.items import store_items
@@ -63,9 +64,13 @@ def submit_ingest(
     idempotency: tuple[str, str] | None = None,
 ) -> JobAccepted:
     """Create a job and queue its batches of `batch_size`; the workers do the rest (stamping
-    `tenant`). An item whose metadata exceeds `metadata_limits` fails as `invalid_metadata`.
+    `tenant`). Metadata takes the collection's declared types: an item whose metadata exceeds
+    `metadata_limits` or cannot be converted fails as `invalid_metadata`; the request's own
+    `metadata` that cannot be converted is 422.
     `idempotency` (key, body digest): a request repeated with the same key gets the first job."""
-    incarnation = vectors.get_collection(collection).spec.incarnation  # 404 before any job
+    spec = vectors.get_collection(collection).spec  # 404 before any job
+    schema = metadata_fields(spec)
+    shared = typed_request_metadata(schema, body.metadata)  # 422 before any job
     options = body.model_dump(include={"auto_labels", "dedup_threshold"}, exclude_none=True)
     if tenant is not None:
         options["tenant"] = tenant
@@ -78,21 +83,21 @@ def submit_ingest(
         if held is not None:
             return _accepted(held)
     create = partial(
-        jobs.create, options=options, tenant=tenant, incarnation=incarnation, job_id=job_id
+        jobs.create, options=options, tenant=tenant, incarnation=spec.incarnation, job_id=job_id
     )
     if body.prefix is not None:
         create(collection, 0, listing=True)
-        sender.prefix(job_id, collection, body.prefix, body.metadata, options=options or None)
+        sender.prefix(job_id, collection, body.prefix, shared, options=options or None)
         return JobAccepted(job_id=job_id, status=JobStatus.QUEUED, total=None)
     items: list[dict[str, Any]] = list(body.items or [])  # type: ignore[arg-type]
     if len(items) <= INLINE_BATCHES * batch_size:
         create(collection, len(items))
-        checked = checked_items(items, body.metadata, metadata_limits or MetadataLimits())
+        checked = checked_items(items, shared, metadata_limits or MetadataLimits(), schema)
         queue_items(jobs, sender, job_id, collection, checked, batch_size, options or None)
     else:
         store_items(jobs, job_id, items, jobs.ttl_s)  # before the job: a job always has its items
         create(collection, len(items), listing=True)
-        sender.stored_items(job_id, collection, body.metadata, options=options or None)
+        sender.stored_items(job_id, collection, shared, options=options or None)
     return JobAccepted(job_id=job_id, status=JobStatus.QUEUED, total=len(items))
 
 

@@ -15,11 +15,13 @@ from mmsearch.api.schemas.queries import (
     ItemPublic,
     ItemsDelete,
 )
+from mmsearch.infra.catalog.coerce import coerce_metadata, typed_request_metadata
 from mmsearch.infra.catalog.filters import to_payload_filter
 from mmsearch.infra.catalog.metadata import MetadataLimits, metadata_problem
 from mmsearch.infra.catalog.payload import ItemPayload, metadata_update
 from mmsearch.infra.catalog.points import item_point_ids
 from mmsearch.infra.catalog.tenancy import owned, scoped
+from mmsearch.infra.catalog.versions import metadata_fields
 from mmsearch.infra.errors import InvalidRequest, ItemNotFound
 from mmsearch.infra.vectors import IMAGE_VECTOR, CollectionSpec, VectorPoint, VectorStore
 from mmsearch.infra.vectors.filters import CLAUSES
@@ -60,12 +62,16 @@ def patch_item(
     *,
     metadata_limits: MetadataLimits | None = None,
 ) -> ItemPublic:
-    """Change an item's metadata without re-embedding it; 422 when the merged metadata would
-    exceed `metadata_limits`."""
+    """Change an item's metadata without re-embedding it, converted to the collection's declared
+    types; 422 when a given value cannot be, or the merged metadata would exceed
+    `metadata_limits`. Values kept from before types were enforced are converted if they can be."""
     spec = vectors.spec(collection)
+    schema = metadata_fields(spec)
     point = find_point(vectors, spec, item_id, tenant)
     current = ItemPayload.from_payload(point.payload, point.id).metadata
-    metadata = dict(body.metadata) if body.replace else {**current, **body.metadata}
+    given = typed_request_metadata(schema, body.metadata)
+    kept = {} if body.replace else coerce_metadata(schema, current, strict=False)
+    metadata = {**kept, **given}
     problem = metadata_problem(metadata, metadata_limits or MetadataLimits())
     if problem is not None:
         raise InvalidRequest(problem, details=[{"field": "metadata", "message": problem}])

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 
+from mmsearch.infra.catalog.payload import ItemPayload
 from mmsearch.infra.catalog.points import item_point_id
 from mmsearch.infra.errors import ItemError, ItemErrorCode
 from mmsearch.infra.jobs.store import JobStatus
 from mmsearch.infra.media.uris import file_uri
 from mmsearch.infra.testing.photos import generated_photos
-from mmsearch.infra.vectors import CollectionSpec
+from mmsearch.infra.vectors import CollectionSpec, FieldType, VectorPoint
 from mmsearch.workers.celery_app import INGEST_BATCH
 from mmsearch.workers.dispatch import TaskSender, chunked
 from mmsearch.workers.listing import collection_items, prefix_items, queue_listing
@@ -136,3 +138,34 @@ def test_a_collection_copy_lists_every_item_and_indexes_it_again(
     assert stores.jobs.get(job).succeeded == 5
     copied = [(p.id, p.payload) for p in stores.points(target.name)]
     assert copied == [(p.id, p.payload) for p in stores.points()]
+
+
+def test_a_collection_copy_converts_values_stored_before_types_were_declared(
+    stores: Stores,
+) -> None:
+    schema = {"metadata.n": FieldType.INTEGER, "metadata.day": FieldType.DATETIME}
+    legacy = CollectionSpec("legacy", stores.encoder.dim, stores.encoder.name, schema)
+    stores.vectors.create_collection(legacy)
+    stored = [
+        {"n": "14", "day": "2024-05-01", "note": "7"},
+        {"n": "abc", "day": "2024-05-01T12:00:00+02:00"},
+        {"n": [1, "2"]},
+    ]
+    vector = np.ones(stores.encoder.dim, dtype=np.float32) / np.sqrt(stores.encoder.dim)
+    points = [
+        VectorPoint(
+            item_point_id(legacy, f"i{n}"),
+            {"image": vector},
+            ItemPayload(uri=f"s3://b/{n}.jpg", id=f"i{n}", metadata=meta).to_payload(),
+        )
+        for n, meta in enumerate(stored)
+    ]
+    stores.vectors.upsert("legacy", points)
+
+    listed = {item["id"]: item["metadata"] for item in collection_items(stores.vectors, "legacy")}
+
+    assert listed == {
+        "i0": {"n": 14, "day": "2024-05-01T00:00:00Z", "note": "7"},
+        "i1": {"n": "abc", "day": "2024-05-01T10:00:00Z"},  # kept: a copy never drops an item
+        "i2": {"n": [1, 2]},
+    }

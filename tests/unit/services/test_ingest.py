@@ -24,6 +24,7 @@ from mmsearch.infra.catalog.metadata import MetadataLimits
 from mmsearch.infra.errors import (
     CollectionNotFound,
     Conflict,
+    InvalidRequest,
     ItemError,
     ItemErrorCode,
     JobNotFound,
@@ -297,3 +298,30 @@ def test_request_metadata_beyond_the_bounds_is_refused() -> None:
     assert within.metadata == _nested(4)
     with pytest.raises(ValidationError):  # without a context, the default bounds hold
         IngestRequest.model_validate({"prefix": "s3://b/", "metadata": _nested(124)})
+
+
+def test_items_take_the_declared_types_and_an_unconvertible_one_fails_alone(
+    submit: Any, jobs: JobStore, outbox: Outbox
+) -> None:
+    items = [_item(1, metadata={"n": "1"}), _item(2, metadata={"n": "2.5"}), _item(3)]
+    accepted = submit({"items": items, "metadata": {"n": "7", "parity": 0}})
+
+    state = jobs.get(accepted.job_id)
+    assert (state.total, state.failed, state.pending) == (3, 1, 2)
+    [error] = state.errors
+    assert (error.id, error.code) == ("i2", "invalid_metadata") and "'n'" in error.message
+    (task,) = outbox.pending(accepted.job_id).values()
+    assert [(i["id"], i["metadata"]) for i in task.args[3]] == [
+        ("i1", {"n": 1, "parity": "0"}),
+        ("i3", {"n": 7, "parity": "0"}),
+    ]
+
+
+@pytest.mark.parametrize("source", [{"prefix": "s3://bucket/"}, {"items": [_item(1)]}])
+def test_request_metadata_that_cannot_take_its_type_is_refused_before_a_job(
+    submit: Any, jobs: JobStore, source: dict[str, Any]
+) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        submit({**source, "metadata": {"n": "seven"}})
+    assert refused.value.details[0]["field"] == "metadata.n"
+    assert recent_jobs(jobs, 10) == []

@@ -98,6 +98,24 @@ def test_the_fan_out_queues_every_stored_item_once(
     assert jobs.get(job).failed == 1
 
 
+def test_the_fan_out_converts_declared_types_and_refuses_what_it_cannot(
+    post: Any, fan_out: Any, jobs: JobStore, broker: redis.Redis
+) -> None:
+    items = _items(LARGE)
+    for n, item in enumerate(items):
+        item["metadata"] = {"n": str(n), "parity": n % 2}
+    items[4]["metadata"] = {"n": "4.5"}
+    job = post({"items": items}).job_id
+
+    fan_out(job, {}, MetadataLimits())
+
+    batches = [args for task, args in queued_tasks(broker) if task == INGEST_BATCH]
+    sent = {item["id"]: item["metadata"] for args in batches for item in args[3]}
+    assert sent == {f"i{n}": {"n": n, "parity": str(n % 2)} for n in range(LARGE) if n != 4}
+    [error] = jobs.get(job).errors
+    assert (error.id, error.code) == ("i4", "invalid_metadata") and "'n'" in error.message
+
+
 def test_a_job_cancelled_before_its_fan_out_queues_nothing(
     post: Any, fan_out: Any, jobs: JobStore, outbox: Outbox, broker: redis.Redis
 ) -> None:

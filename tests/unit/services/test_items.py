@@ -17,7 +17,7 @@ from mmsearch.api.services.items import (
     patch_item,
 )
 from mmsearch.infra.catalog.points import item_point_id
-from mmsearch.infra.errors import BadFilter, ItemNotFound
+from mmsearch.infra.errors import BadFilter, InvalidRequest, ItemNotFound
 from mmsearch.infra.vectors import CollectionSpec, EdgeVectorStore, VectorPoint
 from tests.unit.services.conftest import AddPhotos
 
@@ -64,6 +64,22 @@ def test_patch_merges_or_replaces_the_metadata(
     with pytest.raises(ItemNotFound):
         patch_item(vectors, "photos", "p2", ItemPatch(metadata={"n": 0}), "b")
     assert _metadata(vectors, two_tenants, "p2", "a")["n"] == 20
+
+
+def test_patch_converts_to_the_declared_types_or_names_the_field(
+    vectors: EdgeVectorStore, two_tenants: CollectionSpec
+) -> None:
+    point_id = item_point_id(two_tenants, "p3", None)
+    vectors.set_payload("photos", [point_id], {"metadata": {"n": "3", "old": "x"}})  # untyped
+
+    patched = patch_item(vectors, "photos", "p3", ItemPatch(metadata={"parity": 1}))
+
+    assert patched.metadata == {"n": 3, "old": "x", "parity": "1"}
+    assert _metadata(vectors, two_tenants, "p3", None) == patched.metadata
+    with pytest.raises(InvalidRequest) as refused:
+        patch_item(vectors, "photos", "p3", ItemPatch(metadata={"n": "3.5"}))
+    assert refused.value.details == [{"field": "metadata.n", "message": str(refused.value)}]
+    assert _metadata(vectors, two_tenants, "p3", None) == patched.metadata
 
 
 def test_delete_one_item(vectors: EdgeVectorStore, two_tenants: CollectionSpec) -> None:

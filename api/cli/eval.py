@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from mmsearch.api.cli.startup import refuse_model
+from mmsearch.encoders import ModelUnavailable, UnknownModel
 from mmsearch.encoders.evaluation import KS, load_caption_set, recall_at_k
 from mmsearch.infra.settings import get_settings
 
@@ -24,7 +26,7 @@ def embed_set(model: str, images: list[Path], captions: list[str], batch: int) -
     from mmsearch.infra.media.images import decode_image
 
     s = get_settings()
-    encoder = get_encoder(model, device=s.device, cache_dir=s.model_cache_dir)
+    encoder = get_encoder(model, device=s.device, cache_dir=s.model_cache_dir, log_failure=False)
     image_rows, text_rows = [], []
     with tqdm(total=len(images), unit="img", desc="images") as bar:
         for start in range(0, len(images), batch):
@@ -49,7 +51,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SystemExit(f"mmsearch eval: {exc}") from exc
     model = args.model or get_settings().default_model
-    name, image_vectors, text_vectors = embed_set(model, data.images, data.captions, args.batch)
+    try:
+        name, image_vectors, text_vectors = embed_set(model, data.images, data.captions, args.batch)
+    except (ModelUnavailable, UnknownModel) as exc:
+        return refuse_model("eval", model, exc, "--model ")
     recall = recall_at_k(text_vectors @ image_vectors.T, data.image_of)
     report = {
         "model": name,

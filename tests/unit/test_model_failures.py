@@ -15,7 +15,7 @@ REGISTRY_LOG = "mmsearch.encoders.registry"
 def test_pretrained_weights_that_cannot_be_downloaded_are_unavailable_with_the_cause(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    model = "RN50/openai"  # HF_HUB_OFFLINE in tests, and no weights in the cache
+    model = "RN50/openai"  # offline in tests, not in the cache, and tried by no other test
     caplog.set_level(logging.INFO)
     for text_only in (False, True, False):
         with pytest.raises(ModelUnavailable) as raised:

@@ -10,7 +10,7 @@ from mmsearch.infra.testing.photos import generated_photos
 from mmsearch.infra.vectors import CollectionSpec
 from tests.unit.pipeline.conftest import Stores
 
-OFFLINE_MODEL = "RN50/openai"  # HF_HUB_OFFLINE in tests, and no weights in the cache
+OFFLINE_MODEL = "RN101/openai"  # HF_HUB_OFFLINE in tests, and no weights in the cache
 
 
 def test_a_model_that_cannot_be_loaded_fails_the_items_with_its_cause(

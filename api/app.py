@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from flask import Flask
@@ -21,20 +20,6 @@ from mmsearch.infra.settings import Settings, get_settings
 from mmsearch.workers.celery_app import celery_config, celery_init_app
 
 log = logging.getLogger(__name__)
-
-
-def preload_default_model(runtime: Runtime) -> threading.Thread:
-    """Load the default model in the background so the first query does not pay for it."""
-
-    def load() -> None:
-        try:
-            runtime.encoder(runtime.settings.default_model)
-        except Exception:
-            log.exception("could not load the default model %s", runtime.settings.default_model)
-
-    thread = threading.Thread(target=load, name="preload-model", daemon=True)
-    thread.start()
-    return thread
 
 
 class BoundedJSON(DefaultJSONProvider):

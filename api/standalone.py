@@ -9,7 +9,7 @@ import threading
 from celery import Celery
 from waitress.server import create_server
 
-from mmsearch.api.app import create_app, preload_default_model
+from mmsearch.api.app import create_app
 from mmsearch.api.routes.ops import LIVENESS_EXTENSION
 from mmsearch.infra.local_redis import LocalRedis
 from mmsearch.infra.runtime import Runtime
@@ -29,6 +29,8 @@ def run_standalone(settings: Settings, *, threads: int = 8, worker_concurrency: 
     runtime = Runtime(settings)
     try:
         runtime.vectors.list_collections()  # open the engine now: fail fast if it is locked
+        # The model too: one that cannot load stops the start (the caller says why).
+        runtime.encoder(settings.default_model, log_failure=False)
         app = create_app(runtime=runtime)
         celery = app.extensions["celery"]
         if local_redis is not None:
@@ -37,7 +39,6 @@ def run_standalone(settings: Settings, *, threads: int = 8, worker_concurrency: 
             # A crashed Redis comes back with the tasks in hand then listed as unacknowledged:
             # their acks went to the dead server.
             local_redis.supervise(on_restart=lambda: requeue_unacked(celery))
-        preload_default_model(runtime)
         server = create_server(
             app,
             host=settings.host,

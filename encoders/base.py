@@ -18,6 +18,22 @@ class UnknownModel(ValueError):
     """A model name no backend can build."""
 
 
+class ModelUnavailable(RuntimeError):
+    """A known model whose weights cannot be had here: no download, an unreadable file."""
+
+
+def root_cause(exc: BaseException) -> str:
+    """The message of the first exception in `exc`'s chain (what went wrong, not how it was
+    passed on), on one line; its class name when it has no message."""
+    while True:
+        inner = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+        if inner is None:
+            break
+        exc = inner
+    message = " ".join(str(exc).split())
+    return message or type(exc).__name__
+
+
 class ImageTowerNotLoaded(RuntimeError):
     """An image was given to an encoder loaded with its text tower only."""
 

@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from huggingface_hub import constants as hf_constants
+from huggingface_hub.errors import LocalEntryNotFoundError
 from PIL import Image
 from tokenizers.pre_tokenizers import ByteLevel
 from transformers import (
@@ -47,7 +49,13 @@ from transformers import (
     SiglipImageProcessor,
 )
 
-from mmsearch.encoders.base import ImageTowerNotLoaded, ModelRef, UnknownModel
+from mmsearch.encoders.base import (
+    ImageTowerNotLoaded,
+    ModelRef,
+    ModelUnavailable,
+    UnknownModel,
+    root_cause,
+)
 from mmsearch.encoders.torch_util import TorchImageTower, resolve_device, to_unit_numpy
 
 log = logging.getLogger(__name__)
@@ -110,8 +118,6 @@ class HFEncoder(TorchImageTower):
         self.dim = int(self.embed_texts(["probe"]).shape[1])
         if self.is_random:
             log.warning("model %s has RANDOM weights: for tests and demos only", self.name)
-        else:
-            log.info("loaded model %s on %s (%s)", self.name, self.device, self._dtype)
 
     @torch.inference_mode()
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
@@ -170,8 +176,23 @@ def _load_pretrained(
         tokenizer = AutoTokenizer.from_pretrained(source, cache_dir=cache)
         image_processor = AutoImageProcessor.from_pretrained(source, cache_dir=cache)
     except (OSError, ValueError) as exc:
+        if _hub_unreachable(exc):
+            offline = " (offline: HF_HUB_OFFLINE is set)" if hf_constants.HF_HUB_OFFLINE else ""
+            raise ModelUnavailable(
+                f"could not download {source!r} from the hub{offline}: {root_cause(exc)}"
+            ) from exc
         raise UnknownModel(f"cannot load hf model {source!r}: {exc}") from exc
     return model, tokenizer, image_processor
+
+
+def _hub_unreachable(exc: BaseException | None) -> bool:
+    """Whether loading failed because the hub could not be reached and nothing was cached (not
+    because the repository or its files do not exist)."""
+    while exc is not None:
+        if isinstance(exc, LocalEntryNotFoundError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _build_random(ref: ModelRef) -> tuple[Any, Any, Any]:

@@ -15,7 +15,13 @@ from open_clip.factory import convert_to_custom_text_state_dict, resize_text_pos
 from PIL import Image
 from safetensors import safe_open
 
-from mmsearch.encoders.base import ImageTowerNotLoaded, ModelRef, UnknownModel
+from mmsearch.encoders.base import (
+    ImageTowerNotLoaded,
+    ModelRef,
+    ModelUnavailable,
+    UnknownModel,
+    root_cause,
+)
 from mmsearch.encoders.text_trim import encode_text, trim_mode
 from mmsearch.encoders.torch_util import TorchImageTower, resolve_device, to_unit_numpy
 
@@ -49,13 +55,12 @@ class OpenClipEncoder(TorchImageTower):
         self.device = resolve_device(device)
         self.has_image_tower = not text_only
         precision = "fp16" if self.device.startswith("cuda") else "fp32"
-        if ref.weights_file is not None and not Path(ref.weights_file).is_file():
-            raise UnknownModel(f"weights file not found: {ref.weights_file}")
+        checkpoint = None if ref.is_random else _checkpoint(ref, cache_dir)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(ref.seed)
-            if text_only and not ref.is_random:
-                model, preprocess = _text_tower(ref, precision, self.device, cache_dir), None
-            else:
+            if text_only and checkpoint is not None:
+                model, preprocess = _text_tower(ref, checkpoint, precision, self.device), None
+            else:  # a pretrained tag again, for its preprocessing (the weights are cached now)
                 model, _, preprocess = open_clip.create_model_and_transforms(
                     ref.arch,
                     pretrained=None if ref.is_random else (ref.weights_file or ref.weights),
@@ -79,11 +84,8 @@ class OpenClipEncoder(TorchImageTower):
         )
         scale = getattr(model, "logit_scale", None)
         self.logit_scale = float(scale.exp().item()) if isinstance(scale, torch.Tensor) else 100.0
-        towers = "text tower" if text_only else "model"
         if self.is_random:
-            log.warning("%s %s has RANDOM weights: for tests and demos only", towers, self.name)
-        else:
-            log.info("loaded %s %s on %s (%s)", towers, self.name, self.device, precision)
+            log.warning("model %s has RANDOM weights: for tests and demos only", self.name)
 
     @torch.inference_mode()
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
@@ -125,14 +127,36 @@ _PLACEHOLDER_VISION = {
 }
 
 
-def _text_tower(ref: ModelRef, precision: str, device: str, cache_dir: Path | None) -> Any:
-    """The model with a placeholder image tower and the checkpoint's text-side weights."""
-    path = ref.weights_file
-    if path is None:
-        tag = open_clip.get_pretrained_cfg(ref.arch, ref.weights)
-        if not tag:
-            raise UnknownModel(f"unknown pretrained tag {ref.weights!r} for {ref.arch!r}")
+def _checkpoint(ref: ModelRef, cache_dir: Path | None) -> str:
+    """The local path of a model's weights: its file, or its pretrained tag's download (fetched
+    once into the cache); UnknownModel for a missing file or tag, ModelUnavailable when the
+    download fails."""
+    if ref.weights_file is not None or Path(ref.weights).is_file():  # open_clip takes a path too
+        path = ref.weights_file or ref.weights
+        if not Path(path).is_file():
+            raise UnknownModel(f"weights file not found: {path}")
+        return path
+    tag = open_clip.get_pretrained_cfg(ref.arch, ref.weights)
+    if not tag:
+        known = open_clip.list_pretrained_tags_by_model(ref.arch)
+        raise UnknownModel(
+            f"unknown pretrained tag {ref.weights!r} for {ref.arch!r}; known tags: {known}"
+        )
+    source = tag.get("hf_hub") or tag.get("url") or ref.weights
+    try:
         path = open_clip.download_pretrained(tag, cache_dir=str(cache_dir) if cache_dir else None)
+    except Exception as exc:  # the hub's, requests' and httpx's errors alike: no weights
+        where = source.rstrip("/")
+        raise ModelUnavailable(
+            f"could not download the weights ({where}): {root_cause(exc)}"
+        ) from exc
+    if not path:
+        raise ModelUnavailable(f"pretrained tag {ref.weights!r} of {ref.arch!r} has no download")
+    return str(path)
+
+
+def _text_tower(ref: ModelRef, path: str, precision: str, device: str) -> Any:
+    """The model with a placeholder image tower and the checkpoint's text-side weights."""
     model = open_clip.create_model(
         ref.arch, pretrained=None, precision=precision, vision_cfg=dict(_PLACEHOLDER_VISION)
     )

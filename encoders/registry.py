@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -13,9 +14,11 @@ from mmsearch.encoders.allowed import WeightsNotAllowed, weights_allowed
 from mmsearch.encoders.base import (
     Encoder,
     ModelRef,
+    ModelUnavailable,
     UnknownModel,
     canonical_name,
     parse_model_name,
+    root_cause,
 )
 from mmsearch.encoders.cache import ModelCache
 
@@ -26,6 +29,7 @@ EncoderFactory = Callable[[ModelRef, str, Path | None, bool], Encoder]
 
 _Key = tuple[str, str, bool]  # model name, device, text_only
 _BACKENDS: dict[str, EncoderFactory] = {}
+_FAILURES: dict[str, str] = {}  # model name -> why its last load failed
 
 
 def _release_device_memory() -> None:
@@ -103,24 +107,65 @@ def get_encoder(
     cache_dir: Path | None = None,
     text_only: bool = False,
     weights_dirs: Sequence[Path] | None = None,
+    log_failure: bool = True,
 ) -> Encoder:
     """The process-wide encoder for `name`, loaded on first use (and again after eviction).
 
     `text_only`: the text tower is enough (a loaded full model is used if there is one).
     `weights_dirs`: local weights must lie in one of these folders, else WeightsNotAllowed is
     raised before any file is looked at (None: anywhere, for the operator's own tools).
+    `log_failure`: log why the model cannot be loaded (off where the caller reports it).
     """
     ref = validate_model_name(name)
     if weights_dirs is not None and not weights_allowed(name, weights_dirs):
         raise WeightsNotAllowed(f"model {name!r} loads weights from outside the weights folders")
 
     def load() -> Encoder:
-        towers = "text tower" if text_only else "text and image towers"
-        log.info("loading encoder %s (%s, device=%s)", ref.name, towers, device)
-        return _BACKENDS[ref.backend](ref, device, cache_dir, text_only)
+        return _load(ref, device, cache_dir, text_only, log_failure)
 
     full = (ref.name, device, False)
     return _CACHE.get_or_load((ref.name, device, text_only), load, full)
+
+
+def _load(
+    ref: ModelRef, device: str, cache_dir: Path | None, text_only: bool, log_failure: bool
+) -> Encoder:
+    """Build an encoder, logging the start and the outcome; a model that keeps failing the same
+    way is logged once, not once per request that asks for it."""
+    towers = "text tower" if text_only else "text and image towers"
+    known_failure = _FAILURES.get(ref.name)
+    log.log(
+        logging.DEBUG if known_failure else logging.INFO,
+        "loading model %s (%s, device=%s)",
+        ref.name,
+        towers,
+        device,
+    )
+    started = time.monotonic()
+    try:
+        encoder = _BACKENDS[ref.backend](ref, device, cache_dir, text_only)
+    except (UnknownModel, ModelUnavailable) as exc:
+        _failed(ref.name, exc, log_failure)
+        raise
+    except (OSError, RuntimeError) as exc:  # unreadable weights, a device without memory
+        unavailable = ModelUnavailable(root_cause(exc))
+        _failed(ref.name, unavailable, log_failure)
+        raise unavailable from exc
+    _FAILURES.pop(ref.name, None)
+    elapsed = time.monotonic() - started
+    log.info("model %s ready in %.1f s (%s on %s)", ref.name, elapsed, towers, encoder.device)
+    return encoder
+
+
+def _failed(name: str, exc: Exception, log_failure: bool) -> None:
+    if log_failure and _FAILURES.get(name) != str(exc):
+        log.warning("model %s cannot be loaded: %s", name, exc)
+    _FAILURES[name] = str(exc)
+
+
+def load_failures() -> dict[str, str]:
+    """Why each model that failed its last load attempt failed, by name."""
+    return dict(_FAILURES)
 
 
 def loaded_encoders() -> list[Encoder]:

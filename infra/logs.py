@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -48,12 +49,55 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+# Libraries that narrate routine work at INFO (connections, downloads, requests): their warnings
+# still show, and at DEBUG everything does.
+QUIET_LOGGERS = (
+    "urllib3",
+    "botocore",
+    "boto3",
+    "s3transfer",
+    "huggingface_hub",
+    "filelock",
+    "httpx",
+    "PIL",
+    "werkzeug",  # the development server's access log (the platform serves with waitress)
+)
+# Libraries that log on the root logger, and the level from which their records show: open_clip
+# narrates each model it builds and warns of random weights, which the platform reports itself.
+ROOT_LOGGING_LIBRARIES = {"open_clip": logging.ERROR}
+
+
+class LibraryRootFilter(logging.Filter):
+    """Name a library's root-logger records after the library, and drop them below its level."""
+
+    def __init__(self, levels: dict[str, int]) -> None:
+        super().__init__()
+        self._folders = {f"{os.sep}{name}{os.sep}": name for name in levels}
+        self._levels = levels
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != "root":
+            return True
+        for folder, name in self._folders.items():
+            if folder in record.pathname:
+                record.name = name
+                return record.levelno >= self._levels[name]
+        return True
+
+
 def setup_logging(level: str, fmt: str = "text") -> None:
-    """Configure the root logger once: `text` (human) or `json` (one object per line)."""
+    """Configure the root logger once: `text` (human) or `json` (one object per line). Below
+    DEBUG, third-party libraries show their warnings and errors only."""
     handler = logging.StreamHandler()
     handler.addFilter(ContextFilter())
+    debug = logging.getLevelName(level.upper()) == logging.DEBUG
+    if not debug:
+        handler.addFilter(LibraryRootFilter(ROOT_LOGGING_LIBRARIES))
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    logging.captureWarnings(True)  # Python warnings as log lines, in the chosen format
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if debug else logging.WARNING)

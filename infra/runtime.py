@@ -67,8 +67,9 @@ class Runtime:
                 self._vectors = open_vector_store(self.settings)
             return self._vectors
 
-    def encoder(self, model: str) -> Encoder:
-        """The loaded encoder for a model name (once per process, in the bounded model cache)."""
+    def encoder(self, model: str, log_failure: bool = True) -> Encoder:
+        """The loaded encoder for a model name (once per process, in the bounded model cache);
+        `log_failure`: log why it cannot be loaded (off where the caller reports it)."""
         s = self.settings
         # The default model never idles out: the API preloads it and /readyz probes it.
         configure_cache(s.model_cache_size, s.model_idle_ttl_s, keep=[s.default_model])
@@ -78,6 +79,7 @@ class Runtime:
             cache_dir=s.model_cache_dir,
             text_only=self.text_only,
             weights_dirs=s.weights_folders,
+            log_failure=log_failure,
         )
 
     def close(self) -> None:

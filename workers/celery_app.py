@@ -5,9 +5,11 @@ Tasks are sent by name (the constants below), so a sender never imports the task
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery
+from celery.exceptions import SecurityWarning
 
 from mmsearch.infra.settings import Settings
 
@@ -62,6 +64,10 @@ def celery_init_app(app: Flask) -> Celery:
 
 def run_worker(celery: Celery, hostname: str, loglevel: str, **options: Any) -> int:
     """Consume the ingest queue in this process until stopped; the worker's exit code."""
+    # Celery warns against a worker running as root because a pickled message could run code.
+    # This app accepts JSON only (celery_config), so the risk is not there (Celery itself refuses
+    # to start as root if pickle is ever accepted), and containers run as root by default.
+    warnings.filterwarnings("ignore", category=SecurityWarning)
     worker = celery.Worker(queues=[INGEST_QUEUE], hostname=hostname, loglevel=loglevel, **options)
     worker.start()
     return int(worker.exitcode or 0)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from mmsearch.encoders import Encoder, EncoderLoader
+from mmsearch.encoders import Encoder, EncoderLoader, ModelUnavailable
 from mmsearch.encoders.zero_shot import top_labels
 from mmsearch.infra.catalog.versions import is_same_collection
 from mmsearch.infra.errors import CollectionNotFound, ItemErrorCode
@@ -144,6 +144,9 @@ def run_batch(
         mirror_to_migration(jobs, vectors, media, encoders, spec, items, options)
     except CollectionNotFound as exc:
         outcome = failed_batch(raw_items, ItemErrorCode.COLLECTION_DELETED, exc.message)
+    except ModelUnavailable as exc:  # the registry logged why, once
+        message = f"the collection's model cannot be loaded: {exc}"
+        outcome = failed_batch(raw_items, ItemErrorCode.EMBED_FAILED, message)
     record_outcome(jobs, vectors, job_id, batch, outcome)
     log.info(
         "job %s collection %s batch %s: %d indexed, %d failed, %d skipped",
@@ -203,6 +206,8 @@ def mirror_to_migration(
             embed_and_upsert(
                 vectors, media, encoders(target_spec.model), target_spec, items, options
             )
+        except ModelUnavailable as exc:  # a setup problem, not a bug: no traceback
+            log.warning("could not mirror a batch of %s into %s: %s", spec.name, target, exc)
         except Exception:  # the primary write stands; log and keep the batch's outcome
             log.exception("could not mirror a batch of %s into %s", spec.name, target)
 

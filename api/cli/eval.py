@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from mmsearch.api.cli.startup import refuse_model
+from mmsearch.encoders import ModelUnavailable, UnknownModel
 from mmsearch.encoders.evaluation import KS, load_caption_set, recall_at_k
 from mmsearch.infra.settings import get_settings
 
@@ -28,7 +30,7 @@ def embed_set(model: str, images: list[Path], captions: list[str], batch: int) -
     from mmsearch.infra.media.images import decode_image
 
     s = get_settings()
-    encoder = get_encoder(model, device=s.device, cache_dir=s.model_cache_dir)
+    encoder = get_encoder(model, device=s.device, cache_dir=s.model_cache_dir, log_failure=False)
     image_rows, text_rows = [], []
     say(f"model loaded in {time.monotonic() - started:.1f} s")
     with tqdm(total=len(images), unit="img", desc="decoding and encoding images") as bar:
@@ -62,7 +64,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise SystemExit(f"mmsearch eval: {exc}") from exc
     model = args.model or get_settings().default_model
     say(f"{len(data.images)} images, {len(data.captions)} captions listed")
-    name, image_vectors, text_vectors = embed_set(model, data.images, data.captions, args.batch)
+    try:
+        name, image_vectors, text_vectors = embed_set(model, data.images, data.captions, args.batch)
+    except (ModelUnavailable, UnknownModel) as exc:
+        return refuse_model("eval", model, exc, "--model ")
     say("scoring")
     recall = recall_at_k(text_vectors @ image_vectors.T, data.image_of)
     report = {

@@ -8,12 +8,19 @@ import json
 import logging
 import socket
 import sys
+from typing import TYPE_CHECKING
 
 from mmsearch.api.cli.backup import register as register_backup
 from mmsearch.api.cli.client_commands import register as register_client_commands
 from mmsearch.api.cli.eval import register as register_eval
+from mmsearch.api.cli.startup import DEFAULT_MODEL_SETTING, EXIT_CANNOT_START, refuse_model
+from mmsearch.encoders import ModelUnavailable, UnknownModel
+from mmsearch.infra.errors import AppError
 from mmsearch.infra.logs import setup_logging
 from mmsearch.infra.settings import Settings, get_settings, require_file_root
+
+if TYPE_CHECKING:
+    from mmsearch.infra.runtime import Runtime
 
 
 def _overrides(settings: Settings, args: argparse.Namespace) -> Settings:
@@ -54,13 +61,29 @@ def cmd_standalone(args: argparse.Namespace) -> int:
     settings = _overrides(get_settings(), args)
     require_file_root(settings, "standalone")
     require_keys_off_loopback(settings, "standalone")
-    return run_standalone(settings, threads=args.threads, worker_concurrency=args.concurrency)
+    try:
+        return run_standalone(settings, threads=args.threads, worker_concurrency=args.concurrency)
+    except (ModelUnavailable, UnknownModel) as exc:  # the default model, loaded before serving
+        return refuse_model("standalone", settings.default_model, exc, DEFAULT_MODEL_SETTING)
+    except AppError as exc:  # the data folder cannot be opened: in use, a collection unreadable
+        print(f"mmsearch standalone: {exc.message}", file=sys.stderr)
+        return EXIT_CANNOT_START
+
+
+def _load_default_model(runtime: Runtime, command: str) -> int | None:
+    """Load the default model before serving; the exit status when it cannot be loaded."""
+    model = runtime.settings.default_model
+    try:
+        runtime.encoder(model, log_failure=False)
+    except (ModelUnavailable, UnknownModel) as exc:
+        return refuse_model(command, model, exc, DEFAULT_MODEL_SETTING)
+    return None
 
 
 def cmd_api(args: argparse.Namespace) -> int:
     from waitress import serve
 
-    from mmsearch.api.app import create_app, preload_default_model
+    from mmsearch.api.app import create_app
     from mmsearch.infra.runtime import Runtime
 
     settings = _overrides(get_settings(), args)
@@ -68,8 +91,9 @@ def cmd_api(args: argparse.Namespace) -> int:
     require_file_root(settings, "api")
     require_keys_off_loopback(settings, "api")
     runtime = Runtime(settings)
+    if (refused := _load_default_model(runtime, "api")) is not None:
+        return refused
     app = create_app(runtime=runtime)
-    preload_default_model(runtime)
     serve(
         app,
         host=settings.host,
@@ -88,9 +112,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = get_settings()
     _require_server_qdrant(settings, "worker")
     require_file_root(settings, "worker")
-    # The app factory wires the worker's Celery app and runtime as the API's, loading no model
-    # and serving nothing; the runtime is a full one, since the worker embeds images.
-    celery = create_app(runtime=Runtime(settings)).extensions["celery"]
+    # A worker without its default model would take ingest tasks only to fail them: it stops.
+    runtime = Runtime(settings)
+    if (refused := _load_default_model(runtime, "worker")) is not None:
+        return refused
+    # The app factory wires the worker's Celery app and runtime as the API's, serving nothing;
+    # the runtime is a full one, since the worker embeds images.
+    celery = create_app(runtime=runtime).extensions["celery"]
     return run_worker(
         celery, worker_hostname(), settings.log_level, pool=args.pool, concurrency=args.concurrency
     )

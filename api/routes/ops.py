@@ -5,6 +5,7 @@ the vector store and the encoder all answer)."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from flask import Response, current_app, jsonify, send_from_directory
 
 from mmsearch.api.metrics import render_metrics
 from mmsearch.api.routes import runtime
-from mmsearch.encoders import loaded_encoders
+from mmsearch.encoders import canonical_name, load_failures, loaded_encoders, parse_model_name
+from mmsearch.encoders.allowed import local_weights
 
 log = logging.getLogger(__name__)
 
@@ -71,33 +73,69 @@ def healthz() -> tuple[Response, int]:
     return jsonify({"status": "ok"}), 200
 
 
-def _check(name: str, probe: Callable[[], object]) -> tuple[str, str]:
+_LAST_STATES: dict[str, str] = {}  # readiness check -> its last answer, to log changes only
+_STATES_LOCK = threading.Lock()
+
+
+def _check(name: str, probe: Callable[[], object], say_why: bool = False) -> tuple[str, str]:
+    """A readiness check's answer: "ok", or "error: " and the cause (`say_why`: its message,
+    else its class name). Logged when it changes, not on every poll."""
     try:
         probe()
-        return name, "ok"
+        state = "ok"
     except Exception as exc:  # a readiness probe reports, it does not raise
-        log.warning("readiness check %s failed: %s", name, exc)
-        return name, f"error: {type(exc).__name__}"
+        state, cause = f"error: {exc if say_why else type(exc).__name__}", exc
+    with _STATES_LOCK:
+        previous = _LAST_STATES.get(name, "ok")
+        _LAST_STATES[name] = state
+    if state != previous and state != "ok":
+        log.warning("readiness check %s failed: %s", name, cause)
+    elif state != previous:
+        log.info("readiness check %s ok again", name)
+    return name, state
+
+
+def model_states(default_model: str) -> dict[str, str]:
+    """The loaded models ("ok") and those whose last load failed ("error: " and why), the
+    default first."""
+    states = {canonical_name(default_model): "not loaded"}
+    states.update({encoder.name: "ok" for encoder in loaded_encoders()})
+    states.update({name: f"error: {_load_failure(name)}" for name in load_failures()})
+    return states
+
+
+def _load_failure(name: str) -> str | None:
+    """Why a model's last load failed; a model with local weights does not show its path."""
+    why = load_failures().get(name)
+    if why is not None and local_weights(parse_model_name(name)) is not None:
+        return "its weights could not be loaded (the server log says why)"
+    return why
 
 
 def readyz() -> tuple[Response, int]:
     """Readiness: 200 when Redis, the vector store and an encoder answer, else 503."""
     rt = runtime()
-    encoders = loaded_encoders()
 
     def encoder_probe() -> None:
+        encoders = loaded_encoders()
         if not encoders:
-            raise RuntimeError("no encoder loaded yet")
-        encoders[0].embed_texts(["ready"])
+            default = canonical_name(rt.settings.default_model)
+            why = _load_failure(default)
+            raise RuntimeError(
+                f"model {default} cannot be loaded: {why}"
+                if why
+                else f"model {default} is not loaded"
+            )
+        encoders[-1].embed_texts(["ready"])  # the most recently used
 
     checks = dict(
         [
             _check("redis", rt.redis.ping),
             _check("vector_store", rt.vectors.list_collections),
-            _check("encoder", encoder_probe),
+            _check("encoder", encoder_probe, say_why=True),
         ]
     )
     ready = all(value == "ok" for value in checks.values())
-    return jsonify({"status": "ready" if ready else "not_ready", "checks": checks}), (
-        200 if ready else 503
-    )
+    models = model_states(rt.settings.default_model)
+    body = {"status": "ready" if ready else "not_ready", "checks": checks, "models": models}
+    return jsonify(body), (200 if ready else 503)

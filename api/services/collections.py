@@ -94,12 +94,11 @@ def load_encoder(
         raise refused from exc
     except UnknownModel as exc:
         raise InvalidRequest(str(exc), code="unknown_model") from exc
-    except (OSError, RuntimeError) as exc:
-        log.exception("cannot load model %s", model)
+    except (OSError, RuntimeError) as exc:  # the registry logs why, once
+        # The cause of a model with local weights may name server paths: the log has it.
+        cause = str(exc) if _shown_models([model]) else "the server log says why"
         raise Unavailable(
-            f"model {model!r} could not be loaded: {type(exc).__name__}; offline servers need "
-            "a local weights file (ARCH/file:PATH) or a model cache",
-            code="model_unavailable",
+            f"model {named} could not be loaded: {cause}", code="model_unavailable"
         ) from exc
 
 

@@ -1,4 +1,4 @@
-"""Shared bench setup: real Redis, moto S3 over HTTP and a standalone platform process."""
+"""Shared bench setup: real Redis, S3 over HTTP (SeaweedFS) and a standalone platform process."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from mmsearch.infra.testing.photos import Photo  # noqa: E402
 from mmsearch.infra.testing.platform import Platform, platform_with_redis  # noqa: E402
-from mmsearch.infra.testing.s3 import LocalS3, aws_client, upload_photos  # noqa: E402
+from mmsearch.infra.testing.s3 import aws_client, local_s3, upload_photos  # noqa: E402
 
 BUCKET = "bench"
 
@@ -36,8 +36,9 @@ def bench_parser(doc: str | None, model: str = "mmsearch-tiny/random") -> argpar
 
 @contextmanager
 def running_stack(model: str, batch_size: int, photos: list[Photo]) -> Iterator[Stack]:
-    """Start Redis, moto S3 and `mmsearch standalone`; upload the photos to one bucket."""
-    s3 = LocalS3()
+    """Start Redis, S3 (SeaweedFS; MMSEARCH_TEST_S3=moto for moto's) and `mmsearch standalone`;
+    upload the photos to one bucket."""
+    s3 = local_s3()
     try:
         client = aws_client(s3.endpoint)
         upload_photos(client, BUCKET, photos)

@@ -1,4 +1,4 @@
-"""Shared fixtures: real redis-server, S3 over HTTP (moto server), tiny offline model."""
+"""Shared fixtures: real redis-server, S3 over HTTP (SeaweedFS, else moto), tiny offline model."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from mmsearch.encoders import TINY_TEST_MODEL  # noqa: E402
 from mmsearch.infra.local_redis import LocalRedis  # noqa: E402
-from mmsearch.infra.testing.s3 import LocalS3, aws_client  # noqa: E402
+from mmsearch.infra.testing.s3 import aws_client, local_s3  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -32,8 +32,8 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    """moto's S3 server, spoken to over HTTP by boto3."""
-    server = LocalS3()
+    """A real S3 server (SeaweedFS; moto's with MMSEARCH_TEST_S3=moto), over HTTP by boto3."""
+    server = local_s3()
     yield server.endpoint
     server.stop()
 

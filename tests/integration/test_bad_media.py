@@ -13,6 +13,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,8 +22,8 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from PIL import Image
 
 from mmsearch.infra.testing.photos import generated_jpeg
-from mmsearch.infra.testing.platform import Platform
-from mmsearch.infra.testing.s3 import ACCESS_KEY, SECRET_KEY, aws_client
+from mmsearch.infra.testing.platform import Platform, platform_with_redis
+from mmsearch.infra.testing.s3 import ACCESS_KEY, SECRET_KEY, LocalS3, aws_client
 from tests.fixtures.images import png_bomb, truncated_jpeg
 from tests.fixtures.platform import new_collection, unique_name
 
@@ -206,9 +207,23 @@ def s3_policy_enforced(s3_endpoint: str, deny_get: str) -> Iterator[None]:
         backend.get_user(user).access_keys.clear()
 
 
+@pytest.fixture()
+def moto_platform(tmp_path: Path, tiny_model: str) -> Iterator[tuple[Platform, str]]:
+    """A platform on moto's S3 server: of the local servers, only moto evaluates an IAM policy
+    on every request (SeaweedFS's identities cannot deny one prefix of a bucket)."""
+    server = LocalS3()
+    try:
+        with platform_with_redis(tmp_path, server.endpoint, tiny_model) as platform:
+            yield platform, server.endpoint
+    finally:
+        server.stop()
+
+
 def test_access_denied_by_the_bucket_owner_fails_the_item_alone(
-    platform: Platform, s3_client: Any, s3_endpoint: str, tiny_model: str
+    moto_platform: tuple[Platform, str], tiny_model: str
 ) -> None:
+    platform, s3_endpoint = moto_platform
+    s3_client = aws_client(s3_endpoint)
     bucket = unique_name("private")
     s3_client.create_bucket(Bucket=bucket)
     keys = ["open/a.jpg", "denied/b.jpg", "open/c.jpg"]

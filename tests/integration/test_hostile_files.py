@@ -126,7 +126,7 @@ def test_every_legal_key_is_listed_and_indexed(
     assert sorted(h["uri"] for h in hits) == sorted(f"s3://{bucket}/in/{k}" for k in ODD_KEYS)
 
 
-def test_a_folder_and_a_bucket_list_the_same_keys_in_the_same_order(
+def test_a_folder_and_a_bucket_list_the_same_keys_each_in_a_stable_order(
     s3_endpoint: str, s3_client: Any, tmp_path: Path
 ) -> None:
     keys = ["c.jpg", "a/1.jpg", "a0.jpg", "a/b/2.jpg", "a-z.png", "ä.jpg", *ODD_KEYS]
@@ -149,4 +149,9 @@ def test_a_folder_and_a_bucket_list_the_same_keys_in_the_same_order(
     in_folder = objects.list_prefix(objects.parse(file_uri(root) + "/", prefix=True), 99)
     bucket_keys = [uri.removeprefix(f"s3://{bucket}/") for uri in in_bucket]
     folder_keys = [objects.parse(uri).path.removeprefix(f"{root}/") for uri in in_folder]
-    assert bucket_keys == folder_keys == sorted(keys, key=str.encode)
+    # A folder lists in S3's own order (UTF-8 bytes). The bucket lists in its server's order:
+    # AWS and moto use that byte order; SeaweedFS lists each folder's keys together.
+    assert folder_keys == sorted(keys, key=str.encode)
+    assert sorted(bucket_keys, key=str.encode) == folder_keys
+    again = objects.list_prefix(objects.parse(f"s3://{bucket}/", prefix=True), 99)
+    assert [uri.removeprefix(f"s3://{bucket}/") for uri in again] == bucket_keys

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,10 +54,12 @@ def _item(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def folder_items(folder: Path) -> Iterator[dict[str, Any]]:
-    """file:// items for the images under a local folder, ids relative to it."""
+    """file:// items for the images under a local folder, ids relative to it; uris keep the
+    path as given (made absolute, links not resolved), as the server's own listing does."""
     for path in sorted(folder.rglob("*")):
         if path.is_file() and is_image_name(path.name):
-            yield {"uri": file_uri(path.resolve()), "id": str(path.relative_to(folder))}
+            uri = file_uri(Path(os.path.abspath(path)))
+            yield {"uri": uri, "id": str(path.relative_to(folder))}
 
 
 def upload_folder(folder: Path, target: str) -> Iterator[dict[str, Any]]:
@@ -91,7 +94,7 @@ def submit(
     elif path.is_file() and path.suffix.lower() in {".csv", ".jsonl", ".ndjson"}:
         items = list(manifest_items(path))
     elif path.is_file():
-        items = [{"uri": file_uri(path.resolve()), "id": path.name}]
+        items = [{"uri": file_uri(Path(os.path.abspath(path))), "id": path.name}]
     else:
         raise SystemExit(f"{source}: not an s3:// prefix, a folder, an image or a manifest")
     if not items:

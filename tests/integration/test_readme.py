@@ -24,7 +24,7 @@ from mmsearch.infra.testing.platform import Platform, platform_with_redis
 README = Path(__file__).resolve().parents[2] / "README.md"
 API = "localhost:8080"
 NOT_RUN = "# not run by the README test:"
-PHOTOS_BLOCK = "mkdir -p photos"
+PHOTOS_BLOCK = "mkdir -p photos && .venv/bin/python - <<'PY'"
 # README names real weights; the test platform has no internet, so they become offline ones.
 OFFLINE_MODELS = {"ViT-L-14/laion2b_s32b_b82k": "mmsearch-tiny/random:3"}
 # Every curl call reports its status on stderr, and a 4xx or 5xx answer stops the script.

@@ -10,6 +10,8 @@ import socket
 import sys
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
 from mmsearch.api.cli.backup import register as register_backup
 from mmsearch.api.cli.client_commands import register as register_client_commands
 from mmsearch.api.cli.eval import register as register_eval
@@ -190,10 +192,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def settings_or_exit(command: str = "mmsearch") -> Settings:
+    """The settings, or exit 2 with one line per invalid variable (no traceback)."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        lines = [f"{command}: invalid settings"]
+        for error in exc.errors():
+            name = f"MMSEARCH_{str(error['loc'][0]).upper()}" if error["loc"] else "settings"
+            lines.append(f"  {name}: {error['msg'].removeprefix('Value error, ')}")
+        print("\n".join(lines), file=sys.stderr)
+        raise SystemExit(EXIT_CANNOT_START) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `mmsearch` console script."""
     args = build_parser().parse_args(argv)
-    settings = get_settings()
+    settings = settings_or_exit()
     setup_logging(settings.log_level, settings.log_format)
     return int(args.func(args))
 

@@ -42,8 +42,9 @@ install_torch() {
       echo "setup: no NVIDIA GPU: installing CPU-only torch from $index (MMSEARCH_TORCH=cuda for CUDA)" >&2
       if ! index_reachable "$index" ||
         ! .venv/bin/pip install -q --retries 1 --index-url "$index" "${torch_pins[@]}"; then
-        echo "setup: $index could not be used; installing torch from the default index" >&2
+        echo "setup: $index could not be used; installing torch from the default index (with CUDA: about 5.8 GB)" >&2
         .venv/bin/pip install -q "${torch_pins[@]}"
+        return
       fi ;;
     cuda)
       echo "setup: installing torch with CUDA (large download, about 5.8 GB installed)" >&2
@@ -51,7 +52,7 @@ install_torch() {
     *) echo "setup: MMSEARCH_TORCH must be auto, cpu or cuda (got $flavour)" >&2; exit 2 ;;
   esac
   if [ "$flavour" = cpu ] && .venv/bin/python -c "import sys, torch; sys.exit(torch.version.cuda is None)"; then
-    echo "setup: the CPU-only wheels were not found there; torch came with CUDA libraries" >&2
+    echo "setup: $index offered no CPU-only build of ${torch_pins[0]}; torch came with CUDA" >&2
   fi
 }
 

@@ -1,16 +1,18 @@
 """`mmsearch migrate --to URL`: copy a stopped standalone's collections into a Qdrant server.
 
 The data folder's embedded engine is the source and the server store the target, so the server
-gets the collections the platform itself would make (see infra.vectors.transfer); the vectors
-are copied, not computed again. Run it again after an interruption: it finishes the copy.
+gets the collections the platform itself would make (see infra.vectors.transfer), spread over
+a cluster as --shards, --replicas and --write-consistency say; the vectors are copied, not
+computed again. Run it again after an interruption (with the same options): it finishes the copy.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
@@ -18,10 +20,14 @@ from mmsearch.api.cli.backup import BackupRefused, stopped
 from mmsearch.infra.errors import AppError
 from mmsearch.infra.settings import get_settings
 
+if TYPE_CHECKING:  # the other commands of the CLI load no engine
+    from mmsearch.infra.vectors import QdrantServerStore
+    from mmsearch.infra.vectors.types import ClusterConfig
+
 LOCAL_PREFIX = "path:"  # a folder qdrant-client opens in local mode, one request at a time
 
 
-def _target(to: str, api_key: str | None) -> Any:
+def _target(to: str, api_key: str | None) -> QdrantServerStore:
     from qdrant_client import QdrantClient
 
     from mmsearch.infra.vectors import QdrantServerStore
@@ -31,8 +37,15 @@ def _target(to: str, api_key: str | None) -> Any:
     return QdrantServerStore(QdrantClient(url=to, api_key=api_key))
 
 
-def migrate(data_dir: Path, to: str, api_key: str | None, names: list[str] | None) -> int:
-    """Copy the chosen collections of `data_dir` into the server at `to`; the points copied.
+def migrate(
+    data_dir: Path,
+    to: str,
+    api_key: str | None = None,
+    names: list[str] | None = None,
+    cluster: ClusterConfig | None = None,
+) -> int:
+    """Copy the chosen collections of `data_dir` into the server at `to`, spread over a cluster
+    as `cluster` says (None: as a single node keeps them); the points copied.
 
     Raises BackupRefused while a standalone runs on the folder, AppError when the copy fails.
     """
@@ -53,6 +66,8 @@ def migrate(data_dir: Path, to: str, api_key: str | None, names: list[str] | Non
     total = 0
     try:
         specs = chosen_specs(source, names)
+        if cluster is not None:
+            specs = [replace(spec, cluster=cluster) for spec in specs]
         for spec in specs:
             points = source.count(spec.name)
             with tqdm(total=points, desc=spec.name, unit="pt", file=sys.stderr) as bar:
@@ -68,8 +83,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     settings = get_settings()
     data_dir = args.data_dir or settings.data_dir
     names = [n.strip() for n in args.collections.split(",") if n.strip()] or None
+    from mmsearch.infra.vectors.types import ClusterConfig
+
+    cluster = ClusterConfig(args.shards, args.replicas, args.write_consistency)
     try:
-        total = migrate(data_dir, args.to, args.api_key, names)
+        total = migrate(data_dir, args.to, args.api_key, names, cluster)
     except BackupRefused as exc:
         print(f"mmsearch migrate: {exc}", file=sys.stderr)
         return 2
@@ -99,6 +117,11 @@ def register(sub: Any) -> None:
     parser.add_argument("--api-key", default=None, help="the server's API key")
     parser.add_argument(
         "--collections", default="", help="names to copy, comma-separated (default: all)"
+    )
+    parser.add_argument("--shards", type=int, default=None, help="shards per collection")
+    parser.add_argument("--replicas", type=int, default=None, help="copies of each shard")
+    parser.add_argument(
+        "--write-consistency", type=int, default=None, help="replicas that acknowledge a write"
     )
     parser.add_argument("--data-dir", type=Path, default=None, help="MMSEARCH_DATA_DIR")
     parser.set_defaults(func=cmd_migrate)

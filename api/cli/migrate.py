@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the other commands of the CLI load no engine
     from mmsearch.infra.vectors.types import ClusterConfig
 
 LOCAL_PREFIX = "path:"  # a folder qdrant-client opens in local mode, one request at a time
+REQUEST_TIMEOUT_S = 120  # a 5 MB batch into a busy server takes longer than the client's 5 s
 
 
 def _target(to: str, api_key: str | None) -> QdrantServerStore:
@@ -34,7 +35,7 @@ def _target(to: str, api_key: str | None) -> QdrantServerStore:
 
     if to.startswith(LOCAL_PREFIX):
         return QdrantServerStore(QdrantClient(path=to.removeprefix(LOCAL_PREFIX)))
-    return QdrantServerStore(QdrantClient(url=to, api_key=api_key))
+    return QdrantServerStore(QdrantClient(url=to, api_key=api_key, timeout=REQUEST_TIMEOUT_S))
 
 
 def migrate(

@@ -55,6 +55,12 @@ class CollectionExists(Conflict):
     code = "collection_exists"
 
 
+class SpecMismatch(Conflict):
+    """A collection to fill exists already, with other settings than the one it copies."""
+
+    code = "spec_mismatch"
+
+
 class IdempotencyKeyReused(Conflict):
     """An Idempotency-Key sent again with a different request body."""
 
@@ -76,6 +82,12 @@ class ModelNotAllowed(InvalidRequest):
     """A model outside MMSEARCH_MODELS (and not the default or a collection's model)."""
 
     code = "model_not_allowed"
+
+
+class NotApplicable(InvalidRequest):
+    """A setting the engine in use cannot apply (cluster settings on the embedded engine)."""
+
+    code = "not_applicable"
 
 
 class BadFilter(AppError):
@@ -108,6 +120,12 @@ class Forbidden(AppError):
 class Unavailable(AppError):
     status = 503
     code = "unavailable"
+
+
+class CountMismatch(AppError):
+    """A copied collection holds another number of points than its source."""
+
+    code = "count_mismatch"
 
 
 class ItemErrorCode(StrEnum):

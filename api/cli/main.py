@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from mmsearch.api.cli.backup import register as register_backup
 from mmsearch.api.cli.client_commands import register as register_client_commands
 from mmsearch.api.cli.eval import register as register_eval
+from mmsearch.api.cli.migrate import register as register_migrate
 from mmsearch.api.cli.startup import DEFAULT_MODEL_SETTING, EXIT_CANNOT_START, refuse_model
 from mmsearch.encoders import ModelUnavailable, UnknownModel
 from mmsearch.infra.errors import AppError
@@ -187,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_client_commands(sub)
     register_eval(sub)
     register_backup(sub)
+    register_migrate(sub)
     config = sub.add_parser("config", help="print the effective settings (secrets masked)")
     config.set_defaults(func=cmd_config)
     return parser

@@ -20,6 +20,7 @@ from mmsearch.infra.catalog.metadata import MetadataLimits, metadata_problem
 from mmsearch.infra.errors import ItemErrorCode
 from mmsearch.infra.jobs.store import JobStatus
 from mmsearch.infra.vectors import FieldType, IndexConfig
+from mmsearch.infra.vectors.types import ClusterConfig
 
 
 def _no_version_suffix(name: str) -> str:
@@ -83,11 +84,34 @@ class IndexSettings(Strict):
         return cls(**asdict(config))
 
 
+def _cluster_field(description: str) -> Any:
+    return Field(default=None, ge=1, le=1000, description=f"{description}; null: the server's 1")
+
+
+class ClusterSettings(Strict):
+    """How a Qdrant cluster spreads a collection; the embedded engine refuses anything but nulls
+    (422 not_applicable)."""
+
+    shard_number: int | None = _cluster_field("shards the points are split into")
+    replication_factor: int | None = _cluster_field("copies of each shard, on different nodes")
+    write_consistency_factor: int | None = _cluster_field(
+        "replicas that acknowledge a write before it returns (at most replication_factor)"
+    )
+
+    def config(self) -> ClusterConfig:
+        return ClusterConfig(**self.model_dump())
+
+    @classmethod
+    def of(cls, config: ClusterConfig) -> ClusterSettings:
+        return cls(**asdict(config))
+
+
 class CollectionCreate(Strict):
     name: CollectionName
     model: str | None = Field(default=None, max_length=512, description="Default: server's model")
     payload_schema: dict[FieldName, FieldType] = Field(default_factory=dict, max_length=64)
     index: IndexSettings = Field(default_factory=IndexSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
 
 
 class CollectionPublic(BaseModel):
@@ -99,6 +123,9 @@ class CollectionPublic(BaseModel):
     count: int
     payload_schema: dict[str, FieldType]
     index: IndexSettings
+    cluster: ClusterSettings = Field(
+        default_factory=ClusterSettings, description="nulls: one copy, as a single node keeps it"
+    )
     random_weights: bool = Field(description="True when the model has random test weights")
 
 

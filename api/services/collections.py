@@ -7,8 +7,10 @@ new version beside the old one and switches the alias only when the new one is c
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from mmsearch.api.schemas.resources import (
+    ClusterSettings,
     CollectionCreate,
     CollectionPublic,
     IndexSettings,
@@ -59,6 +61,7 @@ def collection_public(info: CollectionInfo, active: str | None = None) -> Collec
         count=info.count,
         payload_schema=metadata_fields(spec),
         index=IndexSettings.of(spec.index),
+        cluster=ClusterSettings.of(spec.cluster),
         random_weights=parse_model_name(spec.model).is_random,
         active=active is None or active == spec.name,
     )
@@ -140,6 +143,7 @@ def create_collection(
     spec = first_version(
         body.name, encoder.dim, encoder.name, body.payload_schema, body.index.config()
     )
+    spec = replace(spec, cluster=body.cluster.config())
     vectors.create_collection(spec)
     vectors.set_alias(body.name, spec.name)
     log.info("created collection %s (model %s, dim %d)", body.name, spec.model, spec.dim)
@@ -205,6 +209,7 @@ def reembed(
     latest = max(version_number(v.version) for v in versions(vectors, name))
     index = body.index.config() if body.index else source.index
     target = next_version(source, latest, encoder.dim, encoder.name, index)
+    target = replace(target, cluster=source.cluster)  # spread as the version it replaces
     vectors.create_collection(target)
     jobs.start_migration(public, target.name)  # before the copy lists the source
     job_id = jobs.create(

@@ -19,6 +19,8 @@ from mmsearch.infra.vectors.types import (
     COLLECTION_NAME_RE,
     LEGACY_INDEX,
     QUANTIZATIONS,
+    SINGLE_NODE,
+    ClusterConfig,
     CollectionSpec,
     FieldType,
     IndexConfig,
@@ -83,6 +85,7 @@ def spec_to_json(spec: CollectionSpec) -> dict[str, Any]:
         "index": asdict(spec.index),
         **versioning,
         "incarnation": spec.incarnation,
+        **_cluster_json(spec.cluster),
         # The same fields where the previous release reads them, so its workers and API (during
         # a rolling upgrade, or after a rollback) still see which version is which.
         "extra": {key: value for key, value in versioning.items() if value is not None},
@@ -104,7 +107,14 @@ def spec_from_json(data: dict[str, Any]) -> CollectionSpec:
         version=None if version is None else int(version),
         id_namespace=_optional_str(versioning.get("id_namespace")),
         incarnation=_optional_str(data.get("incarnation")),
+        cluster=ClusterConfig(**data["cluster"]) if "cluster" in data else SINGLE_NODE,
     )
+
+
+def _cluster_json(cluster: ClusterConfig) -> dict[str, Any]:
+    # Written only when set, so a spec of a single-node collection reads as before.
+    settings = {key: value for key, value in asdict(cluster).items() if value is not None}
+    return {"cluster": settings} if settings else {}
 
 
 def _optional_str(value: Any) -> str | None:
@@ -124,7 +134,18 @@ def check_spec(spec: CollectionSpec) -> CollectionSpec:
         except ValueError:
             raise InvalidRequest(f"unknown field type {kind!r} for {key!r}") from None
     check_index(spec.index)
+    check_cluster(spec.cluster)
     return spec
+
+
+def check_cluster(cluster: ClusterConfig) -> ClusterConfig:
+    """Validate cluster settings (each None or 1 to 1000 when set); raise InvalidRequest."""
+    for key, value in asdict(cluster).items():
+        if value is not None and (not isinstance(value, int) or not 1 <= value <= 1000):
+            raise InvalidRequest(f"cluster.{key} must be an integer between 1 and 1000")
+    if (cluster.write_consistency_factor or 1) > (cluster.replication_factor or 1):
+        raise InvalidRequest("cluster.write_consistency_factor exceeds cluster.replication_factor")
+    return cluster
 
 
 def check_index(index: IndexConfig) -> IndexConfig:

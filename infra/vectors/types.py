@@ -55,6 +55,25 @@ class IndexConfig:
     indexing_threshold: int = 10_000
 
 
+@dataclass(frozen=True)
+class ClusterConfig:
+    """How a Qdrant cluster spreads a collection; None leaves the server's default (1 each).
+
+    - `shard_number`: shards the points are split into (fixed at creation).
+    - `replication_factor`: copies of each shard, on different nodes.
+    - `write_consistency_factor`: replicas that must acknowledge a write before it returns.
+
+    Only a server applies them: the embedded engine refuses anything but the defaults.
+    """
+
+    shard_number: int | None = None
+    replication_factor: int | None = None
+    write_consistency_factor: int | None = None
+
+
+SINGLE_NODE = ClusterConfig()
+
+
 # Collections created before index settings were stored: the engines' own defaults.
 LEGACY_INDEX = IndexConfig(m=16, ef_construct=100, hnsw_ef=128, quantization=None)
 
@@ -69,6 +88,7 @@ class CollectionSpec:
     its id); all three are None for a collection created on its own. `incarnation` is unique to
     this one creation (each version has its own), so a job bound to a collection never writes
     into another one later created under the same name; None for collections made before it.
+    `cluster` is how a Qdrant cluster spreads it (see ClusterConfig).
     """
 
     name: str
@@ -80,6 +100,7 @@ class CollectionSpec:
     version: int | None = None
     id_namespace: str | None = None
     incarnation: str | None = None
+    cluster: ClusterConfig = SINGLE_NODE
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,11 @@ def test_collection_lifecycle_and_errors(platform: Platform, tiny_model: str) ->
         "count": 0,
         "payload_schema": {"year": "integer"},
         "index": DEFAULT_INDEX,
+        "cluster": {
+            "shard_number": None,
+            "replication_factor": None,
+            "write_consistency_factor": None,
+        },
         "random_weights": True,
     }
     tuned = {"m": 8, "ef_construct": 64, "hnsw_ef": 32, "quantization": None}

@@ -16,19 +16,32 @@ import os
 import shutil
 import uuid
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import qdrant_edge as qe
 
-from mmsearch.infra.errors import BadFilter, CollectionExists, CollectionNotFound, Conflict
+from mmsearch.infra.errors import (
+    BadFilter,
+    CollectionExists,
+    CollectionNotFound,
+    Conflict,
+    NotApplicable,
+)
 from mmsearch.infra.vectors.arguments import check_payload, unique_ids
 from mmsearch.infra.vectors.checks import check_collection_name, check_point, check_spec, read_point
 from mmsearch.infra.vectors.edge.collection import EdgeCollections
 from mmsearch.infra.vectors.edge.files import build_collection, fsync_dir, shard_config
 from mmsearch.infra.vectors.edge.filters import to_edge_filter
 from mmsearch.infra.vectors.edge.queries import EdgeSearches
-from mmsearch.infra.vectors.types import CollectionInfo, CollectionSpec, FilterJSON, VectorPoint
+from mmsearch.infra.vectors.types import (
+    SINGLE_NODE,
+    CollectionInfo,
+    CollectionSpec,
+    FilterJSON,
+    VectorPoint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +73,14 @@ class EdgeVectorStore(EdgeSearches):
     # -- collections and aliases ---------------------------------------------------------------
 
     def create_collection(self, spec: CollectionSpec) -> None:
-        """Create; raises CollectionExists."""
+        """Create; raises CollectionExists, and NotApplicable for cluster settings."""
         check_spec(spec)
+        if spec.cluster != SINGLE_NODE:
+            raise NotApplicable(
+                "cluster settings (shards, replicas, write consistency) need a Qdrant server; "
+                "the embedded engine keeps one copy on one machine",
+                details={"cluster": asdict(spec.cluster)},
+            )
         colls = self._collections
         with colls.locked():
             target = self.path / spec.name

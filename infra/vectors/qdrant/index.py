@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from qdrant_client import models
@@ -19,9 +20,9 @@ def search_params(index: IndexConfig) -> models.SearchParams:
 
 
 def index_config(spec: CollectionSpec) -> dict[str, Any]:
-    """create_collection's HNSW, optimizer and quantization arguments for `spec.index`."""
+    """create_collection's HNSW, optimizer, quantization and cluster arguments for `spec`."""
     index = spec.index
-    kb = max(1, index.indexing_threshold * spec.dim * 4 // 1024)  # the server counts KB
+    kb = threshold_kb(spec)
     quantization = None
     if index.quantization == "int8":
         scalar = models.ScalarQuantizationConfig(type=models.ScalarType.INT8, always_ram=True)
@@ -30,9 +31,21 @@ def index_config(spec: CollectionSpec) -> dict[str, Any]:
         "hnsw_config": models.HnswConfigDiff(
             m=index.m, ef_construct=index.ef_construct, full_scan_threshold=kb
         ),
-        "optimizers_config": models.OptimizersConfigDiff(indexing_threshold=kb),
+        "optimizers_config": optimizers_config(spec),
         "quantization_config": quantization,
+        **asdict(spec.cluster),  # shard_number, replication_factor, write_consistency_factor
     }
+
+
+def threshold_kb(spec: CollectionSpec) -> int:
+    """The indexing threshold in the KB of vectors the server counts."""
+    return max(1, spec.index.indexing_threshold * spec.dim * 4 // 1024)
+
+
+def optimizers_config(spec: CollectionSpec, deferred: bool = False) -> models.OptimizersConfigDiff:
+    """The optimizer settings of `spec`; `deferred`: build no HNSW graph (0 turns indexing off,
+    the server's advice for a bulk load), until they are set back."""
+    return models.OptimizersConfigDiff(indexing_threshold=0 if deferred else threshold_kb(spec))
 
 
 INDEX_TYPES = {

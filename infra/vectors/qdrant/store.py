@@ -31,7 +31,7 @@ from mmsearch.infra.vectors.checks import (
 )
 from mmsearch.infra.vectors.filters import parse_filter
 from mmsearch.infra.vectors.qdrant.collection import METADATA_KEY, ServerCollections
-from mmsearch.infra.vectors.qdrant.index import field_schema, index_config
+from mmsearch.infra.vectors.qdrant.index import field_schema, index_config, optimizers_config
 from mmsearch.infra.vectors.qdrant.queries import ServerSearches
 from mmsearch.infra.vectors.types import (
     VECTOR_NAMES,
@@ -77,6 +77,15 @@ class QdrantServerStore(ServerSearches):
                         spec.name, key, field_schema=field_schema(key, kind), wait=True
                     )
         logger.info("created collection %s (dim=%d, model=%s)", spec.name, spec.dim, spec.model)
+
+    def defer_indexing(self, name: str, deferred: bool = True) -> None:
+        """Build no HNSW graph while `deferred` (a bulk load), else go back to the spec's
+        indexing threshold, when the server indexes what was loaded."""
+        spec = self._server.spec(name)
+        with self._server.errors(name):
+            optimizers = optimizers_config(spec, deferred=deferred)
+            self.client.update_collection(spec.name, optimizers_config=optimizers)
+        logger.info("indexing of collection %s %s", spec.name, "deferred" if deferred else "on")
 
     def get_collection(self, name: str) -> CollectionInfo:
         """Spec plus point count; raises CollectionNotFound."""

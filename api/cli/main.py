@@ -14,6 +14,7 @@ from mmsearch.api.cli.backup import register as register_backup
 from mmsearch.api.cli.client_commands import register as register_client_commands
 from mmsearch.api.cli.eval import register as register_eval
 from mmsearch.api.cli.startup import DEFAULT_MODEL_SETTING, EXIT_CANNOT_START, refuse_model
+from mmsearch.api.cli.transfer_commands import register as register_transfer
 from mmsearch.encoders import ModelUnavailable, UnknownModel
 from mmsearch.infra.errors import AppError
 from mmsearch.infra.logs import setup_logging
@@ -185,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_client_commands(sub)
     register_eval(sub)
     register_backup(sub)
+    register_transfer(sub)
     config = sub.add_parser("config", help="print the effective settings (secrets masked)")
     config.set_defaults(func=cmd_config)
     return parser

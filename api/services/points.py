@@ -116,18 +116,20 @@ def _point(spec: CollectionSpec, given: PointIn, tenant: str | None) -> VectorPo
 
 def unit_vector(values: list[float], dim: int, name: str) -> np.ndarray:
     """`values` as a float32 unit vector of length `dim`; InvalidRequest if it cannot be one."""
-    vector = np.asarray(values, dtype=np.float64)
-    norm = float(np.linalg.norm(vector)) if np.isfinite(vector).all() else math.nan
-    problem = None
+    with np.errstate(over="ignore"):  # numbers past float32's range become inf, refused below
+        vector = np.asarray(values, dtype=np.float64).astype(np.float32)
+    problem, norm = None, math.nan
     if vector.shape != (dim,):
         problem = f"{len(values)} numbers, the collection's vectors have {dim}"
-    elif not math.isfinite(norm):
-        problem = "not all finite numbers"
-    elif abs(norm - 1.0) > UNIT_TOLERANCE:
-        problem = f"length {norm:.4g}, not unit length (within {UNIT_TOLERANCE})"
+    elif not np.isfinite(vector).all():
+        problem = "not all finite numbers (within float32's range)"
+    else:
+        norm = float(np.linalg.norm(vector.astype(np.float64)))
+        if abs(norm - 1.0) > UNIT_TOLERANCE:
+            problem = f"length {norm:.4g}, not unit length (within {UNIT_TOLERANCE})"
     if problem is not None:
         raise InvalidRequest(problem, details=[{"field": f"vectors.{name}", "message": problem}])
     if abs(norm - 1.0) <= 1e-6:
         # an exported vector comes back bit for bit, so its scores match the source's exactly
-        return vector.astype(np.float32)
-    return (vector / norm).astype(np.float32)
+        return vector
+    return (vector / np.float32(norm)).astype(np.float32)

@@ -72,8 +72,12 @@ def queries(source: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def ranking(platform: Platform, name: str, query: dict[str, Any]) -> list[tuple[str, float]]:
+    """Every hit as (id, score), best first; equal scores (fused ranks tie often) by item id, as
+    the engine orders them by internal point ids, which differ between collections."""
     results = platform.search(name, {**query, "limit": PHOTOS})["results"]
-    return [(hit["id"], hit["score"]) for hit in results]
+    return sorted(
+        ((hit["id"], hit["score"]) for hit in results), key=lambda h: (-round(h[1], 6), h[0])
+    )
 
 
 @pytest.mark.slow
@@ -112,6 +116,12 @@ def test_an_imported_copy_answers_every_query_as_the_source(
         )
         again = mmsearch(fresh, "import", str(folder), "--as", "copy")
         assert again.returncode == 2 and "collection_exists" in again.stderr
+        damaged = folder / "chunk-00001.image.npy"
+        data = damaged.read_bytes()
+        damaged.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))  # one float changed
+        refused = mmsearch(fresh, "import", str(folder), "--as", "copy2")
+        assert refused.returncode == 1 and f"{damaged} is damaged" in refused.stderr
+        assert fresh.expect(200, "GET", "/v1/collections/copy2")["count"] == 5  # chunk 0 alone
 
 
 def bulk_points(count: int, dim: int, seed: int = 7) -> list[dict[str, Any]]:

@@ -135,39 +135,75 @@ def bulk_points(count: int, dim: int, seed: int = 7) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.mark.slow
-def test_an_interrupted_export_resumes_to_the_same_folder(
-    platform: Platform, tiny_model: str, tmp_path: Path
-) -> None:
+OPTIONS = ("--chunk-size", "200", "--page-size", "50")
+
+
+@pytest.fixture(scope="module")
+def bulk(platform: Platform, tiny_model: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A collection of 3000 points written through the endpoint, and its uninterrupted export."""
     name = new_collection(platform, "bulk", tiny_model)
     dim = platform.expect(200, "GET", f"/v1/collections/{name}")["dim"]
     points = bulk_points(3000, dim)
     for start in range(0, len(points), 1000):
         body = {"points": points[start : start + 1000]}
         assert platform.expect(200, "POST", f"/v1/collections/{name}/points", json=body)
-    options = ("--chunk-size", "200", "--page-size", "50")
-    whole = mmsearch(platform, "export", name, str(tmp_path / "whole"), *options)
+    folder = tmp_path_factory.mktemp("bulk") / "whole"
+    whole = mmsearch(platform, "export", name, str(folder), *OPTIONS)
     assert whole.returncode == 0, whole.stderr
-    folder = tmp_path / "resumed"
-    command = cli(platform, "export", name, str(folder), *options)
+    return name, folder
+
+
+def kill_once(command: list[str], progress: Path, key: str) -> None:
+    """Run a command and kill it (SIGKILL) once its progress file lists something under `key`."""
     process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.DEVNULL)
-    progress = folder / "export-progress.json"
-    while process.poll() is None and not (
-        progress.exists() and "chunk-00000" in progress.read_text()
-    ):
+    while process.poll() is None:
+        try:
+            if json.loads(progress.read_text())[key]:
+                break
+        except (OSError, ValueError):  # not written yet
+            pass
         time.sleep(0.005)
     process.send_signal(signal.SIGKILL)
     process.wait()
+
+
+@pytest.mark.slow
+def test_an_interrupted_export_resumes_to_the_same_folder(
+    platform: Platform, bulk: tuple[str, Path], tmp_path: Path
+) -> None:
+    name, whole = bulk
+    folder = tmp_path / "resumed"
+    command = cli(platform, "export", name, str(folder), *OPTIONS)
+    kill_once(command, folder / "export-progress.json", "chunks")
     assert not (folder / "manifest.json").exists(), "the export ended before it was stopped"
-    resumed = mmsearch(platform, "export", name, str(folder), *options)
+    resumed = mmsearch(platform, "export", name, str(folder), *OPTIONS)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming after" in resumed.stderr
-    first = json.loads((tmp_path / "whole" / "manifest.json").read_text())
+    first = json.loads((whole / "manifest.json").read_text())
     second = json.loads((folder / "manifest.json").read_text())
     assert second["count"] == 3000 and second["chunks"] == first["chunks"]
-    assert sorted(p.name for p in folder.iterdir()) == sorted(
-        p.name for p in (tmp_path / "whole").iterdir()
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in whole.iterdir())
+
+
+@pytest.mark.slow
+def test_an_interrupted_import_resumes_and_writes_every_point(
+    platform: Platform, bulk: tuple[str, Path]
+) -> None:
+    name, folder = bulk
+    target = f"{name}-copy"
+    progress = folder / f"import-progress-{target}.json"
+    command = cli(platform, "import", str(folder), "--as", target, "--batch", "50")
+    kill_once(command, progress, "done")
+    assert progress.exists(), "the import ended before it was stopped"
+    resumed = mmsearch(platform, "import", str(folder), "--as", target)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming after" in resumed.stderr and not progress.exists()
+    assert platform.expect(200, "GET", f"/v1/collections/{target}")["count"] == 3000
+    source = platform.expect(200, "GET", f"/v1/collections/{name}/points", params={"limit": 5})
+    copied = platform.expect(
+        200, "GET", f"/v1/collections/{target}/items/{source['data'][0]['id']}"
     )
+    assert copied["uri"] == source["data"][0]["uri"]
 
 
 @pytest.mark.slow

@@ -259,20 +259,28 @@ def upload_chunk(client: ApiClient, name: str, points: Iterator[dict[str, Any]],
         client.call("POST", points_path(name), json={"points": batch})
 
 
+def positive(value: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return number
+
+
 def register(sub: Any) -> None:
     """Add `export` and `import` to the `mmsearch` parser."""
     export = sub.add_parser("export", help="write a collection with its vectors to a folder")
     export.add_argument("collection")
     export.add_argument("dir", help="the folder (created; an interrupted export resumes)")
-    export.add_argument("--chunk-size", type=int, default=10_000, help="points per chunk file")
-    export.add_argument("--page-size", type=int, default=500, help="points per request")
+    export.add_argument("--chunk-size", type=positive, default=10_000, help="points per chunk file")
+    export.add_argument("--page-size", type=positive, default=500, help="points per request")
     imported = sub.add_parser("import", help="create a collection from an export folder")
     imported.add_argument("dir")
     imported.add_argument("--as", dest="as_name", default=None, help="another collection name")
     imported.add_argument(
         "--into-existing", action="store_true", help="write into an existing collection"
     )
-    imported.add_argument("--batch", type=int, default=500, help="points per request")
+    imported.add_argument("--batch", type=positive, default=500, help="points per request")
     for parser, func in ((export, cmd_export), (imported, cmd_import)):
         parser.add_argument("--api-url", default=None, help="API URL (MMSEARCH_API_URL)")
         parser.set_defaults(func=lambda args, p=parser, f=func: run(f, p, args))

@@ -19,7 +19,8 @@ from pydantic import BaseModel
 from werkzeug.routing import PathConverter
 
 from mmsearch.api.openapi_examples import COLLECTION_DELETED, SEARCH_EXAMPLES
-from mmsearch.api.routes import collections, items, jobs, ops, search
+from mmsearch.api.routes import collections, items, jobs, ops, points, search
+from mmsearch.api.schemas import points as p
 from mmsearch.api.schemas import queries as q
 from mmsearch.api.schemas import resources as s
 
@@ -47,6 +48,7 @@ TAGS: Mapping[str, tuple[str, str]] = {
     "jobs": ("ingest & jobs", "Ingest media; follow, cancel and retry its jobs"),
     "search": ("search", "Search one collection or several; zero-shot labels"),
     "items": ("items", "Read, change and delete indexed items; thumbnails; near-duplicates"),
+    "points": ("points", "Items with their vectors: export page by page, import without embedding"),
     "ops": ("operations", "The web page, this document, metrics and health probes"),
 }
 
@@ -172,6 +174,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", f"{_COLLECTION}/duplicates", items.duplicates, READ,
              "Near-duplicate groups", 200,
              request=q.DuplicatesRequest, response=q.DuplicatesResponse),
+    # Points: items with their vectors
+    Endpoint("GET", f"{_COLLECTION}/points", points.read_points, READ,
+             "Items with their vectors, a page at a time (?after=CURSOR&limit=100&vectors=true"
+             "&filter=JSON)", 200, response=p.PointsPage),
+    Endpoint("POST", f"{_COLLECTION}/points", points.write_points, WRITE,
+             "Write items with precomputed vectors (no embedding)", 200,
+             request=p.PointsUpsert, response=p.PointsWritten),
     # Operations, and the pages for people
     Endpoint("GET", "/", ops.index, OPEN,
              "The web page", 200, plain={200: "HTML"}),

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from mmsearch.api.schemas import points as p
 from mmsearch.api.schemas import queries as q
 from mmsearch.api.schemas import resources as s
 
@@ -35,6 +36,14 @@ _HIT = {
     "score": 0.3127,
     "metadata": {"album": "summer", "year": 2024},
     "text": "a dog running on a beach",
+}
+_POINT = {
+    "id": "beach-001",
+    "uri": "s3://photos/2024/beach-001.jpg",
+    "metadata": {"album": "summer", "year": 2024},
+    "text": "a dog running on a beach",
+    "tenant": None,
+    "vectors": {"image": [0.6, 0.8], "text": [0.8, -0.6]},  # 512 numbers each for this model
 }
 
 _JOB = {
@@ -126,6 +135,9 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         ],
         "scanned": 12873,
     },
+    p.PointsPage: {"data": [_POINT], "next": "0b6f3c1e-2d4a-5e8f-9a1b-3c5d7e9f1a2b"},
+    p.PointsUpsert: {"points": [{k: v for k, v in _POINT.items() if k != "tenant"}]},
+    p.PointsWritten: {"upserted": 1},
 }
 
 COLLECTION_DELETED = {"name": "photos", "deleted": True, "versions": ["photos--v1"]}

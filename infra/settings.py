@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     # Limits
     max_items_per_request: int = Field(default=100_000, ge=1)
     max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    max_points_per_request: int = Field(
+        default=1000, ge=1, description="Points one write of precomputed vectors may carry"
+    )
     max_image_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
     max_image_pixels: int = Field(default=64_000_000, ge=1)
     query_max_image_pixels: int = Field(

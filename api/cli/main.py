@@ -17,6 +17,7 @@ from mmsearch.api.cli.client_commands import register as register_client_command
 from mmsearch.api.cli.eval import register as register_eval
 from mmsearch.api.cli.migrate import register as register_migrate
 from mmsearch.api.cli.startup import DEFAULT_MODEL_SETTING, EXIT_CANNOT_START, refuse_model
+from mmsearch.api.cli.transfer_commands import register as register_transfer
 from mmsearch.encoders import ModelUnavailable, UnknownModel
 from mmsearch.infra.errors import AppError
 from mmsearch.infra.logs import setup_logging
@@ -189,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_eval(sub)
     register_backup(sub)
     register_migrate(sub)
+    register_transfer(sub)
     config = sub.add_parser("config", help="print the effective settings (secrets masked)")
     config.set_defaults(func=cmd_config)
     return parser

@@ -227,3 +227,30 @@ def test_a_tenant_folder_listing_follows_no_link_out_of_its_sources(
     assert (job["status"], job["total"], job["errors"]) == ("succeeded", 4, [])
     found = c["a"].ids(name, {"text": "x", "limit": 50})
     assert found == {f"file://{root}/acme/{photo.name}" for photo in photos[:4]}
+
+
+def test_points_are_read_and_written_within_the_own_tenant(
+    tenants: dict[str, Any], tiny_model: str
+) -> None:
+    c, name = tenants["clients"], tenants["name"]
+    path = f"/v1/collections/{name}/points"
+    for who, tenant, count in (("a", "acme", 4), ("b", "globex", 3), ("a-read", "acme", 4)):
+        data = c[who].ok("GET", path, params={"limit": 100})["data"]
+        assert {p["id"] for p in data} == {f"x{i}" for i in range(count)}, who
+        assert {p["tenant"] for p in data} == {tenant} and len(data) == count
+    assert len(c["admin"].ok("GET", path, params={"limit": 100})["data"]) == 7
+    own = c["a"].ok("GET", path, params={"limit": 1})["data"][0]
+    point = {key: own[key] for key in ("id", "uri", "metadata", "vectors")}
+    target = unique_name("written")
+    c["admin"].ok("POST", "/v1/collections", json={"name": target, "model": tiny_model})
+    written = f"/v1/collections/{target}/points"
+    assert c["a-read"]("POST", written, json={"points": [point]}).status_code == 403
+    stolen = {"points": [{**point, "tenant": "globex"}]}
+    assert c["a"]("POST", written, json=stolen).status_code == 422
+    c["a"].ok("POST", written, json={"points": [point]})
+    c["b"].ok("POST", written, json={"points": [point]})  # the same id in another tenant
+    assert c["admin"].ok("GET", f"/v1/collections/{target}")["count"] == 2
+    assert {p["tenant"] for p in c["admin"].ok("GET", written)["data"]} == {"acme", "globex"}
+    assert [p["tenant"] for p in c["b"].ok("GET", written)["data"]] == ["globex"]
+    item = c["a"].ok("GET", f"/v1/collections/{target}/items/{point['id']}")
+    assert (item["uri"], item["vectors"]) == (point["uri"], ["image"])

@@ -109,6 +109,8 @@ EXPECTED_SCOPES = {
     ("DELETE", "/v1/collections/{name}/items/{item_id}"): "write",
     ("POST", "/v1/collections/{name}/items:delete"): "write",
     ("POST", "/v1/collections/{name}/duplicates"): "read",
+    ("GET", "/v1/collections/{name}/points"): "read",
+    ("POST", "/v1/collections/{name}/points"): "write",
     ("GET", "/"): "open",
     ("GET", "/docs"): "open",
     ("GET", "/openapi.json"): "open",

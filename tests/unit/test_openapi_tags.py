@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mmsearch.api.openapi import build_openapi
 
-GROUPS = {"collections", "ingest & jobs", "search", "items", "operations"}
+GROUPS = {"collections", "ingest & jobs", "search", "items", "points", "operations"}
 
 
 def test_every_operation_has_a_declared_group_tag() -> None:
@@ -25,4 +25,5 @@ def test_tags_follow_the_endpoints_purpose() -> None:
     assert paths["/v1/collections/{name}/reembed"]["post"]["tags"] == ["collections"]
     assert paths["/v1/search"]["post"]["tags"] == ["search"]
     assert paths["/v1/collections/{name}/items:delete"]["post"]["tags"] == ["items"]
+    assert paths["/v1/collections/{name}/points"]["get"]["tags"] == ["points"]
     assert paths["/readyz"]["get"]["tags"] == ["operations"]

@@ -143,8 +143,8 @@ class SeaweedS3:
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             "-master.telemetry=false",
-            "-master.volumeSizeLimitMB=256",
-            "-volume.max=0",
+            "-master.volumeSizeLimitMB=64",
+            "-volume.max=5000",  # each bucket is a collection with volumes of its own
             "-volume.preStopSeconds=0",
             *(f"-{name}={port}" for name, port in ports.items()),
         ]
@@ -154,6 +154,8 @@ class SeaweedS3:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent(),  # noqa: PLW1509 - only sets PDEATHSIG
+            # one volume per new bucket instead of seven: tests create many small buckets
+            env={**os.environ, "WEED_MASTER_VOLUME_GROWTH_COPY_1": "1"},
         )
         try:
             self._wait_ready(startup_timeout_s)

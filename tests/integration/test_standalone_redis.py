@@ -89,7 +89,9 @@ def test_private_redis_dies_with_a_killed_platform_and_a_restart_runs_one(
         assert len(redis_servers_in(folder)) == 1
     finally:
         second.stop()
-    assert redis_servers_in(folder) == []  # a clean stop stops it too
+    assert second.process.returncode != -signal.SIGKILL, "the platform did not stop cleanly"
+    # a clean stop stops it too (the platform waits for it; give a loaded machine a moment)
+    eventually(lambda: not redis_servers_in(folder), 10, "redis-server outlived a clean stop")
 
 
 def test_an_orphan_on_the_folder_is_stopped_before_the_new_server_starts(tmp_path: Path) -> None:

@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
-@pytest.mark.parametrize("path", [".env", "mmsearch-data/qdrant/photos--v1/segment"])
+@pytest.mark.parametrize(
+    "path", [".env", "mmsearch-data/qdrant/photos--v1/segment", "photos/beach.jpg"]
+)
 def test_secrets_and_data_are_ignored(path: str) -> None:
     checked = subprocess.run(
         ["git", "-C", str(ROOT), "check-ignore", "--no-index", "-q", path], check=False

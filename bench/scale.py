@@ -1,0 +1,196 @@
+"""Growth: search latency while a large ingest runs, and cost per item as a collection grows.
+
+.venv/bin/python bench/scale.py [--model mmsearch-tiny/random] [--n 20000] [--clients 4]
+                                [--request-size 5000] [--no-search]
+
+The photos (Flickr8k where `../shared` has it, else generated ones) are uploaded to S3 once and
+ingested again and again under distinct ids until N items are sent, in requests of
+`--request-size`. Meanwhile `--clients` threads search by text without pause. Printed, for each
+10% slice of the ingest: the ingest rate, the searches' p50 / p99 / max, the platform's RSS, the
+data folder's bytes on disk per item, and the Redis memory per item of the job. `--no-search`
+measures the ingest rate alone, for the ratio with and without searchers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import redis
+import requests
+from common import bench_parser, running_stack
+
+from mmsearch.infra.testing.photos import real_or_generated
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+@dataclass
+class Searches:
+    """Search latencies (ms) with the time each finished, and errors, from all clients."""
+
+    done: list[tuple[float, float]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def between(self, start: float, end: float) -> list[float]:
+        with self.lock:
+            return [ms for at, ms in self.done if start <= at < end]
+
+
+def search_client(
+    base: str, captions: list[str], k: int, stop: threading.Event, out: Searches
+) -> None:
+    session, i = requests.Session(), k
+    url = f"{base}/v1/collections/scale/search"
+    while not stop.is_set():
+        body = {"text": f"{captions[i % len(captions)]} #{i}", "limit": 10}
+        t0 = time.perf_counter()
+        try:
+            response = session.post(url, json=body, timeout=60)
+            if response.status_code != 200:
+                out.errors.append(f"{response.status_code} {response.text[:100]}")
+        except requests.RequestException as exc:
+            out.errors.append(type(exc).__name__)
+        with out.lock:
+            out.done.append((time.perf_counter(), (time.perf_counter() - t0) * 1000))
+        i += 1024  # each query distinct: no client hits the query cache
+
+
+def requests_of(names: list[str], bucket: str, n: int, size: int) -> Iterator[list[dict[str, str]]]:
+    """Ingest requests of `size` items cycling over the uploaded names, ids distinct."""
+    items = [
+        {"uri": f"s3://{bucket}/{names[k % len(names)]}", "id": f"{k}-{names[k % len(names)]}"}
+        for k in range(n)
+    ]
+    for start in range(0, n, size):
+        yield items[start : start + size]
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def disk_bytes(folder: Path) -> int:
+    """Bytes the folder's files take on disk (allocated blocks, not apparent sizes)."""
+    return sum(p.stat().st_blocks * 512 for p in folder.rglob("*") if p.is_file())
+
+
+@dataclass
+class Slices:
+    """Per-10% figures of the ingest, printed as each slice completes; a slice's end is the
+    moment the count crossed its boundary, interpolated between two polls."""
+
+    n: int
+    started: float
+    done: int = 0
+    rates: list[float] = field(default_factory=list)
+    last: tuple[float, int] = (0.0, 0)  # the previous poll: time, count
+    since: float = 0.0  # when the current slice began
+
+    def __post_init__(self) -> None:
+        self.last, self.since = (self.started, 0), self.started
+
+    def record(self, count: int, searches: Searches, pid: int, data_dir: Path) -> None:
+        now = time.perf_counter()
+        (then, before), size = self.last, self.n / 10
+        while self.done < 10 and count >= (self.done + 1) * size:
+            boundary = (self.done + 1) * size
+            crossed = then + (boundary - before) / max(count - before, 1) * (now - then)
+            self.done += 1
+            self.rates.append(size / max(crossed - self.since, 1e-3))
+            latencies = searches.between(self.since, crossed) or [0.0]
+            p50, p99 = np.percentile(latencies, [50, 99])
+            per_item = disk_bytes(data_dir / "qdrant") / max(count, 1)
+            print(
+                f"{self.done * 10:>5}% {count:>7} {self.rates[-1]:>7.1f} {p50:>8.1f} {p99:>7.1f}"
+                f" {max(latencies):>7.1f} {rss_mib(pid):>8.0f} {per_item:>11.0f}"
+            )
+            self.since = crossed
+        self.last = (now, count)
+
+
+def idle_latencies(base: str, captions: list[str], seconds: float = 5.0) -> list[float]:
+    """One client's search latencies on the idle platform (the second half, warmed up)."""
+    idle, stop = Searches(), threading.Event()
+    thread = threading.Thread(target=search_client, args=(base, captions, 0, stop, idle))
+    thread.start()
+    time.sleep(seconds)
+    stop.set()
+    thread.join()
+    return [ms for _, ms in idle.done[len(idle.done) // 2 :]]
+
+
+def summary(n: int, jobs: list[dict], elapsed: float, slices: Slices, out: Searches) -> None:
+    indexed = sum(job["succeeded"] for job in jobs)
+    failed = sum(job["failed"] for job in jobs)
+    ratio = slices.rates[-1] / slices.rates[0] if slices.rates else float("nan")
+    print(
+        f"ingest: sent {n}, indexed {indexed}, failed {failed}, lost {n - indexed - failed}, "
+        f"{n / elapsed:.1f} items/s overall; last slice / first = {ratio:.2f}"
+    )
+    everything = [ms for _, ms in out.done]
+    if everything:
+        p50, p99 = np.percentile(everything, [50, 99])
+        print(
+            f"search during ingest: {len(everything)} requests, {len(out.errors)} errors, "
+            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(everything):.1f} ms, "
+            f"over 250 ms: {sum(ms > 250 for ms in everything)}"
+        )
+
+
+def main() -> None:
+    parser = bench_parser(__doc__)
+    parser.add_argument("--n", type=int, default=20_000)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--request-size", type=int, default=5000)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--no-search", action="store_true")
+    args = parser.parse_args()
+    photos, source = real_or_generated(1000)
+    captions = [p.caption for p in photos]
+    with running_stack(args.model, args.batch_size, photos) as stack:
+        platform = stack.platform
+        platform.create_collection("scale", args.model)
+        data_dir = Path(platform.env["MMSEARCH_DATA_DIR"])
+        broker = redis.Redis.from_url(platform.env["MMSEARCH_REDIS_URL"])
+        idle = idle_latencies(platform.base, captions)
+        print(f"model={args.model} photos={source} n={args.n} clients={args.clients}")
+        print(
+            f"idle search: p50 {np.percentile(idle, 50):.1f} ms, p99 {np.percentile(idle, 99):.1f}"
+        )
+        out, stop = Searches(), threading.Event()
+        clients = [
+            threading.Thread(target=search_client, args=(platform.base, captions, k, stop, out))
+            for k in range(0 if args.no_search else args.clients)
+        ]
+        for thread in clients:
+            thread.start()
+        redis_before = redis_peak = broker.info("memory")["used_memory"]
+        slices = Slices(args.n, time.perf_counter())
+        chunks = requests_of([p.name for p in photos], stack.bucket, args.n, args.request_size)
+        jobs = [platform.ingest("scale", {"items": chunk}) for chunk in chunks]
+        print(" slice  items   img/s   p50 ms  p99 ms  max ms  RSS MiB  disk B/item")
+        while slices.done < 10:
+            count = platform.request("GET", "/v1/collections/scale").json()["count"]
+            redis_peak = max(redis_peak, broker.info("memory")["used_memory"])
+            slices.record(count, out, platform.process.pid, data_dir)
+            time.sleep(1.0)
+        stop.set()
+        for thread in clients:
+            thread.join()
+        finished = [platform.wait_job(job, timeout_s=3600) for job in jobs]
+        summary(args.n, finished, time.perf_counter() - slices.started, slices, out)
+    print(f"redis: {(redis_peak - redis_before) / args.n:.0f} bytes per job item at peak")
+
+
+if __name__ == "__main__":
+    main()

@@ -91,9 +91,11 @@ def start_standalone(
     return run_mmsearch(full_env, "standalone", "--port", str(free_port()), offline=offline)
 
 
-def assert_hub_unreachable(result: subprocess.CompletedProcess[str], setting: str) -> None:
+def assert_hub_unreachable(
+    result: subprocess.CompletedProcess[str], setting: str, model: str = OFFLINE_MODEL
+) -> None:
     """Exit 2 at once: the hub could not be reached, with the ways out; no retries narrated."""
-    assert_ways_out(result, setting, cause="could not reach")
+    assert_ways_out(result, setting, cause="could not reach", model=model)
     assert "offline?" in result.stderr
     assert "Retrying" not in result.stdout + result.stderr
 
@@ -143,10 +145,11 @@ def test_standalone_without_a_reachable_hub_exits_2_at_once(
 
 
 @pytest.mark.slow
-def test_eval_without_a_reachable_hub_exits_2_at_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("model", [OFFLINE_MODEL, "hf:openai/clip-vit-base-patch32"])
+def test_eval_without_a_reachable_hub_exits_2_at_once(tmp_path: Path, model: str) -> None:
     env = unreachable_hub("refused", tmp_path)
-    result = run_mmsearch(env, *eval_args(tmp_path, OFFLINE_MODEL), offline=False)
-    assert_hub_unreachable(result, "--model ")
+    result = run_mmsearch(env, *eval_args(tmp_path, model), offline=False)
+    assert_hub_unreachable(result, "--model ", model)
 
 
 def damaged_weights(folder: Path, suffix: str) -> tuple[str, str]:

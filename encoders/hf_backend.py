@@ -56,6 +56,7 @@ from mmsearch.encoders.base import (
     UnknownModel,
     root_cause,
 )
+from mmsearch.encoders.hub import hub_cached, hub_endpoint, require_reachable
 from mmsearch.encoders.torch_util import TorchImageTower, resolve_device, to_unit_numpy
 
 log = logging.getLogger(__name__)
@@ -170,6 +171,8 @@ def _load_pretrained(
         source = str(directory)
     else:
         source = f"{ref.arch}/{ref.weights}"
+        if not hub_cached(source, ["config.json"], cache_dir):
+            require_reachable(hub_endpoint())
     cache = str(cache_dir) if cache_dir else None
     try:
         model = AutoModel.from_pretrained(source, cache_dir=cache, dtype=dtype)

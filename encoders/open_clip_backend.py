@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import open_clip
 import torch
 from open_clip.factory import convert_to_custom_text_state_dict, resize_text_pos_embed
+from open_clip.pretrained import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
 from PIL import Image
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 
 from mmsearch.encoders.base import (
     ImageTowerNotLoaded,
@@ -21,6 +25,12 @@ from mmsearch.encoders.base import (
     ModelUnavailable,
     UnknownModel,
     root_cause,
+)
+from mmsearch.encoders.hub import (
+    hub_cached,
+    hub_endpoint,
+    require_reachable,
+    use_platform_log_handlers,
 )
 from mmsearch.encoders.text_trim import encode_text, trim_mode
 from mmsearch.encoders.torch_util import TorchImageTower, resolve_device, to_unit_numpy
@@ -30,6 +40,7 @@ log = logging.getLogger(__name__)
 _CONFIG_DIR = Path(__file__).parent / "model_configs"
 for _config in sorted(_CONFIG_DIR.glob("*.json")):
     open_clip.add_model_config(_config)
+use_platform_log_handlers()
 
 
 class OpenClipEncoder(TorchImageTower):
@@ -58,16 +69,16 @@ class OpenClipEncoder(TorchImageTower):
         checkpoint = None if ref.is_random else _checkpoint(ref, cache_dir)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(ref.seed)
-            if text_only and checkpoint is not None:
-                model, preprocess = _text_tower(ref, checkpoint, precision, self.device), None
-            else:  # a pretrained tag again, for its preprocessing (the weights are cached now)
-                model, _, preprocess = open_clip.create_model_and_transforms(
-                    ref.arch,
-                    pretrained=None if ref.is_random else (ref.weights_file or ref.weights),
-                    precision=precision,
-                    device=self.device,
-                    cache_dir=str(cache_dir) if cache_dir else None,
+            try:
+                model, preprocess = _build(
+                    ref, checkpoint, precision, self.device, cache_dir, text_only
                 )
+            except UNREADABLE as exc:
+                if checkpoint is None or isinstance(exc, torch.OutOfMemoryError):
+                    raise
+                raise ModelUnavailable(
+                    f"could not read weights file {Path(checkpoint).name}: {root_cause(exc)}"
+                ) from exc
         if text_only:
             model.visual, preprocess = None, None
             gc.collect()
@@ -112,6 +123,32 @@ class OpenClipEncoder(TorchImageTower):
         return features
 
 
+# What reading a damaged or foreign weights file raises, in safetensors, torch and open_clip.
+UNREADABLE = (SafetensorError, pickle.UnpicklingError, EOFError, ValueError, RuntimeError, OSError)
+
+
+def _build(
+    ref: ModelRef,
+    checkpoint: str | None,
+    precision: str,
+    device: str,
+    cache_dir: Path | None,
+    text_only: bool,
+) -> tuple[Any, Any]:
+    """The model and its preprocessing (None for a text tower built alone)."""
+    if text_only and checkpoint is not None:
+        return _text_tower(ref, checkpoint, precision, device), None
+    # A pretrained tag again, for its preprocessing (the weights are cached now).
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        ref.arch,
+        pretrained=None if ref.is_random else (ref.weights_file or ref.weights),
+        precision=precision,
+        device=device,
+        cache_dir=str(cache_dir) if cache_dir else None,
+    )
+    return model, preprocess
+
+
 def _has_text_projection(model: Any) -> bool:
     projection = getattr(model, "text_projection", None)
     return isinstance(projection, torch.Tensor) and projection.ndim == 2
@@ -143,6 +180,8 @@ def _checkpoint(ref: ModelRef, cache_dir: Path | None) -> str:
             f"unknown pretrained tag {ref.weights!r} for {ref.arch!r}; known tags: {known}"
         )
     source = tag.get("hf_hub") or tag.get("url") or ref.weights
+    if not _downloaded(tag, cache_dir):
+        require_reachable(hub_endpoint() if tag.get("hf_hub") else source)
     try:
         path = open_clip.download_pretrained(tag, cache_dir=str(cache_dir) if cache_dir else None)
     except Exception as exc:  # the hub's, requests' and httpx's errors alike: no weights
@@ -153,6 +192,17 @@ def _checkpoint(ref: ModelRef, cache_dir: Path | None) -> str:
     if not path:
         raise ModelUnavailable(f"pretrained tag {ref.weights!r} of {ref.arch!r} has no download")
     return str(path)
+
+
+def _downloaded(tag: dict[str, Any], cache_dir: Path | None) -> bool:
+    """Whether a pretrained tag's weights are in the cache (as open_clip names them there)."""
+    if not tag.get("hf_hub"):
+        folder = cache_dir or Path("~/.cache/clip").expanduser()  # open_clip's own default
+        return (Path(folder) / Path(urlsplit(tag.get("url", "")).path).name).is_file()
+    repo_id, filename = os.path.split(tag["hf_hub"])
+    filename = filename or HF_WEIGHTS_NAME
+    names = [filename, HF_SAFE_WEIGHTS_NAME, f"{Path(filename).stem}.safetensors"]
+    return hub_cached(repo_id, names, cache_dir)
 
 
 def _text_tower(ref: ModelRef, path: str, precision: str, device: str) -> Any:

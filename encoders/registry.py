@@ -30,6 +30,10 @@ EncoderFactory = Callable[[ModelRef, str, Path | None, bool], Encoder]
 _Key = tuple[str, str, bool]  # model name, device, text_only
 _BACKENDS: dict[str, EncoderFactory] = {}
 _FAILURES: dict[str, str] = {}  # model name -> why its last load failed
+_UNAVAILABLE_SINCE: dict[str, float] = {}  # model name -> when its weights were last found missing
+# How long a model whose weights could not be had is answered as unavailable without a new try:
+# each try may wait on the network, and clients asking again should not each wait for it.
+FAILURE_MEMORY_S = 30.0
 
 
 def _release_device_memory() -> None:
@@ -134,6 +138,9 @@ def _load(
     way is logged once, not once per request that asks for it."""
     towers = "text tower" if text_only else "text and image towers"
     known_failure = _FAILURES.get(ref.name)
+    since = _UNAVAILABLE_SINCE.get(ref.name)
+    if known_failure and since is not None and time.monotonic() - since < FAILURE_MEMORY_S:
+        raise ModelUnavailable(known_failure)
     log.log(
         logging.DEBUG if known_failure else logging.INFO,
         "loading model %s (%s, device=%s)",
@@ -144,14 +151,19 @@ def _load(
     started = time.monotonic()
     try:
         encoder = _BACKENDS[ref.backend](ref, device, cache_dir, text_only)
-    except (UnknownModel, ModelUnavailable) as exc:
+    except UnknownModel as exc:
         _failed(ref.name, exc, log_failure)
+        _UNAVAILABLE_SINCE.pop(ref.name, None)
         raise
-    except (OSError, RuntimeError) as exc:  # unreadable weights, a device without memory
+    except ModelUnavailable as exc:
+        _unavailable(ref.name, exc, log_failure)
+        raise
+    except (OSError, RuntimeError) as exc:  # a device without memory
         unavailable = ModelUnavailable(root_cause(exc))
-        _failed(ref.name, unavailable, log_failure)
+        _unavailable(ref.name, unavailable, log_failure)
         raise unavailable from exc
     _FAILURES.pop(ref.name, None)
+    _UNAVAILABLE_SINCE.pop(ref.name, None)
     elapsed = time.monotonic() - started
     log.info("model %s ready in %.1f s (%s on %s)", ref.name, elapsed, towers, encoder.device)
     return encoder
@@ -161,6 +173,11 @@ def _failed(name: str, exc: Exception, log_failure: bool) -> None:
     if log_failure and _FAILURES.get(name) != str(exc):
         log.warning("model %s cannot be loaded: %s", name, exc)
     _FAILURES[name] = str(exc)
+
+
+def _unavailable(name: str, exc: ModelUnavailable, log_failure: bool) -> None:
+    _failed(name, exc, log_failure)
+    _UNAVAILABLE_SINCE[name] = time.monotonic()
 
 
 def load_failures() -> dict[str, str]:

@@ -61,7 +61,12 @@ QUIET_LOGGERS = (
     "httpx",
     "PIL",
     "werkzeug",  # the development server's access log (the platform serves with waitress)
+    "celery.app.trace",  # a line per task run: the jobs record each item's outcome
+    "celery.worker.strategy",  # a line per task received
 )
+# Libraries whose warnings narrate retries: the platform reports the outcome (a model that cannot
+# be downloaded says why, once).
+RETRY_LOGGERS = ("huggingface_hub.utils._http",)
 # Libraries that log on the root logger, and the level from which their records show: open_clip
 # narrates each model it builds and warns of random weights, which the platform reports itself.
 ROOT_LOGGING_LIBRARIES = {"open_clip": logging.ERROR}
@@ -101,3 +106,5 @@ def setup_logging(level: str, fmt: str = "text") -> None:
     logging.captureWarnings(True)  # Python warnings as log lines, in the chosen format
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET if debug else logging.WARNING)
+    for name in RETRY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if debug else logging.ERROR)

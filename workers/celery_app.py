@@ -5,6 +5,7 @@ Tasks are sent by name (the constants below), so a sender never imports the task
 
 from __future__ import annotations
 
+import logging
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -68,7 +69,11 @@ def run_worker(celery: Celery, hostname: str, loglevel: str, **options: Any) -> 
     # This app accepts JSON only (celery_config), so the risk is not there (Celery itself refuses
     # to start as root if pickle is ever accepted), and containers run as root by default.
     warnings.filterwarnings("ignore", category=SecurityWarning)
-    worker = celery.Worker(queues=[INGEST_QUEUE], hostname=hostname, loglevel=loglevel, **options)
+    # Celery's start banner (its configuration and task list) is for debugging a setup.
+    quiet = logging.getLevelName(loglevel.upper()) != logging.DEBUG
+    worker = celery.Worker(
+        queues=[INGEST_QUEUE], hostname=hostname, loglevel=loglevel, quiet=quiet, **options
+    )
     worker.start()
     return int(worker.exitcode or 0)
 

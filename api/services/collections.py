@@ -77,6 +77,12 @@ def for_tenant(
     return public.model_copy(update={"count": count})
 
 
+UNAVAILABLE_WAYS_OUT = (
+    "Ways out: an operator puts the weights in a folder of MMSEARCH_WEIGHTS_DIRS and allows "
+    "ARCH/file:PATH, or gives the server internet access; or use another model"
+)
+
+
 def load_encoder(
     vectors: VectorStore, load: EncoderLoader, allowed_models: list[str], model: str
 ) -> Encoder:
@@ -101,7 +107,8 @@ def load_encoder(
         # The cause of a model with local weights may name server paths: the log has it.
         cause = str(exc) if _shown_models([model]) else "the server log says why"
         raise Unavailable(
-            f"model {named} could not be loaded: {cause}", code="model_unavailable"
+            f"model {named} could not be loaded: {cause}. {UNAVAILABLE_WAYS_OUT}",
+            code="model_unavailable",
         ) from exc
 
 

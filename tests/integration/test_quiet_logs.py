@@ -1,6 +1,7 @@
 """A standalone's log says each state change once: no line per readiness poll, no third-party
-chatter, no tracebacks for conditions the API answers with an error code; a model that cannot be
-loaded is reported, to the client and on /readyz, with its cause."""
+chatter (Celery's banner and task lines included), no tracebacks for conditions the API answers
+with an error code; a model that cannot be loaded is reported, to the client and on /readyz,
+with its cause."""
 
 from __future__ import annotations
 
@@ -40,6 +41,10 @@ def test_a_session_logs_each_state_change_once(
     lines = [m for m in map(LINE.match, log.splitlines()) if m]
     assert "Traceback" not in log
     assert "SecurityWarning" not in log
+    # Celery's start banner and its line per task received and run are for DEBUG.
+    assert "[config]" not in log and "[queues]" not in log and ".> transport:" not in log
+    task_lines = [m.group(0) for m in lines if m.group("logger").startswith("celery")]
+    assert not [t for t in task_lines if " received" in t or "succeeded in" in t], task_lines
     assert not [m.group(0) for m in lines if m.group("logger") in ("root", "open_clip")]
     warnings = Counter(m.group("message") for m in lines if m.group("level") == "WARNING")
     assert warnings and max(warnings.values()) == 1, warnings

@@ -4,6 +4,7 @@ log however often it is asked for; a model that loads says so once, with its loa
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -43,3 +44,17 @@ def test_a_model_that_loads_says_ready_once(caplog: pytest.LogCaptureFixture) ->
     ready = [r.getMessage() for r in caplog.records if f"model {model} ready in" in r.getMessage()]
     assert len(ready) == 1, ready
     assert model not in load_failures()
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+@pytest.mark.parametrize("text_only", [False, True])
+def test_a_damaged_weights_file_is_unavailable_with_its_name_and_cause(
+    tmp_path: Path, suffix: str, text_only: bool
+) -> None:
+    junk = tmp_path / f"junk{suffix}"
+    junk.write_bytes(b"xxxx not weights at all")
+    with pytest.raises(ModelUnavailable) as raised:
+        get_encoder(f"mmsearch-tiny/file:{junk}", text_only=text_only)
+    message = str(raised.value)
+    assert message.startswith(f"could not read weights file {junk.name}: "), message
+    assert len(message) > len(f"could not read weights file {junk.name}: ")  # the cause

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
+import pty
+
+from tqdm import tqdm
 
 from mmsearch.api.cli.progress import LineProgress, progress_bar
 
@@ -28,3 +32,12 @@ def test_a_new_phase_is_a_new_line_at_once_and_close_does_not_repeat_it() -> Non
         "queued",
         "embedding",
     ]
+
+
+def test_a_terminal_keeps_tqdms_live_bar() -> None:
+    ours, theirs = pty.openpty()
+    with open(theirs, "w", encoding="utf-8") as terminal:
+        bar = progress_bar(total=3, desc="upload", file=terminal)
+        assert isinstance(bar, tqdm) and not isinstance(bar, LineProgress)
+        bar.close()
+    os.close(ours)

@@ -15,13 +15,29 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
+from boto3.exceptions import S3UploadFailedError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+)
 
-from mmsearch.api.cli.http_client import ApiClient, ApiError, UsageError, client_for, print_json
+from mmsearch.api.cli.http_client import (
+    ApiClient,
+    ApiError,
+    CommandError,
+    UsageError,
+    client_for,
+    print_json,
+)
 from mmsearch.api.cli.jobs_commands import add_jobs_arguments, cmd_jobs, watch
+from mmsearch.api.cli.progress import progress_bar
 from mmsearch.api.cli.search_commands import add_search_arguments, cmd_search
+from mmsearch.infra.errors import ItemError
 from mmsearch.infra.media.storage import is_image_name
 from mmsearch.infra.media.uris import file_uri
+from mmsearch.infra.settings import get_settings
 
 ITEM_FIELDS = {"uri", "id", "text", "metadata"}
 
@@ -39,12 +55,12 @@ def manifest_items(path: Path) -> Iterator[dict[str, Any]]:
                 try:
                     yield _item(json.loads(line))
                 except json.JSONDecodeError as exc:
-                    raise SystemExit(f"{path}:{number}: not JSON ({exc.msg})") from exc
+                    raise CommandError(f"{path}:{number}: not JSON ({exc.msg})") from exc
 
 
 def _item(raw: dict[str, Any]) -> dict[str, Any]:
     if not raw.get("uri"):
-        raise SystemExit(f"manifest row without a uri: {raw}")
+        raise CommandError(f"manifest row without a uri: {raw}")
     item = {k: raw[k] for k in ("uri", "id", "text") if raw.get(k) is not None}
     metadata = dict(raw.get("metadata") or {})
     metadata.update({k: v for k, v in raw.items() if k not in ITEM_FIELDS})
@@ -53,27 +69,63 @@ def _item(raw: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
+def image_paths(folder: Path) -> list[Path]:
+    """The images under a local folder, relative to it, in name order."""
+    found = (p for p in sorted(folder.rglob("*")) if p.is_file() and is_image_name(p.name))
+    return [p.relative_to(folder) for p in found]
+
+
+def local_item(path: Path) -> dict[str, Any]:
+    """The file:// item of a local image, with no id: the server knows it by its uri, the path
+    as given made absolute (links not resolved), as its own listing of the folder spells it."""
+    return {"uri": file_uri(Path(os.path.abspath(path)))}
+
+
 def folder_items(folder: Path) -> Iterator[dict[str, Any]]:
-    """file:// items for the images under a local folder, ids relative to it; uris keep the
-    path as given (made absolute, links not resolved), as the server's own listing does."""
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and is_image_name(path.name):
-            uri = file_uri(Path(os.path.abspath(path)))
-            yield {"uri": uri, "id": str(path.relative_to(folder))}
+    """file:// items for the images under a local folder."""
+    for relative in image_paths(folder):
+        yield local_item(folder / relative)
+
+
+S3_SETTINGS = "MMSEARCH_S3_ENDPOINT_URL, MMSEARCH_S3_ACCESS_KEY, MMSEARCH_S3_SECRET_KEY"
 
 
 def upload_folder(folder: Path, target: str) -> Iterator[dict[str, Any]]:
-    """Upload a folder's images under an s3:// prefix (MMSEARCH_S3_* settings); their items."""
+    """Upload a folder's images under an s3:// prefix (MMSEARCH_S3_* settings); their items,
+    known by their s3:// uris as the server's listing of that prefix would name them."""
     from mmsearch.infra.media.storage import ObjectStore
-    from mmsearch.infra.settings import get_settings
 
     objects = ObjectStore(get_settings())
-    prefix = objects.parse(target if target.endswith("/") else target + "/", prefix=True)
-    paths = [item["id"] for item in folder_items(folder)]
-    for relative in tqdm(paths, unit="img", desc="upload", file=sys.stderr):
-        key = f"{prefix.path}{relative}"
-        objects.s3.upload_file(str(folder / relative), prefix.bucket, key)
-        yield {"uri": f"s3://{prefix.bucket}/{key}", "id": relative}
+    try:
+        prefix = objects.parse(target if target.endswith("/") else target + "/", prefix=True)
+    except ItemError as exc:
+        raise CommandError(f"--upload {target}: {exc.message}") from exc
+    if prefix.scheme != "s3":
+        raise CommandError(f"--upload {target}: not an s3://bucket/prefix")
+    for relative in progress_bar(iterable=image_paths(folder), unit="img", desc="upload"):
+        key = f"{prefix.path}{relative.as_posix()}"
+        try:
+            objects.s3.upload_file(str(folder / relative), prefix.bucket, key)
+        except (BotoCoreError, ClientError, S3UploadFailedError) as exc:
+            raise CommandError(
+                f"upload to s3://{prefix.bucket}/{prefix.path} failed: {upload_failure(exc)} "
+                f"(check {S3_SETTINGS})"
+            ) from exc
+        yield {"uri": f"s3://{prefix.bucket}/{key}"}
+
+
+def upload_failure(exc: Exception) -> str:
+    """What went wrong with an upload, in words that carry no secret."""
+    if isinstance(exc, NoCredentialsError):
+        return "no S3 credentials were found"
+    if isinstance(exc, EndpointConnectionError):
+        endpoint = get_settings().s3_endpoint_url or "of AWS"
+        return f"cannot connect to the S3 endpoint {endpoint}"
+    cause = exc.__context__ if isinstance(exc, S3UploadFailedError) else exc
+    if isinstance(cause, ClientError):
+        error = cause.response.get("Error", {})
+        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
+    return type(exc).__name__
 
 
 def submit(
@@ -86,7 +138,7 @@ def submit(
         return [job_id]
     path = Path(source)
     if upload is not None and not path.is_dir():
-        raise SystemExit("--upload takes a folder")
+        raise UsageError("--upload takes a folder")
     if upload is not None:
         items = list(upload_folder(path, upload))
     elif path.is_dir():
@@ -94,11 +146,11 @@ def submit(
     elif path.is_file() and path.suffix.lower() in {".csv", ".jsonl", ".ndjson"}:
         items = list(manifest_items(path))
     elif path.is_file():
-        items = [{"uri": file_uri(Path(os.path.abspath(path))), "id": path.name}]
+        items = [local_item(path)]
     else:
-        raise SystemExit(f"{source}: not an s3:// prefix, a folder, an image or a manifest")
+        raise CommandError(f"{source}: not an s3:// prefix, a folder, an image or a manifest")
     if not items:
-        raise SystemExit(f"{source}: no images found")
+        raise CommandError(f"{source}: no images found")
     chunks = [items[i : i + batch] for i in range(0, len(items), batch)]
     job_ids = [client.ingest(collection, {"items": chunk})["job_id"] for chunk in chunks]
     jobs = "1 job" if len(job_ids) == 1 else f"{len(job_ids)} jobs"
@@ -169,7 +221,7 @@ def run(func: Any, parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     except ApiError as exc:
         detail = f" {json.dumps(exc.details)}" if exc.details else ""
         print(f"mmsearch: {exc.status} {exc.code}: {exc.message}{detail}", file=sys.stderr)
-    except ConnectionError as exc:
+    except (ConnectionError, CommandError) as exc:
         print(f"mmsearch: {exc}", file=sys.stderr)
     return 2
 

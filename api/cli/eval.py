@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
+from mmsearch.api.cli.progress import progress_bar
 from mmsearch.api.cli.startup import refuse_model
 from mmsearch.encoders import ModelUnavailable, UnknownModel
 from mmsearch.encoders.evaluation import KS, load_caption_set, recall_at_k
@@ -33,7 +33,7 @@ def embed_set(model: str, images: list[Path], captions: list[str], batch: int) -
     encoder = get_encoder(model, device=s.device, cache_dir=s.model_cache_dir, log_failure=False)
     image_rows, text_rows = [], []
     say(f"model loaded in {time.monotonic() - started:.1f} s")
-    with tqdm(total=len(images), unit="img", desc="decoding and encoding images") as bar:
+    with progress_bar(total=len(images), unit="img", desc="decoding and encoding images") as bar:
         for start in range(0, len(images), batch):
             chunk = []
             for path in images[start : start + batch]:
@@ -45,7 +45,7 @@ def embed_set(model: str, images: list[Path], captions: list[str], batch: int) -
                 bar.set_postfix(decoded=start + len(chunk))  # moves while a batch is decoded
             image_rows.append(encoder.embed_images(chunk))
             bar.update(len(chunk))
-    with tqdm(total=len(captions), unit="text", desc="encoding captions") as bar:
+    with progress_bar(total=len(captions), unit="text", desc="encoding captions") as bar:
         for start in range(0, len(captions), batch):
             text_rows.append(encoder.embed_texts(captions[start : start + batch]))
             bar.update(len(text_rows[-1]))
@@ -57,17 +57,32 @@ def say(message: str) -> None:
     print(f"mmsearch eval: {message}", file=sys.stderr, flush=True)
 
 
+def refuse(message: str) -> int:
+    """A set that cannot be read, in one line; exit 2."""
+    say(message)
+    return 2
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
+    captions, images = Path(args.captions), Path(args.images)
+    if not captions.is_file():
+        return refuse(f"--captions {captions}: no such file")
+    if not images.is_dir():
+        return refuse(f"--images {images}: no such folder")
     try:
-        data = load_caption_set(Path(args.captions), Path(args.images), args.limit)
+        data = load_caption_set(captions, images, args.limit)
+    except OSError as exc:  # there but unreadable
+        return refuse(f"--captions {captions}: {exc.strerror or exc}")
     except ValueError as exc:
-        raise SystemExit(f"mmsearch eval: {exc}") from exc
+        return refuse(str(exc))
     model = args.model or get_settings().default_model
     say(f"{len(data.images)} images, {len(data.captions)} captions listed")
     try:
         name, image_vectors, text_vectors = embed_set(model, data.images, data.captions, args.batch)
     except (ModelUnavailable, UnknownModel) as exc:
         return refuse_model("eval", model, exc, "--model ")
+    except OSError as exc:  # an image listed in the captions that cannot be read
+        return refuse(f"{exc.filename}: {exc.strerror or exc}")
     say("scoring")
     recall = recall_at_k(text_vectors @ image_vectors.T, data.image_of)
     report = {

@@ -24,6 +24,10 @@ class UsageError(Exception):
     """A command line the command cannot run (exit 2 with a usage message, as argparse does)."""
 
 
+class CommandError(Exception):
+    """A command that cannot go on, said in one line (exit 2)."""
+
+
 def print_json(value: Any) -> None:
     """Print an API answer as indented JSON."""
     print(json.dumps(value, indent=2, ensure_ascii=False))
@@ -34,11 +38,17 @@ def client_for(args: argparse.Namespace) -> ApiClient:
     return ApiClient(args.api_url)
 
 
+def api_url(url: str) -> str:
+    """The API's base URL; `host:port`, as curl takes it, means http://host:port."""
+    url = url.strip().rstrip("/")
+    return url if "://" in url else f"http://{url}"
+
+
 class ApiClient:
     """Calls the API at `url` (MMSEARCH_API_URL) with `key` (MMSEARCH_API_KEY) when given."""
 
     def __init__(self, url: str | None = None, key: str | None = None, timeout_s: float = 120):
-        self.url = (url or os.environ.get("MMSEARCH_API_URL") or DEFAULT_URL).rstrip("/")
+        self.url = api_url(url or os.environ.get("MMSEARCH_API_URL") or DEFAULT_URL)
         key = key if key is not None else os.environ.get("MMSEARCH_API_KEY")
         self.session = requests.Session()
         if key:
@@ -53,6 +63,8 @@ class ApiClient:
             )
         except requests.ConnectionError as exc:
             raise ConnectionError(f"cannot reach the mmsearch API at {self.url}") from exc
+        except (requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL) as exc:
+            raise UsageError(f"--api-url {self.url}: not an http:// or https:// URL") from exc
         try:
             body = response.json()
         except ValueError:

@@ -4,12 +4,12 @@ inside a batch, and each job's own rate."""
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
-from tqdm import tqdm
-
 from mmsearch.api.cli.http_client import ApiClient, UsageError, client_for, print_json
+from mmsearch.api.cli.progress import progress_bar
 
 FINAL = {"succeeded", "completed_with_errors", "failed", "cancelled"}
 
@@ -20,11 +20,10 @@ class Progress:
     def __init__(self, jobs: list[dict[str, Any]]) -> None:
         self.loaded, self.embedded = _in_flight(jobs)
         self.phase = "fetching and decoding"
-        self.bar = tqdm(
+        self.bar = progress_bar(
             total=_total(jobs),
             initial=_position(jobs),  # the rate counts only what this watch saw move
             unit="img",
-            dynamic_ncols=True,
             desc=self.describe(jobs),
         )
 
@@ -127,13 +126,29 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     if args.action == "show":
         print_json(client.job(args.job_id, errors_limit=1000))
     elif args.action == "cancel":
-        print_json(client.call("DELETE", f"/v1/jobs/{args.job_id}"))
+        return cancel(client, args.job_id)
     else:
         codes = [code.strip() for code in (args.codes or "").split(",") if code.strip()]
         accepted = client.call("POST", f"/v1/jobs/{args.job_id}/retry", json={"codes": codes})
-        print(f"job {args.job_id}: {accepted['requeued']} failed items sent again")
+        count = accepted["requeued"]
+        print(f"job {args.job_id}: {count} failed item{'' if count == 1 else 's'} sent again")
         return watch(client, [args.job_id])
     return 0
+
+
+def cancel(client: ApiClient, job_id: str) -> int:
+    """Cancel a job and print it as `jobs show` does; 1 when it had already finished, so that
+    nothing was cancelled (the API leaves a finished job as it was)."""
+    before = client.job(job_id, errors_limit=0)["status"]
+    after = client.call("DELETE", f"/v1/jobs/{job_id}")["status"]
+    print_json(client.job(job_id, errors_limit=1000))
+    if before != "cancelled" and after == "cancelled":
+        return 0
+    print(
+        f"mmsearch: job {job_id} had already finished ({after}): nothing was cancelled",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def add_jobs_arguments(jobs: argparse.ArgumentParser) -> None:

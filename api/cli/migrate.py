@@ -14,9 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tqdm import tqdm
-
 from mmsearch.api.cli.backup import BackupRefused, stopped
+from mmsearch.api.cli.progress import progress_bar
 from mmsearch.infra.errors import AppError
 from mmsearch.infra.settings import get_settings
 
@@ -71,7 +70,7 @@ def migrate(
             specs = [replace(spec, cluster=cluster) for spec in specs]
         for spec in specs:
             points = source.count(spec.name)
-            with tqdm(total=points, desc=spec.name, unit="pt", file=sys.stderr) as bar:
+            with progress_bar(total=points, desc=spec.name, unit="pt") as bar:
                 total += copy_collection(source, target, spec, streams, bar.update).count
         copy_aliases(source, target, {spec.name for spec in specs})
     finally:

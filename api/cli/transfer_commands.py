@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from mmsearch.api.cli.client_commands import run
 from mmsearch.api.cli.http_client import ApiClient, ApiError, UsageError, client_for
+from mmsearch.api.cli.progress import progress_bar
 
 FORMAT, FORMAT_VERSION = "mmsearch-export", 1
 MANIFEST, EXPORT_PROGRESS = "manifest.json", "export-progress.json"
@@ -129,7 +130,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     done = sum(chunk["count"] for chunk in chunks)
     if chunks:
         print(f"resuming after {len(chunks)} chunks ({done} points)", file=sys.stderr)
-    bar = tqdm(total=collection["count"], initial=done, unit="pt", desc="export", file=sys.stderr)
+    bar = progress_bar(total=collection["count"], initial=done, unit="pt", desc="export")
     finished = bool(chunks) and progress["next"] is None
     while not finished:
         items, rows, cursor = read_chunk(
@@ -230,7 +231,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     else:
         print(f"resuming after {len(state['done'])} chunks", file=sys.stderr)
     done = set(state["done"])
-    bar = tqdm(total=manifest["count"], unit="pt", desc="import", file=sys.stderr)
+    bar = progress_bar(total=manifest["count"], unit="pt", desc="import")
     for chunk in manifest["chunks"]:
         if chunk["number"] not in done:
             upload_chunk(client, name, chunk_points(folder, chunk), args.batch)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from mmsearch.infra.media.uris import file_uri
 from mmsearch.infra.testing.photos import generated_photos
 from mmsearch.infra.testing.platform import Platform
 from mmsearch.infra.testing.s3 import s3_settings_env
@@ -94,7 +95,7 @@ def test_manifest_ingest_detached_then_watched_and_retried(
         ("gen_0001.jpg", {"shelf": "1"})
     ]
     retried = mmsearch(platform, "jobs", "retry", job_id)
-    assert "1 failed items sent again" in retried.stdout and retried.returncode == 1
+    assert "1 failed item sent again" in retried.stdout and retried.returncode == 1
 
 
 def test_folder_ingest_uses_file_references(platform: Platform, tiny_model: str) -> None:
@@ -107,8 +108,10 @@ def test_folder_ingest_uses_file_references(platform: Platform, tiny_model: str)
     done = mmsearch(platform, "ingest", str(folder), "--collection", name)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "4 indexed, 0 failed" in done.stdout
-    item = platform.request("GET", f"/v1/collections/{name}/items/sub/gen_0001.jpg").json()
-    assert item["uri"].startswith("file://")
+    listed = platform.request("GET", f"/v1/collections/{name}/points?vectors=false").json()
+    assert sorted(p["id"] for p in listed["data"]) == sorted(
+        file_uri(p) for p in folder.rglob("*.jpg")
+    )
 
 
 def test_errors_end_in_one_clear_line(platform: Platform) -> None:
@@ -169,5 +172,5 @@ def test_folder_upload_to_a_bucket_then_ingest(
     assert "3 indexed, 0 failed" in done.stdout
     keys = sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket)["Contents"])
     assert keys == [f"phone/trip/gen_000{i}.jpg" for i in range(3)]
-    item = platform.request("GET", f"/v1/collections/{name}/items/trip/gen_0001.jpg").json()
-    assert item["uri"] == f"s3://{bucket}/phone/trip/gen_0001.jpg"
+    listed = platform.request("GET", f"/v1/collections/{name}/points?vectors=false").json()
+    assert sorted(p["id"] for p in listed["data"]) == [f"s3://{bucket}/{key}" for key in keys]

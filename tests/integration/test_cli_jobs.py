@@ -39,6 +39,9 @@ def test_ingest_says_what_it_sent_and_ends_with_the_job_rate(
     done = mmsearch(platform, "ingest", str(photo_folder(platform, 40)), "--collection", name)
     assert done.returncode == 0, done.stderr
     assert "40 items sent in 1 job" in done.stderr  # before any bar: what it is waiting for
+    assert "\r" not in done.stderr  # in a pipe, progress is plain lines, the last one once
+    finals = [line for line in done.stderr.splitlines() if line.startswith("done:")]
+    assert len(finals) == 1 and "40/40" in finals[0], done.stderr
     job_id = re.findall(r"job ([0-9a-f]{32})", done.stdout)[0]
     job = platform.request("GET", f"/v1/jobs/{job_id}").json()
     assert job["processing"] == {"loaded": 0, "embedded": 0}  # final: nothing in flight
@@ -143,6 +146,6 @@ def test_jobs_retry_sends_again_only_the_chosen_error_codes(
     codes = {e["code"] for e in platform.request("GET", f"/v1/jobs/{job_id}").json()["errors"]}
     assert codes == {"corrupt_image", "not_found"}
     retried = mmsearch(platform, "jobs", "retry", job_id, "--codes", "not_found")
-    assert "1 failed items sent again" in retried.stdout, retried.stderr
+    assert "1 failed item sent again" in retried.stdout, retried.stderr
     job = platform.request("GET", f"/v1/jobs/{job_id}").json()
     assert (job["retries"], job["failed"], job["succeeded"]) == (1, 2, 2)

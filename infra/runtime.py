@@ -16,6 +16,7 @@ from mmsearch.infra.jobs.outbox import Outbox
 from mmsearch.infra.jobs.store import JobStore
 from mmsearch.infra.media.storage import ObjectStore
 from mmsearch.infra.settings import Settings, get_settings
+from mmsearch.infra.threads import lower_this_thread
 from mmsearch.infra.vectors import VectorStore, open_vector_store
 
 
@@ -51,7 +52,12 @@ class Runtime:
     def fetch_pool(self) -> ThreadPoolExecutor:
         """The threads that fetch and decode ingest media, shared by every batch."""
         s = self.settings
-        return ThreadPoolExecutor(max_workers=s.fetch_concurrency, thread_name_prefix="fetch")
+        return ThreadPoolExecutor(
+            max_workers=s.fetch_concurrency,
+            thread_name_prefix="fetch",
+            initializer=lower_this_thread,
+            initargs=(s.ingest_nice,),
+        )
 
     @cached_property
     def text_queries(self) -> TextQueryCache:

@@ -63,6 +63,13 @@ class Settings(BaseSettings):
         "a tenant key may reference; a tenant without an entry may reference nothing",
     )
     fetch_concurrency: int = Field(default=16, ge=1, le=256)
+    ingest_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="Nice value of ingest threads (tasks, fetch and decode, their torch threads):"
+        " in one process with the API, queries take the CPU first; 0: same priority",
+    )
     fetch_timeout_s: float = Field(default=30.0, gt=0)
 
     # Models

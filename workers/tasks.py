@@ -11,12 +11,13 @@ from typing import Any
 
 import redis
 from celery import Task
-from celery.signals import worker_ready
+from celery.signals import task_prerun, worker_ready
 from prometheus_client import start_http_server
 
 from mmsearch.infra.errors import CollectionNotFound, ItemError, ItemErrorCode
 from mmsearch.infra.logs import log_context
 from mmsearch.infra.runtime import Runtime, get_runtime
+from mmsearch.infra.threads import lower_this_thread
 from mmsearch.workers.celery_app import (
     COPY_COLLECTION,
     EXPAND_PREFIX,
@@ -173,6 +174,12 @@ def copy_collection(self: Task, job_id: str, source: str, target: str) -> None:
         queue_listing(runtime.jobs, sender, runtime.vectors, job_id, target, chunks)
     except CollectionNotFound as exc:
         runtime.jobs.fail(job_id, f"collection_not_found: {exc.message}")
+
+
+@task_prerun.connect
+def yield_to_queries(**_: Any) -> None:
+    """Every task of this app is ingest work: it runs below the API's threads' priority."""
+    lower_this_thread(get_runtime().settings.ingest_nice)
 
 
 @worker_ready.connect

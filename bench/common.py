@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import requests
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -50,3 +54,50 @@ def running_stack(model: str, batch_size: int, photos: list[Photo]) -> Iterator[
             yield Stack(platform, client, BUCKET)
     finally:
         s3.stop()
+
+
+@dataclass
+class Searches:
+    """Search latencies (ms) with the time each finished, and errors, from all clients."""
+
+    done: list[tuple[float, float]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def between(self, start: float, end: float) -> list[float]:
+        with self.lock:
+            return [ms for at, ms in self.done if start <= at < end]
+
+
+def search_client(
+    base: str,
+    collection: str,
+    captions: list[str],
+    k: int,
+    stop: threading.Event,
+    out: Searches,
+) -> None:
+    """Search `collection` by text without pause until `stop`, each query distinct (no client
+    hits the query cache); latencies and errors go to `out`."""
+    session, i = requests.Session(), k
+    url = f"{base}/v1/collections/{collection}/search"
+    while not stop.is_set():
+        body = {"text": f"{captions[i % len(captions)]} #{i}", "limit": 10}
+        t0 = time.perf_counter()
+        try:
+            response = session.post(url, json=body, timeout=60)
+            if response.status_code != 200:
+                out.errors.append(f"{response.status_code} {response.text[:100]}")
+        except requests.RequestException as exc:
+            out.errors.append(type(exc).__name__)
+        with out.lock:
+            out.done.append((time.perf_counter(), (time.perf_counter() - t0) * 1000))
+        i += 1024
+
+
+def rss_mib(pid: int) -> float:
+    """A process's resident memory, in MiB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")

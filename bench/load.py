@@ -15,8 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import requests
-from common import bench_parser, running_stack
+from common import Searches, bench_parser, running_stack, search_client
 
 from mmsearch.infra.testing.photos import real_or_generated
 
@@ -39,34 +38,16 @@ def main() -> None:
         items = [{"uri": f"s3://bench/{p.name}", "id": p.name} for p in photos]
         started = time.perf_counter()
         job_id = platform.ingest("load", {"items": items})
-        stop = threading.Event()
-        latencies: list[list[float]] = [[] for _ in range(args.clients)]
-        errors: list[str] = []
-
-        def client(k: int) -> None:
-            session, i = requests.Session(), k
-            url = f"{platform.base}/v1/collections/load/search"
-            while not stop.is_set():
-                body = {"text": f"{captions[i % len(captions)]} #{i}", "limit": 10}
-                t0 = time.perf_counter()
-                try:
-                    response = session.post(url, json=body, timeout=60)
-                    if response.status_code != 200:
-                        errors.append(f"{response.status_code} {response.text[:100]}")
-                except requests.RequestException as exc:
-                    errors.append(type(exc).__name__)
-                latencies[k].append((time.perf_counter() - t0) * 1000)
-                i += args.clients
-
+        stop, out = threading.Event(), Searches()
         with ThreadPoolExecutor(args.clients) as pool:
             for k in range(args.clients):
-                pool.submit(client, k)
+                pool.submit(search_client, platform.base, "load", captions, k, stop, out)
             time.sleep(args.seconds)
             stop.set()
         job = platform.wait_job(job_id, timeout_s=1800)
         ingest_s = time.perf_counter() - started
         count = platform.request("GET", "/v1/collections/load").json()["count"]
-    samples = [x for per in latencies for x in per]
+    samples, errors = [ms for _, ms in out.done], out.errors
     p50, p95, p99 = np.percentile(samples, [50, 95, 99])
     sent, indexed, failed = len(items), job["succeeded"], job["failed"]
     print(f"model={args.model} photos={source} clients={args.clients} {args.seconds:.0f} s")

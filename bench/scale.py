@@ -22,44 +22,11 @@ from pathlib import Path
 
 import numpy as np
 import redis
-import requests
-from common import bench_parser, running_stack
+from common import Searches, bench_parser, rss_mib, running_stack, search_client
 
 from mmsearch.infra.testing.photos import real_or_generated
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
-
-
-@dataclass
-class Searches:
-    """Search latencies (ms) with the time each finished, and errors, from all clients."""
-
-    done: list[tuple[float, float]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def between(self, start: float, end: float) -> list[float]:
-        with self.lock:
-            return [ms for at, ms in self.done if start <= at < end]
-
-
-def search_client(
-    base: str, captions: list[str], k: int, stop: threading.Event, out: Searches
-) -> None:
-    session, i = requests.Session(), k
-    url = f"{base}/v1/collections/scale/search"
-    while not stop.is_set():
-        body = {"text": f"{captions[i % len(captions)]} #{i}", "limit": 10}
-        t0 = time.perf_counter()
-        try:
-            response = session.post(url, json=body, timeout=60)
-            if response.status_code != 200:
-                out.errors.append(f"{response.status_code} {response.text[:100]}")
-        except requests.RequestException as exc:
-            out.errors.append(type(exc).__name__)
-        with out.lock:
-            out.done.append((time.perf_counter(), (time.perf_counter() - t0) * 1000))
-        i += 1024  # each query distinct: no client hits the query cache
 
 
 def requests_of(names: list[str], bucket: str, n: int, size: int) -> Iterator[list[dict[str, str]]]:
@@ -70,13 +37,6 @@ def requests_of(names: list[str], bucket: str, n: int, size: int) -> Iterator[li
     ]
     for start in range(0, n, size):
         yield items[start : start + size]
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 def disk_bytes(folder: Path) -> int:
@@ -121,7 +81,7 @@ class Slices:
 def idle_latencies(base: str, captions: list[str], seconds: float = 5.0) -> list[float]:
     """One client's search latencies on the idle platform (the second half, warmed up)."""
     idle, stop = Searches(), threading.Event()
-    thread = threading.Thread(target=search_client, args=(base, captions, 0, stop, idle))
+    thread = threading.Thread(target=search_client, args=(base, "scale", captions, 0, stop, idle))
     thread.start()
     time.sleep(seconds)
     stop.set()
@@ -169,7 +129,9 @@ def main() -> None:
         )
         out, stop = Searches(), threading.Event()
         clients = [
-            threading.Thread(target=search_client, args=(platform.base, captions, k, stop, out))
+            threading.Thread(
+                target=search_client, args=(platform.base, "scale", captions, k, stop, out)
+            )
             for k in range(0 if args.no_search else args.clients)
         ]
         for thread in clients:

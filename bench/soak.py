@@ -10,20 +10,12 @@ and after the last, their ratio, and the items lost across all cycles (must be 0
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-from common import bench_parser, running_stack
+from common import bench_parser, rss_mib, running_stack
 
 from mmsearch.infra.testing.photos import real_or_generated
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 def main() -> None:

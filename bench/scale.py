@@ -22,7 +22,14 @@ from pathlib import Path
 
 import numpy as np
 import redis
-from common import Searches, bench_parser, rss_mib, running_stack, search_client
+from common import (
+    Searches,
+    bench_parser,
+    rss_mib,
+    running_stack,
+    search_client,
+    slowest_phases,
+)
 
 from mmsearch.infra.testing.photos import real_or_generated
 
@@ -105,6 +112,7 @@ def summary(n: int, jobs: list[dict], elapsed: float, slices: Slices, out: Searc
             f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(everything):.1f} ms, "
             f"over 250 ms: {sum(ms > 250 for ms in everything)}"
         )
+        print(slowest_phases(out))
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from prometheus_client import start_http_server
 from mmsearch.infra.logs import setup_logging
 from mmsearch.infra.runtime import Runtime, set_runtime
 from mmsearch.infra.settings import Settings
-from mmsearch.infra.threads import lower_this_thread
+from mmsearch.infra.threads import lower_this_process
 from mmsearch.infra.vectors.shared import EngineAddress, RemoteVectors
 from mmsearch.workers.celery_app import configure_celery, run_worker
 
@@ -43,7 +43,7 @@ def worker_main(
 ) -> None:
     """The child's body: consume the ingest queue, writing through the parent's engine;
     `metrics_port`: serve this process's metrics on loopback there, for the parent's /metrics."""
-    lower_this_thread(settings.ingest_nice)  # first, so every thread of the process inherits it
+    lower_this_process(settings.ingest_nice)  # first: later threads inherit it
     setup_logging(settings.log_level, settings.log_format)
     _exit_with_parent(parent)
     if metrics_port is not None:

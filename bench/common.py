@@ -125,8 +125,16 @@ def slowest_phases(out: Searches, share: float = 0.01) -> str:
 
 
 def rss_mib(pid: int) -> float:
-    """A process's resident memory, in MiB (Linux)."""
+    """The resident memory of a process and its descendants (the platform's worker), in MiB
+    (Linux)."""
+    total = 0.0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+            total += int(line.split()[1]) / 1024
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                total += rss_mib(int(child))
+            except FileNotFoundError:  # gone meanwhile
+                pass
+    return total

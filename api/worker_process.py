@@ -44,7 +44,7 @@ def worker_main(
     """The child's body: consume the ingest queue, writing through the parent's engine;
     `metrics_port`: serve this process's metrics on loopback there, for the parent's /metrics."""
     lower_this_process(settings.ingest_nice)  # first: later threads inherit it
-    setup_logging(settings.log_level, settings.log_format)
+    setup_logging(settings.log_level, settings.log_format, process="worker")
     _exit_with_parent(parent)
     if metrics_port is not None:
         start_http_server(metrics_port, addr="127.0.0.1")

@@ -53,15 +53,41 @@ def share_vectors(store: VectorStore) -> Iterator[EngineAddress]:
         for name in dir(store)
         if not name.startswith("_") and name not in PRIVATE and callable(getattr(store, name))
     )
-    Owner.register("vectors", callable=lambda: store, exposed=exposed)
+    gate = _Gate(store)
+    Owner.register("vectors", callable=lambda: gate, exposed=exposed)
     server = Owner(address=address.socket, authkey=address.authkey).get_server()
-    thread = threading.Thread(target=server.serve_forever, name="engine-share", daemon=True)
+    thread = threading.Thread(target=_serve, args=(server,), name="engine-share", daemon=True)
     thread.start()
     try:
         yield address
     finally:
+        gate.open = False  # connections made before keep their threads: refuse their calls
         _stop(server, thread)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+class _Gate:
+    """The shared store's methods while sharing lasts; Unavailable after."""
+
+    def __init__(self, store: VectorStore) -> None:
+        self.store, self.open = store, True
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self.store, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if not self.open:
+                raise Unavailable("the vector engine is no longer shared")
+            return method(*args, **kwargs)
+
+        return call
+
+
+def _serve(server: Any) -> None:
+    try:
+        server.serve_forever()
+    except SystemExit:  # how serve_forever ends, in this thread only
+        pass
 
 
 def _stop(server: Any, thread: threading.Thread) -> None:
@@ -72,6 +98,7 @@ def _stop(server: Any, thread: threading.Thread) -> None:
     if (event := getattr(server, "stop_event", None)) is not None:
         event.set()
         thread.join(timeout=5)
+    server.listener.close()  # removes the socket now, not in a finalizer at exit
 
 
 class _Caller(BaseManager):

@@ -1,0 +1,38 @@
+"""Disk of the embedded engine: what indexing leaves behind, and folders written by older code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mmsearch.infra.vectors import CollectionSpec, EdgeVectorStore, IndexConfig
+from tests.fixtures.vectors import make_points
+
+DIM = 48
+# a graph every 100 points, at most 2 segments: every optimize() merges what came before
+SPEC = CollectionSpec("photos", DIM, "test-model", index=IndexConfig(indexing_threshold=100))
+
+
+def segment_folders(store_path: Path, name: str = SPEC.name) -> int:
+    """How many segment folders the collection's shard holds on disk."""
+    return sum(1 for p in (store_path / name / "shard" / "segments").iterdir() if p.is_dir())
+
+
+def live_segments(store: EdgeVectorStore, name: str = SPEC.name) -> int:
+    """How many segments the engine serves from."""
+    with store._collections.use(name) as coll:
+        return int(coll.shard.info().segments_count)
+
+
+@pytest.mark.parametrize("fsync", [True, False])
+def test_merged_segments_leave_no_folders_behind(tmp_path: Path, fsync: bool) -> None:
+    store = EdgeVectorStore(tmp_path, max_segments=2, fsync=fsync)
+    store.create_collection(SPEC)
+    points = make_points(1000, dim=DIM)
+    for start in range(0, len(points), 100):
+        store.upsert(SPEC.name, points[start : start + 100])
+    merged = live_segments(store)
+    assert merged <= 3  # two merged segments and the appendable one: merges did happen
+    assert segment_folders(tmp_path) == merged
+    store.close()

@@ -21,6 +21,7 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,13 @@ from typing import Any
 import numpy as np
 
 from mmsearch.infra.vectors.edge.store import EdgeVectorStore
-from mmsearch.infra.vectors.types import VECTOR_NAMES, CollectionSpec, FieldType, VectorPoint
+from mmsearch.infra.vectors.types import (
+    TEXT_VECTOR,
+    VECTOR_NAMES,
+    CollectionSpec,
+    FieldType,
+    VectorPoint,
+)
 
 NAME = "disk"
 SCHEMA = {"tenant": FieldType.KEYWORD, "metadata.album": FieldType.KEYWORD}
@@ -91,18 +98,22 @@ def payload_of(i: int) -> dict[str, Any]:
     }
 
 
-def points(start: int, stop: int, dim: int, rng: np.random.Generator) -> list[VectorPoint]:
-    """Points `start`..`stop`: two random unit vectors each, and their payload."""
-    x = rng.standard_normal((stop - start, 2, dim)).astype(np.float32)
+def has_text(i: int, captioned: float) -> bool:
+    """Whether point `i` has a text vector (a captioned item): `captioned` of them do."""
+    return i % 100 < round(captioned * 100)
+
+
+def points(start: int, stop: int, probe: Probe, rng: np.random.Generator) -> list[VectorPoint]:
+    """Points `start`..`stop`: random unit vectors (image, and text if captioned), payload."""
+    x = rng.standard_normal((stop - start, 2, probe.dim)).astype(np.float32)
     x /= np.linalg.norm(x, axis=2, keepdims=True)
-    return [
-        VectorPoint(
-            str(uuid.UUID(int=i + 1)),
-            dict(zip(VECTOR_NAMES, x[i - start], strict=True)),
-            payload_of(i),
-        )
-        for i in range(start, stop)
-    ]
+    out = []
+    for i in range(start, stop):
+        named = dict(zip(VECTOR_NAMES, x[i - start], strict=True))
+        if not has_text(i, probe.captioned):
+            del named[TEXT_VECTOR]
+        out.append(VectorPoint(str(uuid.UUID(int=i + 1)), named, payload_of(i)))
+    return out
 
 
 def measure(store: EdgeVectorStore, folder: Path) -> dict[str, Any]:
@@ -116,16 +127,28 @@ def measure(store: EdgeVectorStore, folder: Path) -> dict[str, Any]:
     return out
 
 
-def run(n: int, dim: int, batch: int, fsync: bool) -> dict[str, Any]:
-    """Build one collection of `n` points and measure it as written, optimized and reopened."""
+@dataclass(frozen=True)
+class Probe:
+    """One build: points, dimension, points per upsert, flush after each, captioned share."""
+
+    n: int
+    dim: int
+    batch: int
+    fsync: bool
+    captioned: float
+
+
+def run(probe: Probe) -> dict[str, Any]:
+    """Build one collection of `probe.n` points; measure it as written, optimized, reopened."""
+    n, dim, batch = probe.n, probe.dim, probe.batch
     rng = np.random.default_rng(7)
     with tempfile.TemporaryDirectory(prefix="disk-", dir=os.environ.get("TMPDIR")) as tmp:
         root, folder = Path(tmp), Path(tmp) / NAME
-        store = EdgeVectorStore(root, fsync=fsync)
+        store = EdgeVectorStore(root, fsync=probe.fsync)
         store.create_collection(CollectionSpec(NAME, dim, "bench", dict(SCHEMA)))
         started = time.perf_counter()
         for start in range(0, n, batch):
-            store.upsert(NAME, points(start, min(start + batch, n), dim, rng))
+            store.upsert(NAME, points(start, min(start + batch, n), probe, rng))
         out: dict[str, Any] = {"build_s": time.perf_counter() - started}
         out["written"] = measure(store, folder)
         with store._collections.use(NAME) as coll:
@@ -138,7 +161,8 @@ def run(n: int, dim: int, batch: int, fsync: bool) -> dict[str, Any]:
         out["reopened"] = measure(store, folder)
         store.close()
     payload = np.mean([len(json.dumps(payload_of(i), separators=(",", ":"))) for i in range(n)])
-    out["reference"] = {"vectors": dim * len(VECTOR_NAMES) * 4, "payload": float(payload)}
+    texts = sum(has_text(i, probe.captioned) for i in range(n)) / n
+    out["reference"] = {"vectors": dim * 4 * (1 + texts), "payload": float(payload)}
     return out
 
 
@@ -166,12 +190,14 @@ def main() -> None:
     parser.add_argument("--dim", type=int, nargs="+", default=[64, 512])
     parser.add_argument("--batch", type=int, default=64, help="points per upsert")
     parser.add_argument("--no-fsync", action="store_true", help="no flush after each write")
+    parser.add_argument("--captioned", type=float, default=1.0, help="share with a text vector")
     args = parser.parse_args()
     print("bytes per point on disk (allocated), by kind; seg: live segments, dirs: folders")
     for dim in args.dim:
         for n in args.n:
             with ProcessPoolExecutor(1, mp_context=get_context("fork")) as pool:
-                r = pool.submit(run, n, dim, args.batch, not args.no_fsync).result()
+                probe = Probe(n, dim, args.batch, not args.no_fsync, args.captioned)
+                r = pool.submit(run, probe).result()
             report(n, dim, r)
 
 

@@ -1,4 +1,4 @@
-"""Disk of the embedded engine: what indexing leaves behind, and folders written by older code."""
+"""Disk of the embedded engine: what merges and moved points leave behind."""
 
 from __future__ import annotations
 
@@ -35,4 +35,26 @@ def test_merged_segments_leave_no_folders_behind(tmp_path: Path, fsync: bool) ->
     merged = live_segments(store)
     assert merged <= 3  # two merged segments and the appendable one: merges did happen
     assert segment_folders(tmp_path) == merged
+    store.close()
+
+
+def segment_bytes(store_path: Path, name: str = SPEC.name) -> int:
+    """Allocated bytes of the collection's segments (the WAL left out)."""
+    folder = store_path / name / "shard" / "segments"
+    return sum(p.stat().st_blocks * 512 for p in folder.rglob("*") if p.is_file())
+
+
+def test_a_metadata_update_of_every_item_does_not_keep_a_second_copy(tmp_path: Path) -> None:
+    spec = CollectionSpec("photos", DIM, "test-model", index=IndexConfig(indexing_threshold=1000))
+    store = EdgeVectorStore(tmp_path, max_segments=2)
+    store.create_collection(spec)
+    points = make_points(4000, dim=DIM)
+    for start in range(0, len(points), 500):
+        store.upsert(spec.name, points[start : start + 500])
+    before = segment_bytes(tmp_path)
+    ids = [p.id for p in points]
+    for start in range(0, len(ids), 500):  # each point moves out of its indexed segment
+        store.set_payload(spec.name, ids[start : start + 500], {"metadata": {"album": "x"}})
+    # the moved copies are indexed and the stale ones vacuumed, not left until later writes
+    assert segment_bytes(tmp_path) < 1.2 * before
     store.close()

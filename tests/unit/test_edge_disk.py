@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,4 +59,38 @@ def test_a_metadata_update_of_every_item_does_not_keep_a_second_copy(tmp_path: P
         store.set_payload(spec.name, ids[start : start + 500], {"metadata": {"album": "x"}})
     # the moved copies are indexed and the stale ones vacuumed, not left until later writes
     assert segment_bytes(tmp_path) < 1.2 * before
+    store.close()
+
+
+# A process that merges segments and dies before its next flush (as one could before the store
+# flushed after each optimize): the merged-away segments stay on disk, and load as live ones.
+MERGE_AND_DIE = """
+import os, sys
+from pathlib import Path
+import qdrant_edge as qe
+from mmsearch.infra.vectors import EdgeVectorStore
+from mmsearch.infra.vectors.checks import check_point
+from tests.fixtures.vectors import make_points
+from tests.unit.test_edge_disk import DIM, SPEC
+store = EdgeVectorStore(Path(sys.argv[1]), max_segments=2)
+store.create_collection(SPEC)
+points = [qe.Point(*check_point(p, DIM), p.payload) for p in make_points(1000, dim=DIM)]
+with store._collections.use(SPEC.name) as coll:
+    for start in range(0, len(points), 100):
+        coll.shard.update(qe.UpdateOperation.upsert_points(points[start : start + 100]))
+        coll.shard.optimize()
+    os._exit(0)  # killed: no flush, no close
+"""
+
+
+def test_copies_left_by_an_interrupted_merge_go_with_the_next_write(tmp_path: Path) -> None:
+    root = Path(__file__).parents[2]
+    subprocess.run([sys.executable, "-c", MERGE_AND_DIE, str(tmp_path)], check=True, cwd=root)
+    left = segment_folders(tmp_path)
+    store = EdgeVectorStore(tmp_path, max_segments=2)
+    assert live_segments(store) == left > 3  # the copies are served as segments
+    store.upsert(SPEC.name, make_points(1, dim=DIM))
+    assert segment_folders(tmp_path) == live_segments(store) <= 3
+    with store._collections.use(SPEC.name) as coll:
+        assert coll.shard.info().points_count == store.count(SPEC.name) == 1000
     store.close()

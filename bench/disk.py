@@ -1,14 +1,18 @@
 """Disk per item of the embedded engine, broken down by what the bytes hold.
 
 .venv/bin/python bench/disk.py [--n 20000 100000 200000] [--dim 64 512] [--batch 64]
+                               [--no-fsync] [--captioned 1.0] [--patch]
 
 For each size and dimension, a fresh EdgeVectorStore (in a forked process) receives N points
-the way the platform writes them: two named unit vectors ("image", "text") and a payload of
-uri / id / a few metadata fields / tenant, in batches of `--batch`, flushed after each, with the
-store's own optimize() cadence. The collection folder's allocated bytes (like du, not apparent
-sizes: mmap files are sparse) are then split by file kind, per point, three times: as written,
-after optimize() until every vector is indexed, and after closing and reopening the store. The
-reference is "vectors + payload": dim x 2 x 4 B of float32 plus the payload's compact JSON size.
+the way the platform writes them: named unit vectors ("image", and "text" for the `--captioned`
+share) and a payload of uri / id / a few metadata fields / tenant, in batches of `--batch`,
+flushed after each (not with `--no-fsync`, as bench/recall.py writes), with the store's own
+optimize() cadence. The collection folder's allocated bytes (like du, not apparent sizes: mmap
+files are sparse) are split by file kind, per point: as written, after a metadata update of
+every item (`--patch`), after optimize() until nothing is left to do, and after closing and
+reopening the store; with the share of vectors in an HNSW graph, the live segments and the
+segment folders on disk. The reference is "vectors + payload": dim x 4 B of float32 per named
+vector plus the payload's compact JSON size.
 """
 
 from __future__ import annotations
@@ -136,6 +140,11 @@ class Probe:
     batch: int
     fsync: bool
     captioned: float
+    patch: bool = False  # then also a metadata update of every item
+
+
+# what a metadata update of every item sets: the metadata's shape, other values
+PATCH = {"metadata": {"album": "album-0", "year": 2026, "rating": 5}}
 
 
 def run(probe: Probe) -> dict[str, Any]:
@@ -150,19 +159,25 @@ def run(probe: Probe) -> dict[str, Any]:
         for start in range(0, n, batch):
             store.upsert(NAME, points(start, min(start + batch, n), probe, rng))
         out: dict[str, Any] = {"build_s": time.perf_counter() - started}
-        out["written"] = measure(store, folder)
+        stages = out["stages"] = {"written": measure(store, folder)}
+        if probe.patch:
+            ids = [str(uuid.UUID(int=i + 1)) for i in range(n)]
+            for start in range(0, n, batch):
+                store.set_payload(NAME, ids[start : start + batch], PATCH)
+            stages["patched"] = measure(store, folder)
         with store._collections.use(NAME) as coll:
             while coll.shard.optimize():
                 pass
             coll.shard.flush()
-        out["optimized"] = measure(store, folder)
+        stages["optimized"] = measure(store, folder)
         store.close()
         store = EdgeVectorStore(root)
-        out["reopened"] = measure(store, folder)
+        stages["reopened"] = measure(store, folder)
         store.close()
     payload = np.mean([len(json.dumps(payload_of(i), separators=(",", ":"))) for i in range(n)])
     texts = sum(has_text(i, probe.captioned) for i in range(n)) / n
     out["reference"] = {"vectors": dim * 4 * (1 + texts), "payload": float(payload)}
+    out["named vectors"] = n * (1 + texts)
     return out
 
 
@@ -171,16 +186,16 @@ def report(n: int, dim: int, r: dict[str, Any]) -> None:
     ref = r["reference"]
     base = ref["vectors"] + ref["payload"]
     print(
-        f"\nn={n} dim={dim}: vectors {ref['vectors']} + payload {ref['payload']:.0f} "
+        f"\nn={n} dim={dim}: vectors {ref['vectors']:.0f} + payload {ref['payload']:.0f} "
         f"= {base:.0f} B/point; built in {r['build_s']:.0f} s"
     )
     kinds = " ".join(f"{k[:9]:>9}" for k in KINDS)
     print(f"{'stage':10} {'indexed':>7} {'seg':>4} {'dirs':>4} {kinds} {'total':>7} {'ratio':>6}")
-    for stage in ("written", "optimized", "reopened"):
-        m = r[stage]
+    for stage, m in r["stages"].items():
         total = sum(m.get(k, 0) for k in KINDS) / n
         cells = " ".join(f"{m.get(k, 0) / n:9.1f}" for k in KINDS)
-        counts = f"{m['indexed'] / 2 / n:7.3f} {m['segments']:>4} {m['segment folders']:>4}"
+        indexed = m["indexed"] / r["named vectors"]
+        counts = f"{indexed:7.3f} {m['segments']:>4} {m['segment folders']:>4}"
         print(f"{stage:10} {counts} {cells} {total:7.0f} {total / base:6.2f}")
 
 
@@ -191,12 +206,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64, help="points per upsert")
     parser.add_argument("--no-fsync", action="store_true", help="no flush after each write")
     parser.add_argument("--captioned", type=float, default=1.0, help="share with a text vector")
+    parser.add_argument("--patch", action="store_true", help="then update every item's metadata")
     args = parser.parse_args()
     print("bytes per point on disk (allocated), by kind; seg: live segments, dirs: folders")
     for dim in args.dim:
         for n in args.n:
             with ProcessPoolExecutor(1, mp_context=get_context("fork")) as pool:
-                probe = Probe(n, dim, args.batch, not args.no_fsync, args.captioned)
+                probe = Probe(n, dim, args.batch, not args.no_fsync, args.captioned, args.patch)
                 r = pool.submit(run, probe).result()
             report(n, dim, r)
 

@@ -10,6 +10,9 @@ Facts about qdrant-edge-py 0.9.0 this relies on (measured):
   builds its HNSW graph, once it is over the indexing threshold. A collection calls
   ``optimize()`` once ``spec.index.indexing_threshold`` points were written since the last call,
   when its IndexSchedule allows (indexing.py), so each call indexes about that many points.
+- The folders of segments an optimize() merged away, and the WAL's acknowledged part, are
+  deleted only on ``flush()``: without one after each optimize() they pile up (a store that does
+  not flush every write: 1,341 MiB for 100,000 512-d points instead of 565, bench/recall.py).
 """
 
 from __future__ import annotations
@@ -82,6 +85,8 @@ class EdgeCollection:
         started = time.perf_counter()
         try:
             self.shard.optimize()
+            # the engine deletes merged-away segments and truncates its WAL only on a flush
+            self.shard.flush()
         except Exception:  # the write itself succeeded; the next chunk retries
             logger.exception("optimizing collection %s failed", self.spec.name)
             return
@@ -174,6 +179,10 @@ class EdgeCollections:
         shard = qe.EdgeShard.load(str(folder / SHARD_DIR), self._config(spec))
         info = shard.info()
         unindexed = max(0, info.points_count - info.indexed_vectors_count)  # a lower bound
+        if info.points_count > shard.count(qe.CountRequest(exact=True)):
+            # copies of points in segments a merge left behind (it died before a flush): they
+            # are served as segments until the next optimize(), which the next write runs
+            unindexed = max(unindexed, spec.index.indexing_threshold)
         params = search_params(spec.index)
         self.by_name[spec.name] = EdgeCollection(
             spec, shard, params, self._fsync, pending=unindexed, schedule=self.schedule

@@ -201,7 +201,8 @@ class EdgeVectorStore(EdgeSearches):
                 # by filter: the engine skips ids it does not hold (by id it fails on them)
                 only = qe.Filter(must=[qe.HasIdCondition(set(wanted))])
                 coll.shard.update(qe.UpdateOperation.set_payload_by_filter(only, payload))
-                coll.written(0)
+                # a point moves out of its indexed segment: it counts towards the next optimize()
+                coll.written(len(wanted))
 
     def delete_by_filter(self, name: str, filter: FilterJSON) -> int:
         """Delete the points matching `filter`; return how many were deleted."""

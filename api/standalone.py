@@ -13,7 +13,7 @@ from waitress.server import create_server
 from mmsearch.api.app import create_app
 from mmsearch.api.routes.ops import LIVENESS_EXTENSION, WORKER_METRICS_EXTENSION
 from mmsearch.api.worker_process import WorkerSupervisor
-from mmsearch.infra.local_redis import LocalRedis
+from mmsearch.infra.local_redis import LocalRedis, free_port
 from mmsearch.infra.runtime import Runtime
 from mmsearch.infra.settings import Settings
 from mmsearch.infra.vectors.shared import share_vectors
@@ -76,13 +76,6 @@ def run_standalone(settings: Settings, *, threads: int = 8, worker_concurrency: 
         runtime.close()
         if local_redis is not None:
             local_redis.stop()
-
-
-def free_port() -> int:
-    """A TCP port free on loopback now, for the worker's metrics."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def requeue_unacked(celery: Celery) -> int:

@@ -5,18 +5,24 @@ from __future__ import annotations
 from mmsearch.infra.catalog.versions import next_version
 from mmsearch.infra.jobs.state import ItemFailure
 from mmsearch.infra.jobs.store import JobStatus
-from mmsearch.infra.vectors import IndexConfig
+from mmsearch.infra.vectors import CollectionSpec, IndexConfig
 from mmsearch.workers.pipeline import finish_if_done
 from tests.unit.pipeline.conftest import Stores
 from tests.unit.pipeline.test_incarnation import ALBUM, create
 
 
-def test_a_counted_reembed_runs_until_its_alias_switched(stores: Stores) -> None:
+def reembed_job(stores: Stores, items: int) -> tuple[CollectionSpec, CollectionSpec, str]:
+    """The album's first version, the second being built, and the re-embed job that builds it."""
     v1 = create(stores)
     v2 = next_version(v1, 1, stores.encoder.dim, stores.encoder.name, IndexConfig())
     stores.vectors.create_collection(v2)
     stores.jobs.start_migration(ALBUM, v2.name)
-    job = stores.jobs.create(v2.name, 2, switch_alias=ALBUM, incarnation=v2.incarnation)
+    job = stores.jobs.create(v2.name, items, switch_alias=ALBUM, incarnation=v2.incarnation)
+    return v1, v2, job
+
+
+def test_a_counted_reembed_runs_until_its_alias_switched(stores: Stores) -> None:
+    v1, v2, job = reembed_job(stores, items=2)
     stores.jobs.complete_batch(job, "b0", succeeded=2, failed=[])
 
     counted = stores.jobs.get(job)  # every item counted, the switch not yet run
@@ -30,11 +36,7 @@ def test_a_counted_reembed_runs_until_its_alias_switched(stores: Stores) -> None
 
 
 def test_a_reembed_whose_items_all_failed_ends_without_a_switch(stores: Stores) -> None:
-    v1 = create(stores)
-    v2 = next_version(v1, 1, stores.encoder.dim, stores.encoder.name, IndexConfig())
-    stores.vectors.create_collection(v2)
-    stores.jobs.start_migration(ALBUM, v2.name)
-    job = stores.jobs.create(v2.name, 1, switch_alias=ALBUM, incarnation=v2.incarnation)
+    v1, _, job = reembed_job(stores, items=1)
     lost = ItemFailure("s3://b/a.jpg", "a", "not_found", "no such object")
     stores.jobs.complete_batch(job, "b0", succeeded=0, failed=[lost])
     assert stores.jobs.get(job).status == JobStatus.RUNNING  # the last step is still to run

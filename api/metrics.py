@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import urllib.request
 from collections import Counter as Tally
 from collections.abc import Iterator
 from typing import Any
@@ -10,11 +11,13 @@ from typing import Any
 import redis
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Histogram,
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 from mmsearch.infra.errors import JobNotFound
 from mmsearch.infra.jobs.outbox import Outbox
@@ -72,8 +75,57 @@ class PlatformState:
         yield by_status
 
 
-def render_metrics(broker: redis.Redis, jobs: JobStore, outbox: Outbox) -> tuple[bytes, str]:
-    """The Prometheus exposition of this process's metrics and the platform's state."""
+def render_metrics(
+    broker: redis.Redis, jobs: JobStore, outbox: Outbox, worker_url: str | None = None
+) -> tuple[bytes, str]:
+    """The Prometheus exposition of this process's metrics (added up with those of the worker
+    process at `worker_url`, if any) and the platform's state."""
     state = CollectorRegistry()
     state.register(PlatformState(broker, jobs, outbox))
-    return generate_latest() + generate_latest(state), CONTENT_TYPE_LATEST
+    if worker_url is None:
+        return generate_latest() + generate_latest(state), CONTENT_TYPE_LATEST
+    merged = CollectorRegistry()
+    merged.register(Merged(worker_url))
+    return generate_latest(merged) + generate_latest(state), CONTENT_TYPE_LATEST
+
+
+class Merged:
+    """This process's metrics with a worker process's own added: the same series summed (the
+    counters of work done in either process), the worker's process_/python_ series left out."""
+
+    def __init__(self, worker_url: str) -> None:
+        self.worker_url = worker_url
+
+    def collect(self) -> Iterator[Metric]:
+        families = {family.name: family for family in REGISTRY.collect()}
+        for theirs in self._worker_families():
+            ours = families.get(theirs.name)
+            if ours is None:
+                families[theirs.name] = theirs
+            elif ours.type == theirs.type:
+                families[theirs.name] = _summed(ours, theirs)
+        yield from families.values()
+
+    def _worker_families(self) -> list[Metric]:
+        try:
+            with urllib.request.urlopen(self.worker_url, timeout=2) as response:
+                text = response.read().decode()
+        except OSError as exc:  # a worker starting or restarting: its series come back later
+            log.warning("metrics: the worker process did not answer (%s)", exc)
+            return []
+        return [f for f in text_string_to_metric_families(text) if f.name.startswith("mmsearch_")]
+
+
+def _summed(ours: Metric, theirs: Metric) -> Metric:
+    """One family whose samples are both families' added up (a `_created` time: the first)."""
+    total = Metric(ours.name, ours.documentation, ours.type, ours.unit)
+    values: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for sample in [*ours.samples, *theirs.samples]:
+        key = (sample.name, tuple(sorted(sample.labels.items())))
+        if key not in values:
+            values[key] = sample.value
+        elif not sample.name.endswith("_created"):
+            values[key] += sample.value
+    for (name, labels), value in values.items():
+        total.add_sample(name, dict(labels), value)
+    return total

@@ -1,4 +1,5 @@
-"""Embedded default: API, worker, embedded Qdrant and (if needed) Redis in one process."""
+"""Embedded default: the API with the embedded engine, an ingest worker process, and (if needed)
+a Redis of its own, run by one command."""
 
 from __future__ import annotations
 
@@ -10,17 +11,18 @@ from celery import Celery
 from waitress.server import create_server
 
 from mmsearch.api.app import create_app
-from mmsearch.api.routes.ops import LIVENESS_EXTENSION
-from mmsearch.infra.local_redis import LocalRedis
+from mmsearch.api.routes.ops import LIVENESS_EXTENSION, WORKER_METRICS_EXTENSION
+from mmsearch.api.worker_process import WorkerSupervisor
+from mmsearch.infra.local_redis import LocalRedis, free_port
 from mmsearch.infra.runtime import Runtime
 from mmsearch.infra.settings import Settings
-from mmsearch.workers.celery_app import run_worker
+from mmsearch.infra.vectors.shared import share_vectors
 
 log = logging.getLogger(__name__)
 
 
 def run_standalone(settings: Settings, *, threads: int = 8, worker_concurrency: int = 2) -> int:
-    """Serve the API in a thread and run the Celery worker in the main thread until stopped."""
+    """Serve the API in a thread and supervise the worker process until stopped."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     local_redis = None
     if not settings.redis_url:
@@ -31,7 +33,11 @@ def run_standalone(settings: Settings, *, threads: int = 8, worker_concurrency: 
         runtime.vectors.list_collections()  # open the engine now: fail fast if it is locked
         # The model too: one that cannot load stops the start (the caller says why).
         runtime.encoder(settings.default_model, log_failure=False)
+        # The worker serves its metrics where the settings say, else on a loopback port.
+        own_port = None if settings.worker_metrics_port else free_port()
+        metrics_port = settings.worker_metrics_port or own_port
         app = create_app(runtime=runtime)
+        app.extensions[WORKER_METRICS_EXTENSION] = f"http://127.0.0.1:{metrics_port}/metrics"
         celery = app.extensions["celery"]
         if local_redis is not None:
             app.extensions[LIVENESS_EXTENSION] = {"redis": lambda: local_redis.failure}
@@ -54,15 +60,16 @@ def run_standalone(settings: Settings, *, threads: int = 8, worker_concurrency: 
             port,
             settings.data_dir.resolve(),
         )
-        exit_code = run_worker(
-            celery,
-            f"standalone@{socket.gethostname()}",
-            settings.log_level,
-            pool="threads",
-            concurrency=worker_concurrency,
-            without_gossip=True,
-            without_mingle=True,
-        )
+        with share_vectors(runtime.vectors) as engine:
+            worker = WorkerSupervisor(
+                settings,
+                engine,
+                worker_concurrency,
+                f"standalone@{socket.gethostname()}",
+                metrics_port=own_port,
+                on_lost=(lambda: requeue_unacked(celery)) if local_redis is not None else None,
+            )
+            exit_code = worker.run()
         server.close()
         return exit_code
     finally:

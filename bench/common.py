@@ -62,6 +62,7 @@ class Searches:
 
     done: list[tuple[float, float]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    phases: list[dict[str, float]] = field(default_factory=list)  # server phases, as `done`
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def between(self, start: float, end: float) -> list[float]:
@@ -88,16 +89,52 @@ def search_client(
             response = session.post(url, json=body, timeout=60)
             if response.status_code != 200:
                 out.errors.append(f"{response.status_code} {response.text[:100]}")
+            phases = server_phases(response.headers.get("Server-Timing", ""))
         except requests.RequestException as exc:
             out.errors.append(type(exc).__name__)
+            phases = {}
         with out.lock:
             out.done.append((time.perf_counter(), (time.perf_counter() - t0) * 1000))
+            out.phases.append(phases)
         i += 1024
 
 
+def server_phases(header: str) -> dict[str, float]:
+    """`encode;dur=23.10, search;dur=0.21` as {"encode": 23.1, "search": 0.21} (ms)."""
+    phases = {}
+    for part in header.split(","):
+        name, _, duration = part.strip().partition(";dur=")
+        if name and duration:
+            phases[name] = float(duration)
+    return phases
+
+
+def slowest_phases(out: Searches, share: float = 0.01) -> str:
+    """Where the slowest `share` of requests spent their time: the client's latency against
+    the server's phases (mean ms), which tells queueing from model from engine time."""
+    with out.lock:
+        pairs = sorted(zip(out.done, out.phases, strict=True), key=lambda pair: -pair[0][1])
+    slow = pairs[: max(1, int(len(pairs) * share))]
+    if not pairs:
+        return "no searches"
+    names = sorted({name for _, phases in slow for name in phases})
+    means = {n: sum(p.get(n, 0.0) for _, p in slow) / len(slow) for n in names}
+    client = sum(done[1] for done, _ in slow) / len(slow)
+    parts = ", ".join(f"{n} {ms:.1f}" for n, ms in means.items())
+    return f"slowest {len(slow)}: client {client:.1f} ms; server {parts}"
+
+
 def rss_mib(pid: int) -> float:
-    """A process's resident memory, in MiB (Linux)."""
+    """The resident memory of a process and its descendants (the platform's worker), in MiB
+    (Linux)."""
+    total = 0.0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+            total += int(line.split()[1]) / 1024
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                total += rss_mib(int(child))
+            except FileNotFoundError:  # gone meanwhile
+                pass
+    return total

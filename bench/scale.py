@@ -7,12 +7,15 @@ The photos (Flickr8k where `../shared` has it, else generated ones) are uploaded
 ingested again and again under distinct ids until N items are sent, in requests of
 `--request-size`. Meanwhile `--clients` threads search by text without pause. Printed, for each
 10% slice of the ingest: the ingest rate, the searches' p50 / p99 / max, the platform's RSS, the
-data folder's bytes on disk per item, and the Redis memory per item of the job. `--no-search`
-measures the ingest rate alone, for the ratio with and without searchers.
+data folder's bytes on disk per item against the vectors + payload it holds (dim x 2 x 4 B of
+float32 and the stored payload's JSON size, from a page of items) and their ratio, and the Redis
+memory per item of the job. `--no-search` measures the ingest rate alone, for the ratio with and
+without searchers.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -22,9 +25,17 @@ from pathlib import Path
 
 import numpy as np
 import redis
-from common import Searches, bench_parser, rss_mib, running_stack, search_client
+from common import (
+    Searches,
+    bench_parser,
+    rss_mib,
+    running_stack,
+    search_client,
+    slowest_phases,
+)
 
 from mmsearch.infra.testing.photos import real_or_generated
+from mmsearch.infra.testing.platform import Platform
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
@@ -44,6 +55,16 @@ def disk_bytes(folder: Path) -> int:
     return sum(p.stat().st_blocks * 512 for p in folder.rglob("*") if p.is_file())
 
 
+def content_bytes(platform: Platform, name: str) -> float:
+    """Bytes per item of what the collection holds: two float32 vectors, and the payload's
+    compact JSON (a page of items, vectors left out)."""
+    dim = platform.request("GET", f"/v1/collections/{name}").json()["dim"]
+    page = platform.request("GET", f"/v1/collections/{name}/points?limit=100").json()["data"]
+    stored = [{k: v for k, v in item.items() if v is not None and k != "vectors"} for item in page]
+    sizes = [len(json.dumps(p, separators=(",", ":"))) for p in stored]
+    return dim * 2 * 4 + float(np.mean(sizes or [0]))
+
+
 @dataclass
 class Slices:
     """Per-10% figures of the ingest, printed as each slice completes; a slice's end is the
@@ -55,6 +76,7 @@ class Slices:
     rates: list[float] = field(default_factory=list)
     last: tuple[float, int] = (0.0, 0)  # the previous poll: time, count
     since: float = 0.0  # when the current slice began
+    content: float = 0.0  # bytes per item of vectors + payload, once items exist
 
     def __post_init__(self) -> None:
         self.last, self.since = (self.started, 0), self.started
@@ -73,6 +95,7 @@ class Slices:
             print(
                 f"{self.done * 10:>5}% {count:>7} {self.rates[-1]:>7.1f} {p50:>8.1f} {p99:>7.1f}"
                 f" {max(latencies):>7.1f} {rss_mib(pid):>8.0f} {per_item:>11.0f}"
+                f" {self.content:>9.0f} {per_item / max(self.content, 1):>6.2f}"
             )
             self.since = crossed
         self.last = (now, count)
@@ -105,6 +128,7 @@ def summary(n: int, jobs: list[dict], elapsed: float, slices: Slices, out: Searc
             f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(everything):.1f} ms, "
             f"over 250 ms: {sum(ms > 250 for ms in everything)}"
         )
+        print(slowest_phases(out))
 
 
 def main() -> None:
@@ -140,10 +164,13 @@ def main() -> None:
         slices = Slices(args.n, time.perf_counter())
         chunks = requests_of([p.name for p in photos], stack.bucket, args.n, args.request_size)
         jobs = [platform.ingest("scale", {"items": chunk}) for chunk in chunks]
-        print(" slice  items   img/s   p50 ms  p99 ms  max ms  RSS MiB  disk B/item")
+        head = " slice  items   img/s   p50 ms  p99 ms  max ms  RSS MiB  disk B/item"
+        print(f"{head}  vec+pay  ratio")
         while slices.done < 10:
             count = platform.request("GET", "/v1/collections/scale").json()["count"]
             redis_peak = max(redis_peak, broker.info("memory")["used_memory"])
+            if count and not slices.content:
+                slices.content = content_bytes(platform, "scale")
             slices.record(count, out, platform.process.pid, data_dir)
             time.sleep(1.0)
         stop.set()

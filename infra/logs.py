@@ -34,6 +34,10 @@ class ContextFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, process: str | None = None) -> None:
+        super().__init__()
+        self.process = process
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
@@ -41,6 +45,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        if self.process:
+            entry["process"] = self.process
         for key in CONTEXT_FIELDS:
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
@@ -90,18 +96,22 @@ class LibraryRootFilter(logging.Filter):
         return True
 
 
-def setup_logging(level: str, fmt: str = "text") -> None:
+def setup_logging(level: str, fmt: str = "text", process: str | None = None) -> None:
     """Configure the root logger once: `text` (human) or `json` (one object per line). Below
-    DEBUG, third-party libraries show their warnings and errors only."""
+    DEBUG, third-party libraries show their warnings and errors only. `process` names a process
+    that shares its output with another one (standalone's worker): `[worker] ` before each
+    message, or a "process" field."""
     handler = logging.StreamHandler()
     handler.addFilter(ContextFilter())
     debug = logging.getLevelName(level.upper()) == logging.DEBUG
     if not debug:
         handler.addFilter(LibraryRootFilter(ROOT_LOGGING_LIBRARIES))
     if fmt == "json":
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(JsonFormatter(process))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        tag = f"[{process}] " if process else ""
+        line = f"%(asctime)s %(levelname)s %(name)s: {tag}%(message)s"
+        handler.setFormatter(logging.Formatter(line))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     logging.captureWarnings(True)  # Python warnings as log lines, in the chosen format
     for name in QUIET_LOGGERS:

@@ -23,11 +23,15 @@ from mmsearch.infra.vectors import VectorStore, open_vector_store
 class Runtime:
     """Lazily-built shared clients; in standalone mode the API and the worker share one."""
 
-    def __init__(self, settings: Settings, text_only: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, text_only: bool = False, vectors: VectorStore | None = None
+    ) -> None:
+        """`vectors`: a store opened elsewhere (the engine another process owns) instead of
+        the one the settings name."""
         self.settings = settings
         self.text_only = text_only  # an API process without image queries: text towers only
         self._lock = threading.Lock()
-        self._vectors: VectorStore | None = None
+        self._vectors: VectorStore | None = vectors
 
     @cached_property
     def redis(self) -> redis.Redis:

@@ -40,6 +40,18 @@ class Settings(BaseSettings):
         default=None, description="Qdrant server URL. Unset: the embedded engine in data_dir."
     )
     qdrant_api_key: SecretStr | None = None
+    index_quiet_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="Embedded engine: an index build waits for this long without a search, so "
+        "that it does not stall queries (it holds the process); 0: build as points arrive",
+    )
+    index_max_defer_s: float = Field(
+        default=120.0,
+        ge=0,
+        description="Embedded engine: the longest a backlog of new points waits for such a "
+        "pause before it is indexed anyway (meanwhile it is searched exactly)",
+    )
     data_dir: Path = Field(default=Path("mmsearch-data"), description="Local state folder.")
 
     # Object storage
@@ -64,11 +76,12 @@ class Settings(BaseSettings):
     )
     fetch_concurrency: int = Field(default=16, ge=1, le=256)
     ingest_nice: int = Field(
-        default=10,
+        default=5,
         ge=0,
         le=19,
-        description="Nice value of ingest threads (tasks, fetch and decode, their torch threads):"
-        " in one process with the API, queries take the CPU first; 0: same priority",
+        description="Nice value of the ingest worker's threads (tasks, fetch and decode, their "
+        "torch threads), so that queries on the same machine take the CPU first; 0: same "
+        "priority",
     )
     fetch_timeout_s: float = Field(default=30.0, gt=0)
 

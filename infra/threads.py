@@ -31,3 +31,16 @@ def lower_this_thread(nice: int) -> None:
             os.setpriority(os.PRIO_PROCESS, tid, nice)
     except OSError as exc:  # e.g. a sandbox without the permission: run at the same priority
         log.debug("could not lower thread %d to nice %d: %s", tid, nice, exc)
+
+
+def lower_this_process(nice: int) -> None:
+    """Run every thread of this process at least at `nice` (those started at import too), and
+    the threads it starts later; Linux only, like lower_this_thread."""
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return
+    for tid in sorted(int(t) for t in os.listdir("/proc/self/task")):
+        try:
+            if thread_nice(tid) < nice:
+                os.setpriority(os.PRIO_PROCESS, tid, nice)
+        except OSError as exc:  # gone meanwhile, or not permitted: leave it
+            log.debug("could not lower thread %d to nice %d: %s", tid, nice, exc)

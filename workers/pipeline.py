@@ -231,22 +231,25 @@ def record_outcome(
 
 
 def finish_if_done(jobs: JobStore, vectors: VectorStore, job_id: str) -> None:
-    """Run a completed job's final step: a re-embed switches its alias to the new version.
+    """Run a completed job's final step: a re-embed switches its alias to the new version (the
+    job reports running until then).
 
     Called after every counter write; whichever write completes the job sees it complete.
     Switching is idempotent, so two callers seeing it at once do no harm.
     """
     state = jobs.get(job_id, errors_limit=0)
-    if state.switch_alias and state.status in (
-        JobStatus.SUCCEEDED,
-        JobStatus.COMPLETED_WITH_ERRORS,
-    ):
-        try:
-            bound_spec(jobs, vectors, job_id, state.collection)
-        except CollectionNotFound:  # the collection was deleted while it was being re-embedded
-            jobs.end_migration(state)
-            log.warning("job %s: %s is gone; nothing to switch to", job_id, state.collection)
-            return
-        vectors.set_alias(state.switch_alias, state.collection)
+    if not state.switch_due:
+        return
+    if state.counted not in (JobStatus.SUCCEEDED, JobStatus.COMPLETED_WITH_ERRORS):
+        jobs.end_migration(state)  # every item failed: the old version keeps serving
+        return
+    try:
+        bound_spec(jobs, vectors, job_id, state.collection)
+    except CollectionNotFound:  # the collection was deleted while it was being re-embedded
         jobs.end_migration(state)
-        log.info("job %s: %s now serves %s", job_id, state.switch_alias, state.collection)
+        log.warning("job %s: %s is gone; nothing to switch to", job_id, state.collection)
+        return
+    assert state.switch_alias is not None  # switch_due implies it
+    vectors.set_alias(state.switch_alias, state.collection)
+    jobs.end_migration(state)
+    log.info("job %s: %s now serves %s", job_id, state.switch_alias, state.collection)

@@ -23,6 +23,8 @@ OPENAPI_EXTENSION = "mmsearch.openapi"
 # {name: probe} of the dependencies the process runs itself; a probe returns why the dependency
 # is gone for good, or None while it lives.
 LIVENESS_EXTENSION = "mmsearch.liveness"
+# The metrics URL of a worker process this process runs (standalone mode), merged into /metrics.
+WORKER_METRICS_EXTENSION = "mmsearch.worker_metrics"
 
 DOCS_PAGE = """<!doctype html>
 <html lang="en">
@@ -57,9 +59,11 @@ def docs() -> Response:
 
 
 def metrics() -> Response:
-    """Prometheus metrics of this process and gauges of the platform's state."""
+    """Prometheus metrics of this process (and of its worker process), and gauges of the
+    platform's state."""
     rt = runtime()
-    body, content_type = render_metrics(rt.redis, rt.jobs, rt.outbox)
+    worker = current_app.extensions.get(WORKER_METRICS_EXTENSION)
+    body, content_type = render_metrics(rt.redis, rt.jobs, rt.outbox, worker)
     return Response(body, content_type=content_type)
 
 

@@ -52,6 +52,8 @@ class JobState:
     errors: list[ItemFailure] = field(default_factory=list)
     message: str | None = None
     switch_alias: str | None = None
+    switch_due: bool = False  # counted complete (`counted`), its alias switch still to run
+    counted: JobStatus | None = None
     options: dict[str, Any] = field(default_factory=dict)
     retries: int = 0
     tenant: str | None = None
@@ -84,7 +86,16 @@ class JobState:
         return self.done / (self.updated_at - self.started_at)
 
 
+def switch_due(fields: dict[str, str], counted: JobStatus) -> bool:
+    """Whether a re-embed whose items are all counted has yet to switch its alias (its last
+    step); until then it reports running, so that whoever sees it finished finds the new version
+    serving."""
+    ended = counted in (JobStatus.SUCCEEDED, JobStatus.COMPLETED_WITH_ERRORS, JobStatus.FAILED)
+    return fields.get("switched") == "0" and ended and not fields.get("fatal")
+
+
 def derive_status(fields: dict[str, str], done: int, total: int) -> JobStatus:
+    """The status the job's counters and marks give (before its alias switch, if any)."""
     if fields.get("cancelled") == "1":
         return JobStatus.CANCELLED
     if fields.get("fatal"):

@@ -18,6 +18,7 @@ from mmsearch.infra.jobs.state import (  # noqa: F401 - the job types, importabl
     JobState,
     JobStatus,
     derive_status,
+    switch_due,
 )
 
 _PREFIX = "mmsearch:job:"
@@ -126,6 +127,7 @@ class JobStore:
             "updated_at": now,
             "cancelled": 0,
             "switch_alias": switch_alias,
+            **({"switched": 0} if switch_alias else {}),
             "options": json.dumps(options or {}),
             "retries": 0,
             "tenant": tenant or "",
@@ -191,8 +193,11 @@ class JobStore:
             self._redis.delete(_MIGRATION + state.switch_alias)
 
     def end_migration(self, state: JobState) -> None:
-        """Clear the migration mark a finished re-embed job set."""
+        """Clear the migration mark a finished re-embed job set, and record its last step run
+        (the job then reports its final status)."""
         self._end_migration(state)
+        if state.switch_alias:
+            self._redis.hset(self.keys(state.job_id)[0], "switched", 1)
 
     def incarnation(self, job_id: str) -> str | None:
         """The incarnation of the collection the job is for (None: not recorded)."""
@@ -244,10 +249,14 @@ class JobStore:
         total, succeeded = int(fields["total"]), int(fields["succeeded"])
         failed, skipped = int(fields["failed"]), int(fields.get("skipped", 0))
         errors = [ItemFailure(**json.loads(item)) for item in (pages[0] if pages else [])]
+        counted = derive_status(fields, succeeded + failed + skipped, total)
+        due = switch_due(fields, counted)
         return JobState(
             job_id=job_id,
             collection=fields["collection"],
-            status=derive_status(fields, succeeded + failed + skipped, total),
+            status=JobStatus.RUNNING if due else counted,
+            switch_due=due,
+            counted=counted,
             total=total,
             succeeded=succeeded,
             failed=failed,

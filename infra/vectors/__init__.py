@@ -6,6 +6,7 @@ from qdrant_client import QdrantClient
 
 from mmsearch.infra.settings import Settings
 from mmsearch.infra.vectors.base import VectorStore
+from mmsearch.infra.vectors.edge.indexing import IndexSchedule
 from mmsearch.infra.vectors.edge.store import EdgeVectorStore
 from mmsearch.infra.vectors.qdrant.store import QdrantServerStore
 from mmsearch.infra.vectors.types import (
@@ -46,4 +47,5 @@ def open_vector_store(settings: Settings) -> VectorStore:
         return QdrantServerStore(QdrantClient(url=settings.qdrant_url, api_key=api_key))
     path = settings.embedded_qdrant_path
     path.mkdir(parents=True, exist_ok=True)
-    return EdgeVectorStore(path)
+    schedule = IndexSchedule(settings.index_quiet_s, settings.index_max_defer_s)
+    return EdgeVectorStore(path, schedule=schedule)

@@ -72,3 +72,9 @@ def test_exceptions_are_one_json_line(json_log: tuple[logging.Logger, io.StringI
     (record,) = records(out)
     assert record["message"] == "batch failed"
     assert "ValueError: bad pixels" in str(record["exception"])
+
+
+def test_a_process_that_shares_the_output_names_itself() -> None:
+    record = logging.LogRecord("mmsearch.x", logging.INFO, __file__, 1, "batch %s", ("b1",), None)
+    assert json.loads(JsonFormatter("worker").format(record))["process"] == "worker"
+    assert "process" not in json.loads(JsonFormatter().format(record))

@@ -31,7 +31,7 @@ class EdgeSearches(VectorStore):
 
     def _search(self, name: str, vector: np.ndarray, using: str, page: Page) -> list[Hit]:
         edge_filter = to_edge_filter(page.filter)
-        with self._collections.use(name) as coll:
+        with self._collections.query(name) as coll:
             query = qe.Query.Nearest(check_vector(vector, coll.spec.dim, "query vector"), using)
             return _nearest(coll, query, edge_filter, page)
 
@@ -39,7 +39,7 @@ class EdgeSearches(VectorStore):
         self, name: str, vectors: dict[str, np.ndarray], page: Page, depth: int
     ) -> list[Hit]:
         edge_filter = to_edge_filter(page.filter)
-        with self._collections.use(name) as coll:
+        with self._collections.query(name) as coll:
             prefetches = [
                 qe.Prefetch(limit=depth, query=qe.Query.Nearest(vec, using), params=coll.params)
                 for using, vec in check_vectors(vectors, coll.spec.dim).items()
@@ -64,7 +64,7 @@ class EdgeSearches(VectorStore):
     ) -> list[Hit]:
         edge_filter = to_edge_filter(page.filter)
         examples = list(dict.fromkeys([*positive, *negative]))
-        with self._collections.use(name) as coll:
+        with self._collections.query(name) as coll:
             records = coll.shard.retrieve(list(examples), False, [using])
             found = [read_point(str(r.id), r.vector, None) for r in records]
             target = example_target(found, positive, negative, using)
@@ -78,7 +78,7 @@ class EdgeSearches(VectorStore):
         self, name: str, vector: np.ndarray, using: str, page: Page, group_by: str, size: int
     ) -> list[HitGroup]:
         edge_filter = to_edge_filter(page.filter)
-        with self._collections.use(name) as coll:
+        with self._collections.query(name) as coll:
             query = qe.Query.Nearest(check_vector(vector, coll.spec.dim, "query vector"), using)
             return search_groups(
                 coll,

@@ -34,6 +34,7 @@ from mmsearch.infra.vectors.checks import check_collection_name, check_point, ch
 from mmsearch.infra.vectors.edge.collection import EdgeCollections
 from mmsearch.infra.vectors.edge.files import build_collection, fsync_dir, shard_config
 from mmsearch.infra.vectors.edge.filters import to_edge_filter
+from mmsearch.infra.vectors.edge.indexing import IndexSchedule
 from mmsearch.infra.vectors.edge.queries import EdgeSearches
 from mmsearch.infra.vectors.types import (
     SINGLE_NODE,
@@ -54,6 +55,8 @@ class EdgeVectorStore(EdgeSearches):
     HNSW over about that many points, holding the GIL meanwhile).
     `max_segments` / `max_segment_points` bound how far segments are merged.
     `fsync`: flush after each write so it survives power loss, not only a crash.
+    `schedule`: when index builds run relative to queries (indexing.py); the default waits for
+    a 1 s pause in searches, 2 minutes at most.
     """
 
     def __init__(
@@ -63,12 +66,14 @@ class EdgeVectorStore(EdgeSearches):
         max_segments: int = 8,
         max_segment_points: int = 100_000,
         fsync: bool = True,
+        schedule: IndexSchedule | None = None,
     ) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self._max_segments = max_segments
         self._max_segment_points = max_segment_points
-        super().__init__(EdgeCollections(self.path, self._config, fsync))
+        schedule = schedule or IndexSchedule()
+        super().__init__(EdgeCollections(self.path, self._config, fsync, schedule))
 
     # -- collections and aliases ---------------------------------------------------------------
 
@@ -196,7 +201,8 @@ class EdgeVectorStore(EdgeSearches):
                 # by filter: the engine skips ids it does not hold (by id it fails on them)
                 only = qe.Filter(must=[qe.HasIdCondition(set(wanted))])
                 coll.shard.update(qe.UpdateOperation.set_payload_by_filter(only, payload))
-                coll.written(0)
+                # a point moves out of its indexed segment: it counts towards the next optimize()
+                coll.written(len(wanted))
 
     def delete_by_filter(self, name: str, filter: FilterJSON) -> int:
         """Delete the points matching `filter`; return how many were deleted."""

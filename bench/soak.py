@@ -1,9 +1,9 @@
-"""Soak: repeated ingest and delete cycles, watching the platform process's memory.
+"""Soak: repeated ingest and delete cycles, watching the platform's memory.
 
 .venv/bin/python bench/soak.py [--model mmsearch-tiny/random] [--cycles 20] [--images 200]
 
 Each cycle ingests the same images into one collection, checks the count, then deletes them all
-by filter. Prints the standalone process's RSS (API and worker share it) after the warm-up cycle
+by filter. Prints the platform's RSS (the API process and its worker) after the warm-up cycle
 and after the last, their ratio, and the items lost across all cycles (must be 0).
 """
 

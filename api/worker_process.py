@@ -8,6 +8,7 @@ hand are delivered again, and a task stores the same points however often it run
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
@@ -29,6 +30,7 @@ from mmsearch.workers.celery_app import configure_celery, run_worker
 
 log = logging.getLogger(__name__)
 
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
 STOP_GRACE_S = 60.0  # a stopping worker finishes the batches in hand, then is killed
 RESTART_BACKOFF_S = (1.0, 30.0)  # first and longest wait before a dead worker starts again
 
@@ -68,7 +70,13 @@ def worker_main(
 
 def _exit_with_parent(parent: int) -> None:
     """Leave at once when the parent is gone (killed, even): its engine is gone too, and the
-    tasks in hand are delivered again to the next worker."""
+    tasks in hand are delivered again to the next worker. On Linux the kernel kills this
+    process with its parent; elsewhere a thread notices within half a second."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the request took effect
+        os._exit(1)
 
     def watch() -> None:
         while os.getppid() == parent:

@@ -14,7 +14,7 @@ from celery import Task
 from celery.signals import task_prerun, worker_ready
 from prometheus_client import start_http_server
 
-from mmsearch.infra.errors import CollectionNotFound, ItemError, ItemErrorCode
+from mmsearch.infra.errors import CollectionNotFound, ItemError, ItemErrorCode, Unavailable
 from mmsearch.infra.logs import log_context
 from mmsearch.infra.runtime import Runtime, get_runtime
 from mmsearch.infra.threads import lower_this_thread
@@ -100,7 +100,7 @@ def _ingest_batch(
             items,
             IngestOptions.from_dict(options),
         )
-    except UpsertFailed as exc:
+    except (UpsertFailed, Unavailable) as exc:  # the store refused or is unreachable: retried
         if task.request.retries < runtime.settings.upsert_retries:
             log.warning("job %s batch %s: upsert failed (%s), retrying", job_id, batch, exc)
             raise task.retry(exc=exc, countdown=min(60, 2**task.request.retries)) from exc

@@ -108,10 +108,9 @@ class WorkerSupervisor:
         self._stop = threading.Event()
         self._context = multiprocessing.get_context("spawn")  # no fork of a threaded process
         self.process: BaseProcess | None = None
-        self.restarts = 0
 
     def run(self) -> int:
-        """Supervise until SIGTERM or SIGINT (or stop()); 0 after a clean stop."""
+        """Supervise until SIGTERM or SIGINT; 0 after a clean stop."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self._stop.set())
         backoff = RESTART_BACKOFF_S[0]
@@ -126,14 +125,9 @@ class WorkerSupervisor:
             if self._stop.wait(backoff):
                 break
             backoff = min(backoff * 2, RESTART_BACKOFF_S[1])
-            self.restarts += 1
             self._start()
         self._terminate()
         return 0
-
-    def stop(self) -> None:
-        """Ask run() to stop the worker and return."""
-        self._stop.set()
 
     def _start(self) -> None:
         self.process = self._context.Process(target=worker_main, args=self._args, name="worker")

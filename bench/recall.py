@@ -1,14 +1,18 @@
 """Recall@10 and latency of the embedded store's HNSW settings against numpy brute force.
 
-.venv/bin/python bench/recall.py [--n 100000] [--queries 200] [--noise 1.0]
+.venv/bin/python bench/recall.py [--n 100000] [--queries 200] [--noise 1.0] [--dim 512]
+                                 [--copies 1] [--segments 8] [--only LABEL]
 
-N clustered 512-d unit vectors (1000 centres + gaussian noise whose norm is `--noise` times
+N clustered unit vectors of `--dim` (1000 centres + gaussian noise whose norm is `--noise` times
 the centre's, fixed seed) with a keyword payload `metadata.group` (50 values: a filter keeps
 ~2%) and an integer payload `rank` (0..999: `rank < 300` keeps ~30%). Each config builds its
 own EdgeVectorStore in a temp dir (in a fresh forked process, so RSS is its own), upserts batches
 of 1000 (fsync off: the build figure is indexing, not flushing), lets the store index every
 `indexing_threshold` points and then optimizes until every point is in an HNSW graph. Queries are
 held-out noisy vectors near the centres, run one at a time through `EdgeVectorStore.search`.
+A hit counts towards recall when its score reaches the exact K-th best score (the same as
+matching the exact top-K ids, but fair to ties). `--copies C` stores N / C distinct vectors C
+times each under distinct ids, as a collection of the same pictures ingested again and again.
 """
 
 from __future__ import annotations
@@ -36,11 +40,11 @@ from mmsearch.infra.vectors.types import (
     VectorPoint,
 )
 
-DIM = 512
 CENTRES = 1000
 GROUPS = 50
 RANK_CUT = 300  # of 1000
 K = 10
+TIE = 1e-5  # float32 rounding between the engine's scores and numpy's
 SEED = 7
 NAME = "bench"
 SCHEMA = {"metadata.group": FieldType.KEYWORD, "rank": FieldType.INTEGER}
@@ -60,6 +64,7 @@ def grid(n: int) -> list[Config]:
         Config("m16 efc100 ef128 int8", replace(LEGACY_INDEX, quantization="int8")),
         Config("m32 efc256 ef256", replace(plain, hnsw_ef=256)),
         Config("m32 efc256 ef512", replace(plain, hnsw_ef=512)),
+        Config("m32 efc256 ef256 int8", replace(IndexConfig(), hnsw_ef=256)),
         Config("default: m32 efc256 ef512 int8", IndexConfig()),
     ]
 
@@ -68,17 +73,18 @@ def unit(x: np.ndarray) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-def dataset(n: int, q: int, noise: float) -> dict[str, np.ndarray]:
+def dataset(n: int, q: int, noise: float, dim: int, copies: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(SEED)
-    centres = unit(rng.standard_normal((CENTRES, DIM)))
-    sigma = noise / np.sqrt(DIM)  # noise norm ~`noise` times the centre's
+    centres = unit(rng.standard_normal((CENTRES, dim)))
+    sigma = noise / np.sqrt(dim)  # noise norm ~`noise` times the centre's
 
     def near(count: int) -> np.ndarray:
         which = rng.integers(0, CENTRES, count)
-        return unit(centres[which] + sigma * rng.standard_normal((count, DIM)).astype(np.float32))
+        return unit(centres[which] + sigma * rng.standard_normal((count, dim)).astype(np.float32))
 
+    distinct = near(-(-n // copies))
     return {
-        "x": near(n),
+        "x": np.tile(distinct, (copies, 1))[:n],
         "q": near(q),
         "group": rng.integers(0, GROUPS, n),
         "rank": rng.integers(0, 1000, n),
@@ -97,12 +103,11 @@ def filters(data: dict[str, np.ndarray]) -> list[tuple[str, dict[str, Any] | Non
     ]
 
 
-def truth(data: dict[str, np.ndarray], mask: np.ndarray) -> list[set[int]]:
-    """Exact top-K indices per query among the points `mask` keeps."""
+def truth(data: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
+    """The exact K-th best score per query among the points `mask` keeps."""
     scores = data["q"] @ data["x"].T
     scores[:, ~mask] = -np.inf
-    top = np.argpartition(-scores, K, axis=1)[:, :K]
-    return [set(row.tolist()) for row in top]
+    return -np.partition(-scores, K - 1, axis=1)[:, K - 1]
 
 
 def rss_mib() -> float:
@@ -123,7 +128,8 @@ def disk_mib(folder: Path) -> float:
 def build(
     store: EdgeVectorStore, data: dict[str, np.ndarray], index: IndexConfig
 ) -> dict[str, int]:
-    store.create_collection(CollectionSpec(NAME, DIM, "bench", dict(SCHEMA), index=index))
+    dim = data["x"].shape[1]
+    store.create_collection(CollectionSpec(NAME, dim, "bench", dict(SCHEMA), index=index))
     x, groups, ranks = data["x"], data["group"], data["rank"]
     for start in range(0, len(x), 1000):
         batch = [
@@ -171,8 +177,10 @@ def run_config(
                 t0 = time.perf_counter()
                 hits = store.search(NAME, v, filter=flt, limit=K)
                 took.append((time.perf_counter() - t0) * 1000)
-                found.append({uuid.UUID(h.id).int for h in hits})
-            recall = np.mean([len(f & e) / K for f, e in zip(found, exact, strict=True)])
+                found.append([h.score for h in hits])
+            recall = np.mean(
+                [sum(s >= e - TIE for s in f) / K for f, e in zip(found, exact, strict=True)]
+            )
             p50, p99 = np.percentile(took, [50, 99])
             rows.append((label, float(recall), float(p50), float(p99)))
         out["rows"] = rows
@@ -187,12 +195,16 @@ def main() -> None:
     help_noise = "noise norm ÷ centre norm (larger: clusters overlap, a harder search)"
     parser.add_argument("--noise", type=float, default=1.0, help=help_noise)
     parser.add_argument("--segments", type=int, default=8, help="the store's max_segments")
+    parser.add_argument("--dim", type=int, default=512, help="vector dimension")
+    help_copies = "store N / COPIES distinct vectors COPIES times each"
+    parser.add_argument("--copies", type=int, default=1, help=help_copies)
     parser.add_argument("--only", help="run only the configs whose label contains this")
     args = parser.parse_args()
     began = time.perf_counter()
-    data = dataset(args.n, args.queries, args.noise)
+    data = dataset(args.n, args.queries, args.noise, args.dim, max(1, args.copies))
     truths = [truth(data, mask) for _, _, mask in filters(data)]
-    shape = f"{args.n} points, {args.queries} queries, dim {DIM}, noise {args.noise}, "
+    shape = f"{args.n} points ({args.copies} copies each), {args.queries} queries, "
+    shape += f"dim {args.dim}, noise {args.noise}, "
     shape += f"max {args.segments} segments"
     print(f"{shape}, {os.cpu_count()} CPUs")
     header = f"{'config':31} {'build s':>8} {'RSS MiB (+Δ)':>14} {'disk MiB':>9}"

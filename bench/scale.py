@@ -2,24 +2,31 @@
 
 .venv/bin/python bench/scale.py [--model mmsearch-tiny/random] [--n 20000] [--clients 4]
                                 [--request-size 5000] [--no-search]
+                                [--repeats variants|exact]
 
-The photos (Flickr8k where `../shared` has it, else generated ones) are uploaded to S3 once and
-ingested again and again under distinct ids until N items are sent, in requests of
-`--request-size`. Meanwhile `--clients` threads search by text without pause. Printed, for each
-10% slice of the ingest: the ingest rate, the searches' p50 / p99 / max, the platform's RSS, the
-data folder's bytes on disk per item against the vectors + payload it holds (dim x 2 x 4 B of
-float32 and the stored payload's JSON size, from a page of items) and their ratio, and the Redis
-memory per item of the job. `--no-search` measures the ingest rate alone, for the ratio with and
-without searchers.
+Each of the N items is a distinct picture: a variant of one of the photos (Flickr8k where
+`../shared` has it, else generated ones), cropped, flipped and brightened at random (seeded by its
+number) and scaled to 96 px, uploaded to S3 before the clock starts. `--repeats exact` ingests
+the photos themselves again and again under distinct ids instead, so every vector has about
+N / 1000 identical copies, which no HNSW graph searches at its usual cost (see bench/README.md).
+Items go in requests of `--request-size`. Meanwhile `--clients` threads search by text without
+pause. Printed, for each 10% slice of the ingest: the ingest rate, the searches' p50 / p99 / max,
+the platform's RSS, the data folder's bytes on disk per item against the vectors + payload it
+holds (dim x 2 x 4 B of float32 and the stored payload's JSON size, from a page of items) and
+their ratio, and the Redis memory per item of the job. `--no-search` measures the ingest rate
+alone, for the ratio with and without searchers.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,25 +34,81 @@ import numpy as np
 import redis
 from common import (
     Searches,
+    aws_client,
     bench_parser,
     rss_mib,
     running_stack,
     search_client,
     slowest_phases,
 )
+from PIL import Image, ImageEnhance
 
-from mmsearch.infra.testing.photos import real_or_generated
+from mmsearch.infra.testing.photos import Photo, real_or_generated
 from mmsearch.infra.testing.platform import Platform
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
-def requests_of(names: list[str], bucket: str, n: int, size: int) -> Iterator[list[dict[str, str]]]:
-    """Ingest requests of `size` items cycling over the uploaded names, ids distinct."""
-    items = [
-        {"uri": f"s3://{bucket}/{names[k % len(names)]}", "id": f"{k}-{names[k % len(names)]}"}
-        for k in range(n)
-    ]
+VARIANT_SIDE = 96
+_SOURCES: list[Image.Image] = []  # the photos, shrunk, in each upload process
+
+
+def _load_sources(photos: list[bytes]) -> None:
+    for data in photos:
+        image = Image.open(io.BytesIO(data)).convert("RGB")
+        image.thumbnail((2 * VARIANT_SIDE, 2 * VARIANT_SIDE))
+        _SOURCES.append(image)
+
+
+def variant(k: int) -> bytes:
+    """Item k's picture: a random crop (75-100% of each side) of photo k mod the photo count,
+    flipped half the time, brightness x0.8-1.2, at most VARIANT_SIDE px, as a JPEG."""
+    rng = np.random.default_rng(k)
+    image = _SOURCES[k % len(_SOURCES)]
+    w, h = image.size
+    cw, ch = int(w * rng.uniform(0.75, 1.0)), int(h * rng.uniform(0.75, 1.0))
+    x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+    out = image.crop((x, y, x + cw, y + ch))
+    if rng.random() < 0.5:
+        out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    out = ImageEnhance.Brightness(out).enhance(float(rng.uniform(0.8, 1.2)))
+    out.thumbnail((VARIANT_SIDE, VARIANT_SIDE))
+    buf = io.BytesIO()
+    out.save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def _put_variants(endpoint: str, bucket: str, start: int, stop: int) -> int:
+    client = aws_client(endpoint)
+    for k in range(start, stop):
+        client.put_object(Bucket=bucket, Key=f"variants/{k}.jpg", Body=variant(k))
+    return stop - start
+
+
+def upload_variants(photos: list[Photo], endpoint: str, bucket: str, n: int) -> None:
+    """Make and upload the N variants, in processes (two per core)."""
+    started, step = time.perf_counter(), 2000
+    workers = 2 * (os.cpu_count() or 1)
+    data = [p.data for p in photos]
+    with ProcessPoolExecutor(workers, initializer=_load_sources, initargs=(data,)) as pool:
+        starts = list(range(0, n, step))
+        stops = [min(n, s + step) for s in starts]
+        done = sum(
+            pool.map(_put_variants, [endpoint] * len(starts), [bucket] * len(starts), starts, stops)
+        )
+    print(f"uploaded {done} variants in {time.perf_counter() - started:.0f} s")
+
+
+def requests_of(
+    names: list[str], bucket: str, n: int, size: int, exact: bool
+) -> Iterator[list[dict[str, str]]]:
+    """Ingest requests of `size` items, ids distinct: the variants, or (`exact`) the uploaded
+    photos cycled."""
+    if exact:
+        keys = [(f"{k}-{names[k % len(names)]}", names[k % len(names)]) for k in range(n)]
+    else:
+        keys = [(str(k), f"variants/{k}.jpg") for k in range(n)]
+    items = [{"uri": f"s3://{bucket}/{key}", "id": item_id} for item_id, key in keys]
     for start in range(0, n, size):
         yield items[start : start + size]
 
@@ -138,16 +201,23 @@ def main() -> None:
     parser.add_argument("--request-size", type=int, default=5000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--no-search", action="store_true")
+    parser.add_argument("--repeats", choices=("variants", "exact"), default="variants")
     args = parser.parse_args()
     photos, source = real_or_generated(1000)
     captions = [p.caption for p in photos]
+    exact = args.repeats == "exact"
     with running_stack(args.model, args.batch_size, photos) as stack:
+        if not exact:
+            upload_variants(photos, stack.s3.meta.endpoint_url, stack.bucket, args.n)
         platform = stack.platform
         platform.create_collection("scale", args.model)
         data_dir = Path(platform.env["MMSEARCH_DATA_DIR"])
         broker = redis.Redis.from_url(platform.env["MMSEARCH_REDIS_URL"])
         idle = idle_latencies(platform.base, captions)
-        print(f"model={args.model} photos={source} n={args.n} clients={args.clients}")
+        print(
+            f"model={args.model} photos={source} repeats={args.repeats} n={args.n} "
+            f"clients={args.clients}"
+        )
         print(
             f"idle search: p50 {np.percentile(idle, 50):.1f} ms, p99 {np.percentile(idle, 99):.1f}"
         )
@@ -162,7 +232,8 @@ def main() -> None:
             thread.start()
         redis_before = redis_peak = broker.info("memory")["used_memory"]
         slices = Slices(args.n, time.perf_counter())
-        chunks = requests_of([p.name for p in photos], stack.bucket, args.n, args.request_size)
+        names = [p.name for p in photos]
+        chunks = requests_of(names, stack.bucket, args.n, args.request_size, exact)
         jobs = [platform.ingest("scale", {"items": chunk}) for chunk in chunks]
         head = " slice  items   img/s   p50 ms  p99 ms  max ms  RSS MiB  disk B/item"
         print(f"{head}  vec+pay  ratio")

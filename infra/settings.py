@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     )
     fetch_concurrency: int = Field(default=16, ge=1, le=256)
     ingest_nice: int = Field(
-        default=5,
+        default=2,
         ge=0,
         le=19,
         description="Nice value of the ingest worker's threads (tasks, fetch and decode, their "

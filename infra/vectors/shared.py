@@ -1,11 +1,11 @@
 """The embedded engine, owned by one process and called from the platform's other processes.
 
 qdrant-edge locks its folder to the process that opened it, and every call into it holds that
-process's GIL. In standalone mode the API process owns the engine (searches stay in-process) and
-the ingest worker runs in a process of its own, so its Python work (fetching, decoding,
-bookkeeping) never competes with a query for the API's GIL. The worker reaches the engine
-through a `multiprocessing` manager over a private Unix socket, authenticated with a key only
-the two processes know.
+process's GIL. In standalone mode the engine has a process of its own (api/engine_process.py),
+so its calls never stall the API's threads, and the ingest worker another, so its Python work
+(fetching, decoding, bookkeeping) never competes with a query for the API's GIL. Both reach the
+engine through a `multiprocessing` manager over a private Unix socket, authenticated with a key
+only the platform's processes know; each calling thread has a connection of its own.
 """
 
 from __future__ import annotations

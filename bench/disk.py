@@ -2,6 +2,7 @@
 
 .venv/bin/python bench/disk.py [--n 20000 100000 200000] [--dim 64 512] [--batch 64]
                                [--no-fsync] [--captioned 1.0] [--patch]
+                               [--quantization int8|none]
 
 For each size and dimension, a fresh EdgeVectorStore (in a forked process) receives N points
 the way the platform writes them: named unit vectors ("image", and "text" for the `--captioned`
@@ -38,6 +39,7 @@ from mmsearch.infra.vectors.types import (
     VECTOR_NAMES,
     CollectionSpec,
     FieldType,
+    IndexConfig,
     VectorPoint,
 )
 
@@ -141,6 +143,7 @@ class Probe:
     fsync: bool
     captioned: float
     patch: bool = False  # then also a metadata update of every item
+    quantization: str | None = "int8"  # the index's; None: no int8 copies
 
 
 # what a metadata update of every item sets: the metadata's shape, other values
@@ -154,7 +157,8 @@ def run(probe: Probe) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="disk-", dir=os.environ.get("TMPDIR")) as tmp:
         root, folder = Path(tmp), Path(tmp) / NAME
         store = EdgeVectorStore(root, fsync=probe.fsync)
-        store.create_collection(CollectionSpec(NAME, dim, "bench", dict(SCHEMA)))
+        index = IndexConfig(quantization=probe.quantization)
+        store.create_collection(CollectionSpec(NAME, dim, "bench", dict(SCHEMA), index=index))
         started = time.perf_counter()
         for start in range(0, n, batch):
             store.upsert(NAME, points(start, min(start + batch, n), probe, rng))
@@ -207,12 +211,16 @@ def main() -> None:
     parser.add_argument("--no-fsync", action="store_true", help="no flush after each write")
     parser.add_argument("--captioned", type=float, default=1.0, help="share with a text vector")
     parser.add_argument("--patch", action="store_true", help="then update every item's metadata")
+    parser.add_argument("--quantization", choices=("int8", "none"), default="int8")
     args = parser.parse_args()
     print("bytes per point on disk (allocated), by kind; seg: live segments, dirs: folders")
     for dim in args.dim:
         for n in args.n:
             with ProcessPoolExecutor(1, mp_context=get_context("fork")) as pool:
-                probe = Probe(n, dim, args.batch, not args.no_fsync, args.captioned, args.patch)
+                quantization = None if args.quantization == "none" else args.quantization
+                probe = Probe(
+                    n, dim, args.batch, not args.no_fsync, args.captioned, args.patch, quantization
+                )
                 r = pool.submit(run, probe).result()
             report(n, dim, r)
 

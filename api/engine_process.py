@@ -15,7 +15,6 @@ import logging
 import multiprocessing
 import os
 import signal
-import threading
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
@@ -29,18 +28,19 @@ from mmsearch.infra.vectors.shared import EngineAddress, share_vectors
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 120.0  # opening reads every collection's segments
-STOP_GRACE_S = 30.0  # closing flushes every collection
+STOP_GRACE_S = 90.0  # closing waits for an index build in progress (up to 60 s), then flushes
 
 
 def engine_main(settings: Settings, conn: Connection, parent: int) -> None:
     """The child's body: open the store, send its address (or the error that stopped it) to
-    the parent, serve until SIGTERM, then close the store."""
+    the parent, serve until the parent says stop (or its end of the pipe closes), then close
+    the store. Signals do not stop it: a SIGTERM or Ctrl-C sent to the whole process group
+    reaches the parent too, which stops the engine after its users."""
     name_this_process("mmsearch-engine")
     setup_logging(settings.log_level, settings.log_format, process="engine")
     exit_with_parent(parent)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C: the parent stops its users first
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
     try:
         store = open_vector_store(settings)
     except Exception as exc:
@@ -49,7 +49,10 @@ def engine_main(settings: Settings, conn: Connection, parent: int) -> None:
     try:
         with share_vectors(store) as address:
             conn.send(address)
-            stop.wait()
+            try:
+                conn.recv()
+            except EOFError:  # the parent's end closed: it stopped, or died
+                pass
     finally:
         store.close()
 
@@ -61,18 +64,19 @@ class EngineProcess:
         self._settings = settings
         self._context = multiprocessing.get_context("spawn")  # no fork of a threaded process
         self.process: BaseProcess | None = None
+        self._conn: Connection | None = None
 
     def start(self) -> EngineAddress:
         """The address to call the engine at, once it is open; raises what stopped it."""
-        receive, send = self._context.Pipe(duplex=False)
-        args = (self._settings, send, os.getpid())
+        self._conn, child = self._context.Pipe()
+        args = (self._settings, child, os.getpid())
         self.process = self._context.Process(target=engine_main, args=args, name="engine")
         self.process.start()
-        send.close()
+        child.close()
         try:
-            if not receive.poll(START_TIMEOUT_S):
+            if not self._conn.poll(START_TIMEOUT_S):
                 raise Unavailable(f"the vector engine did not open in {START_TIMEOUT_S:.0f} s")
-            answer = receive.recv()
+            answer = self._conn.recv()
         except EOFError:
             self.process.join(5)
             raise Unavailable(
@@ -96,10 +100,12 @@ class EngineProcess:
 
     def stop(self) -> None:
         """Close the engine (it flushes every collection), or kill it after a grace."""
-        process = self.process
+        process, conn = self.process, self._conn
+        if conn is not None:
+            conn.close()  # the engine's cue to close
+            self._conn = None
         if process is None or not process.is_alive():
             return
-        process.terminate()
         process.join(STOP_GRACE_S)
         if process.is_alive():
             log.warning("the vector engine did not stop in %.0f s; killing it", STOP_GRACE_S)

@@ -39,14 +39,16 @@ def bench_parser(doc: str | None, model: str = "mmsearch-tiny/random") -> argpar
 
 
 @contextmanager
-def running_stack(model: str, batch_size: int, photos: list[Photo]) -> Iterator[Stack]:
-    """Start Redis, S3 (SeaweedFS; MMSEARCH_TEST_S3=moto for moto's) and `mmsearch standalone`;
-    upload the photos to one bucket."""
+def running_stack(
+    model: str, batch_size: int, photos: list[Photo], **extra: str
+) -> Iterator[Stack]:
+    """Start Redis, S3 (SeaweedFS; MMSEARCH_TEST_S3=moto for moto's) and `mmsearch standalone`
+    (`extra`: more MMSEARCH_* settings); upload the photos to one bucket."""
     s3 = local_s3()
     try:
         client = aws_client(s3.endpoint)
         upload_photos(client, BUCKET, photos)
-        settings = {"batch_size": str(batch_size), "log_level": "WARNING"}
+        settings = {"batch_size": str(batch_size), "log_level": "WARNING", **extra}
         with (
             tempfile.TemporaryDirectory(prefix="mmsearch-bench-") as tmp,
             platform_with_redis(Path(tmp), s3.endpoint, model, **settings) as platform,

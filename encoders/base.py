@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -32,6 +33,11 @@ def root_cause(exc: BaseException) -> str:
         exc = inner
     message = " ".join(str(exc).split())
     return message or type(exc).__name__
+
+
+class ExportProblem(ModelUnavailable):
+    """A model that cannot run on an exported runtime (no export and no torch to make one, an
+    export that fails its checks); the message says what to do."""
 
 
 class ImageTowerNotLoaded(RuntimeError):
@@ -118,6 +124,9 @@ class Encoder(Protocol):
         """(n, dim) float32 unit vectors for decoded images."""
         ...
 
+
+# What a backend registers: builds an encoder from (model, device, cache_dir, text_only).
+EncoderFactory = Callable[[ModelRef, str, Path | None, bool], Encoder]
 
 # What returns the loaded encoder of a model name; the runtime's `encoder` method is one.
 EncoderLoader = Callable[[str], Encoder]

@@ -80,3 +80,37 @@ def recall_at_k(
         "text_to_image": {k: float((text_rank < k).mean()) for k in ks},
         "image_to_text": {k: float((image_rank[has_caption] < k).mean()) for k in ks},
     }
+
+
+def agreement(
+    reference: tuple[np.ndarray, np.ndarray], other: tuple[np.ndarray, np.ndarray], k: int = 10
+) -> dict[str, float]:
+    """How far a runtime's (image, text) unit vectors are from a reference's of the same set:
+    the cosine of each vector with its reference (min and mean, images and texts), and the mean
+    share of the top-k text→image and image→image results (the image itself left out) that
+    both give."""
+    (ref_images, ref_texts), (images, texts) = reference, other
+    image_cos = (ref_images * images).sum(axis=1)
+    text_cos = (ref_texts * texts).sum(axis=1)
+    k = max(1, min(k, len(images) - 1))
+    self_out = np.eye(len(images), dtype=bool)
+    return {
+        "image_cosine_min": float(image_cos.min()),
+        "image_cosine_mean": float(image_cos.mean()),
+        "text_cosine_min": float(text_cos.min()),
+        "text_cosine_mean": float(text_cos.mean()),
+        "text_to_image_top_overlap": _overlap(ref_texts @ ref_images.T, texts @ images.T, k),
+        "image_to_image_top_overlap": _overlap(
+            np.where(self_out, -np.inf, ref_images @ ref_images.T),
+            np.where(self_out, -np.inf, images @ images.T),
+            k,
+        ),
+    }
+
+
+def _overlap(reference: np.ndarray, other: np.ndarray, k: int) -> float:
+    """Mean share of each row's top k columns that the two score matrices share."""
+    want = np.argpartition(-reference, k - 1, axis=1)[:, :k]
+    got = np.argpartition(-other, k - 1, axis=1)[:, :k]
+    shared = [len(set(a) & set(b)) for a, b in zip(want.tolist(), got.tolist(), strict=True)]
+    return float(np.mean(shared)) / k

@@ -32,7 +32,7 @@ from mmsearch.encoders.hub import (
     require_reachable,
     use_platform_log_handlers,
 )
-from mmsearch.encoders.text_trim import encode_text, trim_mode
+from mmsearch.encoders.text_trim import encode_text, pooling, trim_mode
 from mmsearch.encoders.torch_util import TorchImageTower, resolve_device, to_unit_numpy
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class OpenClipEncoder(TorchImageTower):
     ) -> None:
         if ref.arch not in open_clip.list_models():
             raise UnknownModel(f"unknown open_clip architecture {ref.arch!r}")
-        self.name = ref.name
+        self.name, self.arch = ref.name, ref.arch
         self.is_random = ref.is_random
         self.device = resolve_device(device)
         self.has_image_tower = not text_only
@@ -108,6 +108,24 @@ class OpenClipEncoder(TorchImageTower):
         tokens = self._tokenizer(list(texts)).to(self.device)
         features = encode_text(self._model, self._trim, tokens)
         return to_unit_numpy(features)
+
+    @property
+    def model(self) -> Any:
+        """The open_clip model (for export)."""
+        return self._model
+
+    @property
+    def tokenizer(self) -> Any:
+        return self._tokenizer
+
+    @property
+    def trim(self) -> str | None:
+        """How the text tower runs on trimmed tokens (see text_trim); None: in full."""
+        return self._trim
+
+    def text_pooling(self) -> tuple[str, int | None] | None:
+        """The text tower's pool type and end-of-text id where it runs trimmed, else None."""
+        return None if self._trim is None else pooling(self._model, self._trim)
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         """Resize, crop and normalise one RGB image to the model's input tensor."""

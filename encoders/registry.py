@@ -13,6 +13,7 @@ from pathlib import Path
 from mmsearch.encoders.allowed import WeightsNotAllowed, weights_allowed
 from mmsearch.encoders.base import (
     Encoder,
+    EncoderFactory,
     ModelRef,
     ModelUnavailable,
     UnknownModel,
@@ -21,13 +22,12 @@ from mmsearch.encoders.base import (
     root_cause,
 )
 from mmsearch.encoders.cache import ModelCache
+from mmsearch.encoders.runtimes import EncoderRuntime
 
 log = logging.getLogger(__name__)
 
-# (model, device, cache_dir, text_only) -> encoder
-EncoderFactory = Callable[[ModelRef, str, Path | None, bool], Encoder]
 
-_Key = tuple[str, str, bool]  # model name, device, text_only
+_Key = tuple[str, str, bool, str, str]  # model name, device, text_only, runtime, precision
 _BACKENDS: dict[str, EncoderFactory] = {}
 _FAILURES: dict[str, str] = {}  # model name -> why its last load failed
 _UNAVAILABLE_SINCE: dict[str, float] = {}  # model name -> when its weights were last found missing
@@ -112,6 +112,7 @@ def get_encoder(
     text_only: bool = False,
     weights_dirs: Sequence[Path] | None = None,
     log_failure: bool = True,
+    runtime: EncoderRuntime | None = None,
 ) -> Encoder:
     """The process-wide encoder for `name`, loaded on first use (and again after eviction).
 
@@ -119,23 +120,35 @@ def get_encoder(
     `weights_dirs`: local weights must lie in one of these folders, else WeightsNotAllowed is
     raised before any file is looked at (None: anywhere, for the operator's own tools).
     `log_failure`: log why the model cannot be loaded (off where the caller reports it).
+    `runtime`: what runs the model (torch eager unless given; see mmsearch.encoders.runtimes).
     """
     ref = validate_model_name(name)
     if weights_dirs is not None and not weights_allowed(name, weights_dirs):
         raise WeightsNotAllowed(f"model {name!r} loads weights from outside the weights folders")
+    runtime = runtime or EncoderRuntime()
+
+    def build() -> Encoder:
+        return runtime.build(ref, _BACKENDS[ref.backend], device, cache_dir, text_only)
 
     def load() -> Encoder:
-        return _load(ref, device, cache_dir, text_only, log_failure)
+        via = "" if runtime.name == "torch" else f", {runtime.label}"
+        return _load(ref, build, device, via, text_only, log_failure)
 
-    full = (ref.name, device, False)
-    return _CACHE.get_or_load((ref.name, device, text_only), load, full)
+    flavour = (runtime.name, runtime.precision)
+    full = (ref.name, device, False, *flavour)
+    return _CACHE.get_or_load((ref.name, device, text_only, *flavour), load, full)
 
 
 def _load(
-    ref: ModelRef, device: str, cache_dir: Path | None, text_only: bool, log_failure: bool
+    ref: ModelRef,
+    build: Callable[[], Encoder],
+    device: str,
+    via: str,
+    text_only: bool,
+    log_failure: bool,
 ) -> Encoder:
-    """Build an encoder, logging the start and the outcome; a model that keeps failing the same
-    way is logged once, not once per request that asks for it."""
+    """Build an encoder, logging the start and the outcome (`via`: the runtime, for the log);
+    a model that keeps failing the same way is logged once, not once per request for it."""
     towers = "text tower" if text_only else "text and image towers"
     known_failure = _FAILURES.get(ref.name)
     since = _UNAVAILABLE_SINCE.get(ref.name)
@@ -143,14 +156,15 @@ def _load(
         raise ModelUnavailable(known_failure)
     log.log(
         logging.DEBUG if known_failure else logging.INFO,
-        "loading model %s (%s, device=%s)",
+        "loading model %s (%s, device=%s%s)",
         ref.name,
         towers,
         device,
+        via,
     )
     started = time.monotonic()
     try:
-        encoder = _BACKENDS[ref.backend](ref, device, cache_dir, text_only)
+        encoder = build()
     except UnknownModel as exc:
         _failed(ref.name, exc, log_failure)
         _UNAVAILABLE_SINCE.pop(ref.name, None)
@@ -165,7 +179,9 @@ def _load(
     _FAILURES.pop(ref.name, None)
     _UNAVAILABLE_SINCE.pop(ref.name, None)
     elapsed = time.monotonic() - started
-    log.info("model %s ready in %.1f s (%s on %s)", ref.name, elapsed, towers, encoder.device)
+    log.info(
+        "model %s ready in %.1f s (%s on %s%s)", ref.name, elapsed, towers, encoder.device, via
+    )
     return encoder
 
 

@@ -46,17 +46,29 @@ def encode_text(model: Any, mode: str | None, tokens: torch.Tensor) -> torch.Ten
     """`model.encode_text(tokens)` (unnormalised), on trimmed tokens where `mode` allows."""
     if mode is None:
         return model.encode_text(tokens)
+    pool_type, eos_id = pooling(model, mode)
+    return forward_tokens(model, mode, tokens[:, : pooled_length(tokens, pool_type, eos_id)])
+
+
+def pooling(model: Any, mode: str) -> tuple[str, int | None]:
+    """The pool type and end-of-text id of a trimmable text tower."""
     if mode == "custom":
-        tower, pool_type, eos_id = model.text, model.text.pool_type, model.text.eos_id
-    else:
-        tower, pool_type, eos_id = model, model.text_pool_type, model.text_eos_id
-    length = pooled_length(tokens, pool_type, eos_id)
-    tokens = tokens[:, :length]
+        return model.text.pool_type, model.text.eos_id
+    return model.text_pool_type, model.text_eos_id
+
+
+def forward_tokens(model: Any, mode: str, tokens: torch.Tensor) -> torch.Tensor:
+    """The text features of tokens already cut after the last pooled position of the batch
+    (what an exported text tower runs: its token axis is as long as the input)."""
+    length = tokens.shape[1]
+    pool_type, eos_id = pooling(model, mode)
     if mode == "custom":
+        tower = model.text
         x, mask = tower._embeds(tokens)
         if mask is not None and mask.dim() == 2:
             mask = mask[:length, :length]
     else:
+        tower = model
         x = tower.token_embedding(tokens).to(tower.transformer.get_cast_dtype())
         x = x + tower.positional_embedding[:length].to(x.dtype)
         mask = tower.attn_mask[:length, :length]

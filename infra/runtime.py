@@ -90,6 +90,7 @@ class Runtime:
             text_only=self.text_only,
             weights_dirs=s.weights_folders,
             log_failure=log_failure,
+            runtime=s.encoder_runtime,
         )
 
     def close(self) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from functools import lru_cache
 from ipaddress import ip_network
 from pathlib import Path
@@ -13,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mmsearch.encoders.allowed import weights_allowed
+from mmsearch.encoders.runtimes import DEFAULT_EXPORT_ROOT, EncoderRuntime, check_runtime
 from mmsearch.infra.api_keys import parse_entry
 from mmsearch.infra.catalog.metadata import MetadataLimits
 from mmsearch.infra.catalog.sources import parse_scope
@@ -101,6 +101,18 @@ class Settings(BaseSettings):
         description="Unload a model unused this long (not the default model); 0: never",
     )
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
+    runtime: Literal["torch", "onnx", "openvino"] = Field(
+        default="torch",
+        description="What runs the models: torch, or their ONNX export (made at the first start"
+        " that lacks it, kept in export_dir) under ONNX Runtime or OpenVINO",
+    )
+    precision: Literal["auto", "fp32", "fp16", "int8"] = Field(
+        default="auto",
+        description="auto: fp16 on a GPU, else fp32; int8 and fp16 need onnx or"
+        " openvino (int8: calibrated on calibration_dir's images, else generated ones)",
+    )
+    export_dir: Path = Field(default=DEFAULT_EXPORT_ROOT, description="Model exports")
+    calibration_dir: Path | None = None
     batch_size: int = Field(default=64, ge=1, le=4096)
     model_cache_dir: Path | None = None
     weights_dirs: CommaList = Field(
@@ -252,6 +264,16 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _runtime_pair(self) -> Settings:
+        check_runtime(self.runtime, self.precision)
+        return self
+
+    @property
+    def encoder_runtime(self) -> EncoderRuntime:
+        """What runs the models, as the encoder registry takes it."""
+        return EncoderRuntime(self.runtime, self.precision, self.export_dir, self.calibration_dir)
+
     @property
     def weights_folders(self) -> list[Path]:
         """The folders local weights may load from: weights_dirs, else the model cache dir."""
@@ -274,28 +296,6 @@ class Settings(BaseSettings):
     @property
     def embedded_qdrant_path(self) -> Path:
         return self.data_dir / "qdrant"
-
-
-def file_root_problem(settings: Settings) -> str | None:
-    """Why MMSEARCH_FILE_ROOT cannot serve file:// references (it is set, but not to an existing
-    folder), or None when it can or is unset."""
-    root = settings.file_root
-    if root is None or root.is_dir():
-        return None
-    what = "is not a folder" if root.exists() else "does not exist"
-    return (
-        f"MMSEARCH_FILE_ROOT={root} {what}; set it to the folder file:// references may read,"
-        " or leave it unset to refuse file://"
-    )
-
-
-def require_file_root(settings: Settings, command: str) -> None:
-    """Refuse to start a server (exit status 2, one line on stderr) when MMSEARCH_FILE_ROOT is
-    set to anything but an existing folder: every file:// reference would fail otherwise."""
-    problem = file_root_problem(settings)
-    if problem is not None:
-        sys.stderr.write(f"mmsearch {command}: {problem}\n")
-        raise SystemExit(2)
 
 
 @lru_cache(maxsize=1)

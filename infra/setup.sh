@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian/Ubuntu machine: redis-server, a venv in .venv, torch, mmsearch.
-#   infra/setup.sh          # to run the platform
+#   infra/setup.sh          # to run the platform: torch, ONNX Runtime and OpenVINO
+#   infra/setup.sh --lean   # without torch: runs exported models (MMSEARCH_RUNTIME=onnx|openvino)
 #   infra/setup.sh --dev    # plus test and lint tools, docker-compose to validate compose, and
 #                           # chromium + chromium-driver for the browser test of the web page
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-dev=0
+dev=0 lean=0
 [ "${1:-}" = "--dev" ] && dev=1
+[ "${1:-}" = "--lean" ] && lean=1
 
 packages=()
 command -v redis-server >/dev/null || packages+=(redis-server)
@@ -57,14 +59,16 @@ install_torch() {
 }
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-if ! .venv/bin/python -c "import torch, torchvision" 2>/dev/null; then
+if [ "$lean" = 0 ] && ! .venv/bin/python -c "import torch, torchvision" 2>/dev/null; then
   install_torch
 fi
-if [ "$dev" = 1 ]; then
+if [ "$lean" = 1 ]; then
+  .venv/bin/pip install -q -e ".[onnx,openvino]"
+elif [ "$dev" = 1 ]; then
   .venv/bin/pip install -q -e ".[dev]"
   mkdir -p .typecheck/mmsearch  # mypy checks the package through links named as it installs
   for folder in api workers encoders infra; do ln -sfn "../../$folder" ".typecheck/mmsearch/$folder"; done
 else
-  .venv/bin/pip install -q -e .
+  .venv/bin/pip install -q -e ".[torch,onnx,openvino]"
 fi
 echo "setup: ready (.venv/bin/mmsearch)" >&2

@@ -16,12 +16,14 @@ from mmsearch.api.cli.backup import register as register_backup
 from mmsearch.api.cli.client_commands import register as register_client_commands
 from mmsearch.api.cli.eval import register as register_eval
 from mmsearch.api.cli.migrate import register as register_migrate
+from mmsearch.api.cli.model_export import register as register_export_model
 from mmsearch.api.cli.startup import DEFAULT_MODEL_SETTING, EXIT_CANNOT_START, refuse_model
 from mmsearch.api.cli.transfer_commands import register as register_transfer
 from mmsearch.encoders import ModelUnavailable, UnknownModel
 from mmsearch.infra.errors import AppError
 from mmsearch.infra.logs import setup_logging
-from mmsearch.infra.settings import Settings, get_settings, require_file_root
+from mmsearch.infra.media.file_root import require_file_root
+from mmsearch.infra.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from mmsearch.infra.runtime import Runtime
@@ -188,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     hash_key.set_defaults(func=cmd_hash_key)
     register_client_commands(sub)
     register_eval(sub)
+    register_export_model(sub)
     register_backup(sub)
     register_migrate(sub)
     register_transfer(sub)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 from mmsearch.encoders import ModelUnavailable, UnknownModel, parse_model_name
+from mmsearch.encoders.base import ExportProblem
 
 EXIT_CANNOT_START = 2  # the setup must change before a start can succeed
 DEFAULT_MODEL_SETTING = "MMSEARCH_DEFAULT_MODEL="
@@ -15,7 +16,7 @@ def refuse_model(command: str, model: str, exc: Exception, choose: str) -> int:
     """Print why `model` cannot be loaded and how to name one that can (`choose` is how the
     command is given a model: a setting or an option); the exit status."""
     lines = [f"mmsearch {command}: model {model} cannot be loaded: {exc}"]
-    if isinstance(exc, ModelUnavailable):
+    if isinstance(exc, ModelUnavailable) and not isinstance(exc, ExportProblem):
         lines.append(ways_out(model, choose))
     print("\n".join(lines), file=sys.stderr)
     return EXIT_CANNOT_START

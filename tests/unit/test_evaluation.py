@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from mmsearch.encoders import TINY_TEST_MODEL, get_encoder
-from mmsearch.encoders.evaluation import load_caption_set, recall_at_k
+from mmsearch.encoders.evaluation import agreement, load_caption_set, recall_at_k
 from mmsearch.infra.testing.photos import FLICKR, generated_photos
 from tests.fixtures.images import require_photo_set
 
@@ -116,3 +116,43 @@ def test_eval_command_equals_the_encoder_called_directly(tmp_path: Path) -> None
 def test_eval_on_real_photos(tmp_path: Path) -> None:
     data = load_caption_set(require_photo_set(FLICKR), FLICKR / "images", limit=50)
     assert (len(data.images), len(data.captions)) == (50, 250)
+
+
+def test_agreement_of_identical_and_of_shuffled_vectors() -> None:
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(30, 8)).astype(np.float32)
+    images /= np.linalg.norm(images, axis=1, keepdims=True)
+    texts = images[::-1].copy()
+    same = agreement((images, texts), (images, texts), k=5)
+    assert same["image_cosine_min"] == pytest.approx(1.0) and same["text_cosine_mean"] == 1.0
+    assert same["text_to_image_top_overlap"] == same["image_to_image_top_overlap"] == 1.0
+    noisy = images + rng.normal(scale=0.5, size=images.shape).astype(np.float32)
+    noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+    apart = agreement((images, texts), (noisy, texts), k=5)
+    assert apart["image_cosine_min"] < apart["image_cosine_mean"] < 1.0
+    assert 0.0 <= apart["image_to_image_top_overlap"] < 1.0
+
+
+@pytest.mark.slow
+def test_eval_compares_runtimes_side_by_side(tmp_path: Path) -> None:
+    captions = write_set(tmp_path, 10)
+    done = subprocess.run(
+        [sys.executable, "-m", "mmsearch.api.cli", "eval", "--captions", str(captions)]
+        + ["--images", str(tmp_path), "--model", TINY_TEST_MODEL, "--json"]
+        + ["--runtime", "torch,onnx,openvino/fp32"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "MMSEARCH_EXPORT_DIR": str(tmp_path / "x")},
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    rows = report["runtimes"]
+    assert [row["runtime"] for row in rows] == ["torch/auto", "onnx/auto", "openvino/fp32"]
+    assert report["recall"] == rows[0]["recall"]
+    for row in rows[1:]:
+        assert row["recall"] == rows[0]["recall"]
+        agreed = row["agreement"]
+        assert agreed["image_cosine_min"] >= 0.9999 and agreed["text_cosine_min"] >= 0.9999
+        assert agreed["text_to_image_top_overlap"] == 1.0

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mmsearch.infra.settings import Settings, file_root_problem
+from mmsearch.infra.media.file_root import file_root_problem
+from mmsearch.infra.settings import Settings
 
 
 def start(command: str, tmp_path: Path, file_root: Path) -> subprocess.CompletedProcess[str]:

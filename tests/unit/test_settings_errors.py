@@ -37,3 +37,19 @@ def test_a_rule_across_settings_is_explained(tmp_path: Path) -> None:
     done = run(["standalone"], tmp_path, MMSEARCH_DEFAULT_MODEL="ViT-B-32/file:/elsewhere/w.bin")
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "MMSEARCH_WEIGHTS_DIRS" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("runtime", "precision", "said"),
+    [
+        ("torch", "int8", "int8 needs runtime onnx or openvino"),
+        ("tensorrt", "fp32", "MMSEARCH_RUNTIME"),
+        ("onnx", "int4", "MMSEARCH_PRECISION"),
+    ],
+)
+def test_a_runtime_and_precision_that_do_not_go_together(
+    tmp_path: Path, runtime: str, precision: str, said: str
+) -> None:
+    done = run(["standalone"], tmp_path, MMSEARCH_RUNTIME=runtime, MMSEARCH_PRECISION=precision)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert said in done.stderr, done.stderr

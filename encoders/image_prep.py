@@ -1,0 +1,132 @@
+"""An image tower's input from a decoded image, in numpy and Pillow alone (no torch).
+
+It follows open_clip's evaluation transform step for step (resize by the shortest or longest
+side or squash, centre crop or pad, RGB, scale to [0, 1], normalise), so the pixels equal the
+torch pipeline's: the same Pillow resize, the same rounding of sizes and crop offsets.
+The settings come from an export's `preprocess_cfg.json`, open_clip's `PreprocessCfg` fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+_RESAMPLING = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
+RESIZE_MODES = ("shortest", "longest", "squash")
+
+
+class UnsupportedPreprocessing(ValueError):
+    """A preprocessing setting this module cannot reproduce."""
+
+
+@dataclass(frozen=True)
+class ImagePrep:
+    """Resize, crop and normalise like open_clip's evaluation transform."""
+
+    size: tuple[int, int]  # height, width
+    mean: tuple[float, float, float] = OPENAI_MEAN
+    std: tuple[float, float, float] = OPENAI_STD
+    interpolation: str = "bicubic"
+    resize_mode: str = "shortest"
+    fill_color: int = 0
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> ImagePrep:
+        """From a `preprocess_cfg.json` mapping; raise UnsupportedPreprocessing."""
+        size = cfg.get("size", 224)
+        pair = (int(size[0]), int(size[-1])) if isinstance(size, Sequence) else (size, size)
+        interpolation = cfg.get("interpolation") or "bicubic"
+        if interpolation == "random":  # a training setting: evaluation resizes bicubic
+            interpolation = "bicubic"
+        resize_mode = cfg.get("resize_mode") or "shortest"
+        if interpolation not in _RESAMPLING:
+            raise UnsupportedPreprocessing(f"interpolation {interpolation!r} is not supported")
+        if resize_mode not in RESIZE_MODES:
+            raise UnsupportedPreprocessing(f"resize_mode {resize_mode!r} is not supported")
+        return cls(
+            size=(int(pair[0]), int(pair[1])),
+            mean=_triple(cfg.get("mean") or OPENAI_MEAN),
+            std=_triple(cfg.get("std") or OPENAI_STD),
+            interpolation=interpolation,
+            resize_mode=resize_mode,
+            fill_color=int(cfg.get("fill_color") or 0),
+        )
+
+    def to_config(self) -> dict[str, Any]:
+        """The `preprocess_cfg.json` mapping of these settings."""
+        return {
+            "size": list(self.size),
+            "mode": "RGB",
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "interpolation": self.interpolation,
+            "resize_mode": self.resize_mode,
+            "fill_color": self.fill_color,
+        }
+
+    def __call__(self, image: Image.Image) -> np.ndarray:
+        """(3, H, W) float32 for one image."""
+        image = self._resized(image)
+        if image.size != (self.size[1], self.size[0]):
+            image = _center_crop_or_pad(image, self.size, self.fill_color)
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        pixels = np.asarray(image, dtype=np.float32) / np.float32(255.0)
+        mean = np.asarray(self.mean, dtype=np.float32)
+        std = np.asarray(self.std, dtype=np.float32)
+        return np.ascontiguousarray(((pixels - mean) / std).transpose(2, 0, 1))
+
+    def _resized(self, image: Image.Image) -> Image.Image:
+        height, width = self.size
+        resample = _RESAMPLING[self.interpolation]
+        if self.resize_mode == "squash":
+            return image.resize((width, height), resample)
+        if self.resize_mode == "shortest" and height == width:
+            return image.resize(_shortest_side(image.size, height), resample)
+        # Keep the aspect ratio, by the longest side or (non-square targets) the shortest.
+        longest = 1.0 if self.resize_mode == "longest" else 0.0
+        ratio_h, ratio_w = image.height / height, image.width / width
+        ratio = max(ratio_h, ratio_w) * longest + min(ratio_h, ratio_w) * (1.0 - longest)
+        new_h, new_w = round(image.height / ratio), round(image.width / ratio)
+        if self.resize_mode != "longest":
+            resample = Image.Resampling.BICUBIC  # open_clip's keep-ratio resize is bicubic
+        return image.resize((new_w, new_h), resample)
+
+
+def _triple(values: Sequence[float] | float) -> tuple[float, float, float]:
+    if isinstance(values, int | float):
+        return (float(values),) * 3
+    first, second, third = (float(v) for v in values)
+    return first, second, third
+
+
+def _shortest_side(size: tuple[int, int], target: int) -> tuple[int, int]:
+    """(width, height) with the shorter side `target` (torchvision's rounding down)."""
+    width, height = size
+    if width <= height:
+        return target, int(target * height / width)
+    return int(target * width / height), target
+
+
+def _center_crop_or_pad(image: Image.Image, size: tuple[int, int], fill: int) -> Image.Image:
+    """The centre `size` (height, width) of `image`, padded with `fill` where it is smaller."""
+    height, width = size
+    if width > image.width or height > image.height:
+        bands = len(image.getbands())
+        color = fill if bands == 1 else (fill,) * bands
+        padded = Image.new(image.mode, (max(width, image.width), max(height, image.height)), color)
+        if image.mode == "P":  # the fill is a palette index, as in the image's own palette
+            padded.putpalette(image.getpalette() or [])
+        left = (width - image.width) // 2 if width > image.width else 0
+        top = (height - image.height) // 2 if height > image.height else 0
+        padded.paste(image, (left, top))
+        image = padded
+    top = int(round((image.height - height) / 2.0))
+    left = int(round((image.width - width) / 2.0))
+    return image.crop((left, top, left + width, top + height))

@@ -252,3 +252,38 @@ def test_a_damaged_export_is_unavailable_not_a_crash(
     (folder / damaged).write_bytes(b"\x00not what it should be")
     with pytest.raises(ModelUnavailable, match=str(folder)):
         get_encoder(f"x/file:{folder}", runtime=EncoderRuntime("onnx", "fp32", tmp_path))
+
+
+@pytest.mark.slow
+def test_export_model_command_writes_a_ready_made_folder(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "MMSEARCH_EXPORT_DIR": str(tmp_path / "cache")}
+    out = tmp_path / "ready"
+    done = subprocess.run(
+        [sys.executable, "-m", "mmsearch.api.cli", "export-model", "mmsearch-tiny/random:21"]
+        + ["--precision", "int8", "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert Path(report["folder"]).parent == tmp_path / "cache"
+    assert set(report["int8"]) == {"textual", "visual"} and report["copied_to"] == str(out)
+    copied = get_encoder(f"x/file:{out}", runtime=EncoderRuntime("openvino", "int8", tmp_path))
+    want = get_encoder("mmsearch-tiny/random:21").embed_texts(TEXTS)
+    assert _cosines(copied.embed_texts(TEXTS), want).mean() > 0.95
+    again = subprocess.run(
+        [sys.executable, "-m", "mmsearch.api.cli", "export-model", "mmsearch-tiny/random:21"]
+        + ["--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 2 and "is not empty" in again.stderr

@@ -18,7 +18,7 @@ import signal
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from mmsearch.api.children import exit_with_parent, name_this_process
+from mmsearch.infra.children import exit_with_parent, name_this_process
 from mmsearch.infra.errors import Unavailable
 from mmsearch.infra.logs import setup_logging
 from mmsearch.infra.settings import Settings

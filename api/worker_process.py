@@ -20,7 +20,7 @@ from multiprocessing.process import BaseProcess
 
 from prometheus_client import start_http_server
 
-from mmsearch.api.children import exit_with_parent, name_this_process
+from mmsearch.infra.children import exit_with_parent, name_this_process
 from mmsearch.infra.logs import setup_logging
 from mmsearch.infra.runtime import Runtime, set_runtime
 from mmsearch.infra.settings import Settings

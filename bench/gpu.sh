@@ -17,6 +17,8 @@ fi
 .venv/bin/python -c "import onnxruntime as o; assert 'CUDAExecutionProvider' in o.get_available_providers()" 2>/dev/null ||
   .venv/bin/pip install -q onnxruntime-gpu >>"$out/setup.log" 2>&1 || echo "no onnxruntime-gpu: the onnx rows will fail" >&2
 export HF_HUB_OFFLINE=1
+# The feeder alone (null model): how far decoding scales with this host's cores.
+.venv/bin/python bench/feeder.py --n 2048 --side 1600 --processes "1,4,$(nproc)" | tee "$out/feeder.txt"
 for model in ViT-B-32 ViT-L-14; do
   .venv/bin/python bench/ingest.py --model "$model/random" --n 4096 --batch 256 | tee "$out/ingest-$model.txt"
   .venv/bin/python bench/runtimes.py --model "$model/random" --device cuda --n 2048 --batch 256 \

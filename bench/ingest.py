@@ -41,13 +41,17 @@ def main() -> None:
     parser = bench_parser(__doc__)
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument(
+        "--feed-processes", default=None, help="MMSEARCH_FEED_PROCESSES (default: one per core)"
+    )
     args = parser.parse_args()
 
     photos, source = real_or_generated(args.n)
     images = [decode(p.data) for p in photos]
     raw = raw_encoder_rates(args.model, images, args.batch)
 
-    with running_stack(args.model, args.batch, photos) as stack:
+    extra = {} if args.feed_processes is None else {"feed_processes": args.feed_processes}
+    with running_stack(args.model, args.batch, photos, **extra) as stack:
         platform = stack.platform
         platform.create_collection("bench", args.model)
         warm = [{"uri": f"s3://bench/{p.name}", "id": f"warm-{p.name}"} for p in photos[:8]]
@@ -58,7 +62,8 @@ def main() -> None:
         elapsed = time.perf_counter() - started
     assert job["succeeded"] == len(photos), job
     pipeline = len(photos) / elapsed
-    print(f"model={args.model} batch={args.batch} images={len(photos)} ({source})")
+    feed = args.feed_processes or "one per core"
+    print(f"model={args.model} batch={args.batch} images={len(photos)} ({source}) feed={feed}")
     forward, serial = raw["forward"], raw["preprocess+forward"]
     print(f"raw encoder      : {forward:8.1f} images/s (forward alone, on preprocessed tensors)")
     print(f"raw encoder      : {serial:8.1f} images/s (preprocess + forward in one thread)")

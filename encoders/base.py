@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,8 @@ from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
+
+from mmsearch.encoders.image_prep import ImagePrep
 
 RANDOM = "random"
 FILE_PREFIX = "file:"
@@ -120,9 +123,33 @@ class Encoder(Protocol):
         """(n, dim) float32 unit vectors for preprocessed images."""
         ...
 
+    # The image tower's resize and crop as open_clip's evaluation transform does them, where its
+    # input is made that way: ingest then resizes in its feeder processes and hands the model
+    # uint8 pixels (embed_pixels), normalised on the model's device. None: `preprocess` alone
+    # knows (transformers' image processors).
+    image_prep: ImagePrep | None
+
+    def embed_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """(n, dim) float32 unit vectors for (n, H, W, 3) uint8 images of `image_prep`'s size,
+        resized and cropped (`image_prep.geometry`); the same vectors as `embed_images`."""
+        ...
+
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """(n, dim) float32 unit vectors for decoded images."""
         ...
+
+
+_FORWARD_LOCKS: dict[str, threading.Lock] = {}
+_FORWARD_LOCKS_GUARD = threading.Lock()
+
+
+def image_forward_lock(device: str) -> threading.Lock:
+    """Held while an image tower runs on `device`: one image forward at a time per device and
+    process. Two at once split the CPU cores (or queue on the GPU) and finish no sooner, and
+    while one runs the next batch is assembled (and uploaded) outside the lock. Text towers
+    do not take it, so queries never wait behind an ingest batch."""
+    with _FORWARD_LOCKS_GUARD:
+        return _FORWARD_LOCKS.setdefault(device, threading.Lock())
 
 
 # What a backend registers: builds an encoder from (model, device, cache_dir, text_only).

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from mmsearch.encoders.base import ImageTowerNotLoaded, ModelUnavailable
+from mmsearch.encoders.base import ImageTowerNotLoaded, ModelUnavailable, image_forward_lock
 from mmsearch.encoders.image_prep import ImagePrep, UnsupportedPreprocessing
 from mmsearch.encoders.sessions import Session, open_session
 from mmsearch.encoders.tokenize import TextTokenizer
@@ -85,10 +85,11 @@ class ExportedEncoder:
 
         self._text = session("textual")
         self._visual = None if text_only else session("visual")
-        self._prep: ImagePrep | None = None
+        self.image_prep: ImagePrep | None = None
         if not text_only:
             try:
-                self._prep = ImagePrep.from_config(_read(folder / "visual" / "preprocess_cfg.json"))
+                config_file = folder / "visual" / "preprocess_cfg.json"
+                self.image_prep = ImagePrep.from_config(_read(config_file))
             except UnsupportedPreprocessing as exc:
                 raise ModelUnavailable(f"{folder}: {exc}") from exc
         kwargs: dict[str, Any] = text_cfg.get("tokenizer_kwargs") or {}
@@ -126,22 +127,33 @@ class ExportedEncoder:
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         """Resize, crop and normalise one image to the image tower's (3, H, W) input."""
-        if self._prep is None:
+        if self.image_prep is None:
             raise ImageTowerNotLoaded(f"{self.name} was loaded without its image tower")
-        return self._prep(image)
+        return self.image_prep(image)
 
     def embed_preprocessed(self, batch: Sequence[Any]) -> np.ndarray:
         """(n, dim) float32 unit vectors for preprocessed images."""
         if not batch:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if self._visual is None:
+        return self._embed(np.stack([np.asarray(item, dtype=np.float32) for item in batch]))
+
+    def embed_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """(n, dim) float32 unit vectors for resized uint8 images (see Encoder.embed_pixels)."""
+        if len(pixels) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if self.image_prep is None:
             raise ImageTowerNotLoaded(f"{self.name} was loaded without its image tower")
-        pixels = np.stack([np.asarray(item, dtype=np.float32) for item in batch])
-        return _unit(_run(self._visual, pixels))
+        return self._embed(self.image_prep.normalize(pixels))
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """(n, dim) float32 unit vectors for decoded images."""
         return self.embed_preprocessed([self.preprocess(image) for image in images])
+
+    def _embed(self, pixels: np.ndarray) -> np.ndarray:
+        if self._visual is None:
+            raise ImageTowerNotLoaded(f"{self.name} was loaded without its image tower")
+        with image_forward_lock(self.device):
+            return _unit(_run(self._visual, pixels))
 
 
 def pooled_length(ids: np.ndarray, pool: str, eos_id: int | None) -> int:

@@ -72,6 +72,8 @@ class HFEncoder(TorchImageTower):
     """A transformers CLIP or SigLIP model loaded once; fp16 on GPU, fp32 on CPU.
 
     `text_only`: drop the vision tower once loaded (for an API that serves text queries only).
+    Its image processor resizes in its own way, so `image_prep` stays None: ingest loads its
+    images on the worker's fetch threads, where `preprocess` runs.
     """
 
     def __init__(

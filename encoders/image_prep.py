@@ -72,15 +72,25 @@ class ImagePrep:
 
     def __call__(self, image: Image.Image) -> np.ndarray:
         """(3, H, W) float32 for one image."""
+        return self.normalize(self.geometry(image)[np.newaxis])[0]
+
+    def geometry(self, image: Image.Image) -> np.ndarray:
+        """(H, W, 3) uint8: the image resized and cropped (or padded) to the tower's input, the
+        step that needs the whole decoded image (the feeder runs it in its processes)."""
         image = self._resized(image)
         if image.size != (self.size[1], self.size[0]):
             image = _center_crop_or_pad(image, self.size, self.fill_color)
         if image.mode != "RGB":
             image = image.convert("RGB")
-        pixels = np.asarray(image, dtype=np.float32) / np.float32(255.0)
+        return np.asarray(image, dtype=np.uint8)
+
+    def normalize(self, pixels: np.ndarray) -> np.ndarray:
+        """(n, H, W, 3) uint8 → (n, 3, H, W) float32, scaled to [0, 1] and normalised (the
+        operations of torchvision's ToTensor and Normalize, in their order)."""
+        scaled = pixels.astype(np.float32) / np.float32(255.0)
         mean = np.asarray(self.mean, dtype=np.float32)
         std = np.asarray(self.std, dtype=np.float32)
-        return np.ascontiguousarray(((pixels - mean) / std).transpose(2, 0, 1))
+        return np.ascontiguousarray(((scaled - mean) / std).transpose(0, 3, 1, 2))
 
     def _resized(self, image: Image.Image) -> Image.Image:
         height, width = self.size

@@ -32,6 +32,7 @@ from mmsearch.encoders.hub import (
     require_reachable,
     use_platform_log_handlers,
 )
+from mmsearch.encoders.image_prep import ImagePrep, UnsupportedPreprocessing
 from mmsearch.encoders.text_trim import encode_text, pooling, trim_mode
 from mmsearch.encoders.torch_util import TorchImageTower, resolve_device, to_unit_numpy
 
@@ -85,6 +86,7 @@ class OpenClipEncoder(TorchImageTower):
         model.eval()
         self._model: Any = model
         self._preprocess: Any = preprocess
+        self.image_prep = None if text_only else _image_prep(model)
         self._tokenizer: Any = open_clip.get_tokenizer(ref.arch)
         self._trim = trim_mode(model)
         self._dtype = torch.float16 if precision == "fp16" else torch.float32
@@ -139,6 +141,17 @@ class OpenClipEncoder(TorchImageTower):
             pixels.contiguous(memory_format=torch.channels_last)
         )
         return features
+
+
+def _image_prep(model: Any) -> ImagePrep | None:
+    """The image tower's evaluation transform as an ImagePrep (open_clip builds `preprocess`
+    from the same settings); None where it cannot be reproduced without torch."""
+    cfg = getattr(model.visual, "preprocess_cfg", None)
+    try:
+        return ImagePrep.from_config(cfg) if cfg else None
+    except UnsupportedPreprocessing as exc:
+        log.info("%s: images are preprocessed in the worker's threads (%s)", model, exc)
+        return None
 
 
 # What reading a damaged or foreign weights file raises, in safetensors, torch and open_clip.

@@ -14,6 +14,7 @@ from mmsearch.encoders.text_queries import TextQueryCache
 from mmsearch.infra.errors import Unavailable
 from mmsearch.infra.jobs.outbox import Outbox
 from mmsearch.infra.jobs.store import JobStore
+from mmsearch.infra.media.feeder import Feeder
 from mmsearch.infra.media.storage import ObjectStore
 from mmsearch.infra.settings import Settings, get_settings
 from mmsearch.infra.threads import lower_this_thread
@@ -64,6 +65,13 @@ class Runtime:
         )
 
     @cached_property
+    def feeder(self) -> Feeder | None:
+        """The processes that load ingest images, shared by every batch (none when
+        `feed_processes` is 0); started at the first batch."""
+        processes = self.settings.feed_processes
+        return None if processes == 0 else Feeder(self.settings, processes)
+
+    @cached_property
     def text_queries(self) -> TextQueryCache:
         """Text-query embeddings kept and batched for every request this process serves."""
         s = self.settings
@@ -94,7 +102,8 @@ class Runtime:
         )
 
     def close(self) -> None:
-        """Close the vector store, the Redis pool and the fetch threads if they were opened."""
+        """Close the vector store, the Redis pool, the fetch threads and the feeder if they were
+        opened."""
         with self._lock:
             if self._vectors is not None:
                 self._vectors.close()
@@ -104,6 +113,9 @@ class Runtime:
             state["redis"].close()
         if "fetch_pool" in state:  # dropped, so a later batch starts a new pool
             state.pop("fetch_pool").shutdown(wait=False)
+        feeder = state.pop("feeder", None)
+        if feeder is not None:
+            feeder.close()
 
 
 _RUNTIME: Runtime | None = None

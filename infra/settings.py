@@ -74,7 +74,20 @@ class Settings(BaseSettings):
         description="JSON {tenant: [file:///folder/, s3://bucket/prefix/, https://host/]}: what "
         "a tenant key may reference; a tenant without an entry may reference nothing",
     )
-    fetch_concurrency: int = Field(default=16, ge=1, le=256)
+    fetch_concurrency: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description="Items a worker process fetches at once (split across its feeder processes)",
+    )
+    feed_processes: int | None = Field(
+        default=None,
+        ge=0,
+        le=256,
+        description="Processes that fetch, decode and resize ingest images, so that decoding "
+        "scales past one core; unset: one per core the worker may use; 0: threads in the "
+        "worker process",
+    )
     ingest_nice: int = Field(
         default=2,
         ge=0,

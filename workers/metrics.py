@@ -19,7 +19,7 @@ ITEMS = Counter(
 )
 EMBED_SECONDS = Histogram(
     "mmsearch_batch_embed_seconds",
-    "Time to embed one ingest batch (images and captions)",
+    "Time to load and embed the images of one ingest batch (fetch and decode overlap the model)",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 

@@ -23,7 +23,7 @@ from mmsearch.infra.vectors import (
 )
 from mmsearch.workers.enrich import NO_OPTIONS, IngestOptions, skip_duplicates
 from mmsearch.workers.items import BatchOutcome, IngestItem, item_failure
-from mmsearch.workers.media import MediaLoader
+from mmsearch.workers.media import MediaLoader, load_and_embed
 from mmsearch.workers.metrics import EMBED_SECONDS, count_batch
 
 log = logging.getLogger(__name__)
@@ -50,19 +50,22 @@ def embed_and_upsert(
 ) -> BatchOutcome:
     """Index a batch; bad items become failures, a store failure raises UpsertFailed, and a
     collection deleted (or made again) meanwhile raises CollectionNotFound."""
-    loaded, failures = media.load_all(encoder, items, progress.loaded if progress else None)
-    if not loaded:
+    step, on_loaded, on_embedded = None, None, None
+    if progress is not None:
+        step, on_loaded, on_embedded = progress.step, progress.loaded, progress.embedded
+    with EMBED_SECONDS.time():
+        batch = load_and_embed(media, encoder, items, step, on_loaded, on_embedded)
+    kept, failures = batch.kept, batch.failures
+    if not kept:
         return BatchOutcome(succeeded=0, failures=failures)
-    kept = [item for item, _ in loaded]
+    embedded = np.concatenate(batch.vectors)
     try:
-        with EMBED_SECONDS.time():
-            embedded = embed_in_steps(encoder, [tensor for _, tensor in loaded], progress)
-            captioned = [i for i, item in enumerate(kept) if item.text]
-            texts = encoder.embed_texts([kept[i].text or "" for i in captioned])
+        captioned = [i for i, item in enumerate(kept) if item.text]
+        texts = encoder.embed_texts([kept[i].text or "" for i in captioned])
         auto = options.auto_labels
         labels = top_labels(encoder, embedded, auto) if auto else None
     except Exception as exc:
-        log.exception("embedding failed for a batch of %d in %s", len(loaded), spec.name)
+        log.exception("embedding failed for a batch of %d in %s", len(kept), spec.name)
         failures += [item_failure(i, ItemErrorCode.EMBED_FAILED, str(exc)) for i in kept]
         return BatchOutcome(succeeded=0, failures=failures)
     ids = [item.point_id(spec) for item in kept]
@@ -100,20 +103,6 @@ def embed_and_upsert(
         for row, other in sorted(skipped.items())
     ]
     return BatchOutcome(succeeded=len(points), failures=failures, skipped=duplicates)
-
-
-def embed_in_steps(
-    encoder: Encoder, tensors: list[Any], progress: BatchProgress | None
-) -> np.ndarray:
-    """Image vectors of a batch, embedded in its progress steps so that progress moves inside
-    a large batch (in one pass when nothing watches)."""
-    if progress is None:
-        return encoder.embed_preprocessed(tensors)
-    parts = []
-    for start in range(0, len(tensors), progress.step):
-        parts.append(encoder.embed_preprocessed(tensors[start : start + progress.step]))
-        progress.embedded(start + len(parts[-1]))
-    return np.concatenate(parts)
 
 
 def run_batch(

@@ -45,13 +45,14 @@ log = logging.getLogger(__name__)
 
 
 def media_loader(runtime: Runtime) -> MediaLoader:
-    """The media loader over the runtime's object store and fetch threads."""
+    """The media loader over the runtime's object store, fetch threads and feeder."""
     s = runtime.settings
     return MediaLoader(
         runtime.objects,
         runtime.fetch_pool,
         max_pixels=s.max_image_pixels,
         min_side=s.decode_min_side,
+        feeder=runtime.feeder,
     )
 
 

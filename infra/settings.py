@@ -78,7 +78,8 @@ class Settings(BaseSettings):
         default=16,
         ge=1,
         le=256,
-        description="Items a worker process fetches at once (split across its feeder processes)",
+        description="Items a worker process fetches at once, split across its feeder processes "
+        "(at least one each)",
     )
     feed_processes: int | None = Field(
         default=None,

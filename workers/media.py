@@ -17,9 +17,17 @@ from typing import Any
 import numpy as np
 
 from mmsearch.encoders import Encoder
+from mmsearch.encoders.image_prep import ImagePrep
 from mmsearch.infra.errors import ItemError, ItemErrorCode
 from mmsearch.infra.jobs.store import ItemFailure
-from mmsearch.infra.media.feeder import DecodeLimits, Feeder, Loaded, load_one
+from mmsearch.infra.media.feeder import (
+    DecodeLimits,
+    Feeder,
+    FeederStopped,
+    Loaded,
+    Prepare,
+    load_one,
+)
 from mmsearch.infra.media.storage import ObjectStore
 from mmsearch.infra.media.uris import MediaRef
 from mmsearch.workers.items import IngestItem, item_failure
@@ -65,10 +73,25 @@ class MediaLoader:
     def _load(self, encoder: Encoder, refs: list[MediaRef]) -> Iterator[Loaded]:
         prep = encoder.image_prep
         if self.feeder is not None and prep is not None:
-            return self.feeder.stream(refs, prep)
-        prepare = prep.geometry if prep is not None else encoder.preprocess
+            return self._fed(self.feeder, refs, prep)
+        return self._threaded(prep.geometry if prep is not None else encoder.preprocess, refs)
+
+    def _threaded(self, prepare: Prepare, refs: list[MediaRef]) -> Iterator[Loaded]:
         limits = DecodeLimits(self.max_pixels, self.min_side)
         return self.pool.map(lambda ref: load_one(self.objects, ref, prepare, limits), refs)
+
+    def _fed(self, feeder: Feeder, refs: list[MediaRef], prep: ImagePrep) -> Iterator[Loaded]:
+        """The feeder's stream; what it could not load (closed, processes that cannot start)
+        is loaded on the fetch threads."""
+        done = 0
+        try:
+            for loaded in feeder.stream(refs, prep):
+                done += 1
+                yield loaded
+        except FeederStopped as exc:
+            rest = len(refs) - done
+            log.warning("feeder unavailable (%s): loading %d items on threads", exc, rest)
+            yield from self._threaded(prep.geometry, refs[done:])
 
 
 @dataclass

@@ -7,10 +7,11 @@ from a fork server, so they carry no torch and no threads of the worker's), each
 back uint8 pixels already resized and cropped for the model (`ImagePrep.geometry`), a quarter
 of the bytes of normalised floats; the model's process normalises them on its device.
 
-A process that dies (a decoder crash, the kernel's out-of-memory killer) breaks the pool: the
-pool is made again and the items it held are loaded again one by one, each in a process of its
-own, so the item that kills its process is recorded as `corrupt_image` and the others are
-loaded as usual. No item is lost and none is loaded twice into a batch.
+A process that dies (a decoder crash, the kernel's out-of-memory killer, a kill) breaks the
+pool: the pool is made again and the chunks it held go to the new processes. A chunk that
+breaks its pool a second time is loaded item by item, each in a process of its own, so the
+item that kills its process is recorded as `corrupt_image` and the others are loaded as usual.
+Each item is handed to the batch exactly once, whatever was fetched again.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -46,6 +48,10 @@ log = logging.getLogger(__name__)
 Prepare = Callable[[Image.Image], Any]  # a decoded image → the model's input
 
 CRASHED = "its decoding process died on it (a decoder crash, or out of memory)"
+
+
+class FeederStopped(RuntimeError):
+    """The feeder is closed, or its processes cannot run: load on threads instead."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,8 @@ def _start_process(settings: Settings, threads: int, worker: int) -> None:
     exit_with_parent(os.getppid())
     threading.Thread(target=_exit_with, args=(worker,), name="worker-watch", daemon=True).start()
     name_this_process("mmsearch-feed")
+    with contextlib.suppress(OSError):  # the kernel's OOM killer takes a feeder before the model
+        Path("/proc/self/oom_score_adj").write_text("1000")
     lower_this_process(settings.ingest_nice)
     setup_logging(settings.log_level, settings.log_format, process="feeder")
     _OBJECTS = ObjectStore(settings)
@@ -146,27 +154,49 @@ class Feeder:
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         self._generation = 0
+        self._closed = False
 
     def stream(self, refs: Sequence[MediaRef], prep: ImagePrep) -> Iterator[Loaded]:
         """Each ref's Loaded, in order, as soon as it and those before it are loaded; the whole
-        list is handed to the processes at once, so they work ahead of the caller."""
+        list is handed to the processes at once, so they work ahead of the caller. Raises
+        FeederStopped when the feeder is closed or its processes cannot run."""
         chunks = [refs[start : start + self.chunk] for start in range(0, len(refs), self.chunk)]
-        futures = [self._submit(chunk, prep) for chunk in chunks]
-        for chunk, (generation, future) in zip(chunks, futures, strict=True):
-            try:
-                yield from future.result()
-            except BrokenProcessPool:
-                self._replace(generation)
-                log.warning("a feeder process died: loading its %d items one by one", len(chunk))
-                for ref in chunk:
-                    yield self._isolated(ref, prep)
+        futures: list[tuple[int, Future[list[Loaded]]]] = []
+        retried: set[int] = set()
+        try:
+            futures += [self._submit(chunk, prep) for chunk in chunks]
+            for index, chunk in enumerate(chunks):
+                while True:
+                    generation, future = futures[index]
+                    try:
+                        loaded = future.result()
+                        break
+                    except BrokenProcessPool:
+                        if index in retried:  # broke twice: find the item that does it
+                            loaded = self._isolated(chunk, prep)
+                            break
+                        self._replace(generation)
+                        log.warning("a feeder process died: its work goes to new processes")
+                        for later in range(index, len(chunks)):
+                            was, old = futures[later]
+                            if later not in retried and was == generation and _broke(old):
+                                futures[later] = self._submit(chunks[later], prep)
+                                retried.add(later)
+                yield from loaded
+        except (CancelledError, RuntimeError, OSError) as exc:  # closed, or cannot start
+            raise FeederStopped(str(exc) or type(exc).__name__) from exc
+        finally:  # a caller that stops early leaves no work queued
+            for _, future in futures:
+                future.cancel()
 
     def close(self) -> None:
         """Stop the processes now (the worker is stopping: what they hold is not waited for)."""
         with self._lock:
-            pool, self._pool = self._pool, None
+            pool, self._pool, self._closed = self._pool, None, True
         if pool is not None:
-            _stop(pool)
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in (getattr(pool, "_processes", None) or {}).values():
+                process.terminate()
 
     def _submit(
         self, chunk: Sequence[MediaRef], prep: ImagePrep
@@ -181,6 +211,8 @@ class Feeder:
 
     def _current(self) -> tuple[int, ProcessPoolExecutor]:
         with self._lock:
+            if self._closed:
+                raise FeederStopped("the feeder is closed")
             if self._pool is None:
                 self._pool = self._new_pool(self.processes)
             return self._generation, self._pool
@@ -191,19 +223,31 @@ class Feeder:
         with self._lock:
             if self._generation != generation or self._pool is None:
                 return
-            _stop(self._pool)
+            self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool, self._generation = None, generation + 1
 
-    def _isolated(self, ref: MediaRef, prep: ImagePrep) -> Loaded:
-        """Load one item in a process of its own: if that process dies, the item killed it."""
-        pool = self._new_pool(1)
+    def _isolated(self, chunk: Sequence[MediaRef], prep: ImagePrep) -> list[Loaded]:
+        """Load each item of a chunk in a process of its own, all at once: an item whose
+        process dies killed it (its chunk broke twice before)."""
+        if self._closed:
+            raise FeederStopped("the feeder is closed")
+        pools = [self._new_pool(1) for _ in chunk]
         try:
-            return pool.submit(_load_chunk, [ref], prep, self.limits, self._load).result()[0]
-        except BrokenProcessPool:
-            log.warning("%s killed its feeder process", ref.uri)
-            return Loaded(None, ItemErrorCode.CORRUPT_IMAGE, CRASHED)
+            futures = [
+                pool.submit(_load_chunk, [ref], prep, self.limits, self._load)
+                for pool, ref in zip(pools, chunk, strict=True)
+            ]
+            loaded = []
+            for ref, future in zip(chunk, futures, strict=True):
+                try:
+                    loaded.append(future.result()[0])
+                except BrokenProcessPool:
+                    log.warning("%s killed its feeder process", ref.uri)
+                    loaded.append(Loaded(None, ItemErrorCode.CORRUPT_IMAGE, CRASHED))
+            return loaded
         finally:
-            pool.shutdown(wait=False)
+            for pool in pools:
+                pool.shutdown(wait=False)
 
     def _new_pool(self, processes: int) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -214,15 +258,12 @@ class Feeder:
         )
 
 
-def _stop(pool: ProcessPoolExecutor) -> None:
-    """Shut a pool down without waiting, and end its processes: left to themselves they wait
-    for a word from the pool that does not always come, and a process waits for its children
-    at exit."""
-    processes = list(getattr(pool, "_processes", None) or {})
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(process, signal.SIGTERM)
+def _broke(future: Future[list[Loaded]]) -> bool:
+    """Whether a chunk's future failed with its pool (or will: a broken pool fails every
+    pending future before anyone sees the break)."""
+    if not future.done():
+        return True
+    return not future.cancelled() and isinstance(future.exception(), BrokenProcessPool)
 
 
 def _context() -> multiprocessing.context.BaseContext:

@@ -137,7 +137,7 @@ def feeder_pids() -> list[int]:
 
 @pytest.mark.skipif(not Path("/proc/self/comm").exists(), reason="needs Linux /proc")
 def test_a_feeder_process_killed_mid_batch_loses_no_item(
-    stores: Stores, feeder_of: list[Feeder]
+    stores: Stores, feeder_of: list[Feeder], caplog: pytest.LogCaptureFixture
 ) -> None:
     feeder_of.append(feeding(stores, slow_load))
     names = [f"p{i:02d}.jpg" for i in range(24)]
@@ -150,7 +150,7 @@ def test_a_feeder_process_killed_mid_batch_loses_no_item(
         while not killed and time.monotonic() < deadline:
             pids = feeder_pids()
             if pids:
-                time.sleep(0.3)  # mid-chunk
+                time.sleep(0.1)  # mid-chunk: each item takes 0.2 s
                 os.kill(pids[0], signal.SIGKILL)
                 killed.append(pids[0])
             time.sleep(0.05)
@@ -161,7 +161,8 @@ def test_a_feeder_process_killed_mid_batch_loses_no_item(
     killer.join()
 
     assert killed, "no feeder process was seen"
-    assert (outcome.succeeded, outcome.failures) == (24, [])
+    assert "a feeder process died" in caplog.text  # the kill landed while it worked
+    assert (outcome.succeeded, outcome.failures) == (24, [])  # not blamed on an item
     got = vectors_by_id(stores)
     assert sorted(got) == names
     for name, data in zip(names, images, strict=True):
@@ -179,3 +180,22 @@ def test_the_runtime_feeder_follows_settings_and_closes_with_it(tmp_path: Path) 
     runtime.close()
     default = Runtime(Settings(data_dir=tmp_path)).feeder
     assert default is not None and default.processes == default_processes()
+
+
+def test_a_closed_feeder_leaves_its_batches_to_the_fetch_threads(
+    stores: Stores, feeder_of: list[Feeder], caplog: pytest.LogCaptureFixture
+) -> None:
+    feeder = feeding(stores)
+    feeder_of.append(feeder)
+    feeder.close()
+    names = [f"p{i:02d}.jpg" for i in range(10)]
+    items, images = put_photos(stores, names)
+    job = stores.jobs.create(COLLECTION, len(items))
+
+    outcome = stores.run(job, "b0", items)
+
+    assert (outcome.succeeded, outcome.failures) == (10, [])
+    assert "feeder unavailable" in caplog.text
+    got = vectors_by_id(stores)
+    for name, data in zip(names, images, strict=True):
+        np.testing.assert_allclose(got[name], stores.image_vector(data), atol=1e-5)

@@ -1,6 +1,7 @@
 """The ingest feeder against bare decoding: images/s per core of the whole loading pipeline (fetch,
-decode, resize in feeder processes, pixels handed to the model's process and normalised there)
-with a null model, ÷ images/s of one thread that fetches, decodes and preprocesses by itself.
+decode, resize in feeder processes, uint8 pixels handed to the model's process in batches)
+with a null model, ÷ images/s of one thread that fetches, decodes and resizes by itself. Per
+core: the pipeline's rate ÷ the cores of the machine (every process of it shares them).
 
     .venv/bin/python bench/feeder.py [--n 512] [--side 1600] [--processes 1,2]
 
@@ -38,7 +39,8 @@ BATCH, STEP = 64, 16
 
 
 class NullEncoder:
-    """An encoder that normalises its pixels as a model's process does, and stops there."""
+    """An encoder that takes its batch and stops there (a real one normalises the pixels on
+    its device, as part of its forward)."""
 
     image_prep = PREP
     dim = 512
@@ -47,7 +49,6 @@ class NullEncoder:
         return PREP(image)
 
     def embed_pixels(self, pixels: np.ndarray) -> np.ndarray:
-        PREP.normalize(pixels)
         return np.zeros((len(pixels), self.dim), np.float32)
 
     def embed_preprocessed(self, tensors: list[Any]) -> np.ndarray:
@@ -73,14 +74,14 @@ def write_photos(folder: Path, count: int, side: int | None) -> tuple[list[str],
 
 
 def bare_rate(settings: Settings, uris: list[str]) -> float:
-    """Images/s of one thread: fetch, decode, resize and normalise each image in turn."""
+    """Images/s of one thread: fetch, decode and resize each image in turn (the feeder's work;
+    normalising is the model's, on its device)."""
     objects = ObjectStore(settings)
     limits = DecodeLimits(settings.max_image_pixels, settings.decode_min_side)
     refs = [objects.parse(uri) for uri in uris]
     started = time.perf_counter()
     for ref in refs:
-        got = load_one(objects, ref, PREP.geometry, limits)
-        PREP.normalize(got.value[np.newaxis])
+        load_one(objects, ref, PREP.geometry, limits)
     return len(refs) / (time.perf_counter() - started)
 
 
@@ -127,11 +128,11 @@ def main() -> None:
         cores = default_processes()
         size = f"longest side {args.side}" if args.side else "as stored"
         print(f"{len(uris)} {source} photos ({size}), {cores} cores, batch {BATCH}")
-        print(f"bare fetch+decode+preprocess, one thread: {bare:8.1f} images/s")
+        print(f"bare fetch+decode+resize, one thread: {bare:8.1f} images/s")
         threads = pipeline_rate(settings, uris, None)
         print(
             f"threads in one process (feed 0):     {threads:8.1f} images/s  "
-            f"({threads / bare:.2f}x bare)"
+            f"per core ÷ bare per core: {threads / cores / bare:.2f}"
         )
         for processes in counts:
             feeder = Feeder(settings, processes)
@@ -139,10 +140,9 @@ def main() -> None:
                 rate = pipeline_rate(settings, uris, feeder)
             finally:
                 feeder.close()
-            per_core = rate / min(processes, cores) / bare
             print(
                 f"feeder, {processes} process(es):            {rate:8.1f} images/s  "
-                f"per core ÷ bare per core: {per_core:.2f}"
+                f"per core ÷ bare per core: {rate / cores / bare:.2f}"
             )
 
 

@@ -194,8 +194,9 @@ class Feeder:
         with self._lock:
             pool, self._pool, self._closed = self._pool, None, True
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
-            for process in (getattr(pool, "_processes", None) or {}).values():
+            processes = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)  # forgets its processes
+            for process in processes:
                 process.terminate()
 
     def _submit(

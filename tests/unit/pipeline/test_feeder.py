@@ -4,6 +4,7 @@ process that dies loses no item and indexes none twice."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import signal
 import threading
@@ -37,6 +38,13 @@ def feeder_of(stores: Stores) -> Iterator[list[Feeder]]:
     yield made
     for feeder in made:
         feeder.close()
+
+
+def hear(caplog: pytest.LogCaptureFixture, name: str) -> None:
+    """Capture a module's warnings whatever logging setup an earlier test left behind."""
+    caplog.set_level(logging.WARNING, logger=name)
+    logging.getLogger(name).disabled = False
+    logging.getLogger(name).propagate = True
 
 
 def put_photos(stores: Stores, names: list[str]) -> tuple[list[dict[str, str]], list[bytes]]:
@@ -93,6 +101,12 @@ def test_feeder_processes_are_others_and_carry_no_model_libraries(
         pid, parent, heavy = value
         assert pid != os.getpid() and parent != os.getpid()  # started by the fork server
         assert heavy == []
+    assert feeder_pids()
+    feeder.close()  # ends them at once: a stopping worker does not wait on them
+    deadline = time.monotonic() + 10
+    while feeder_pids() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not feeder_pids()
 
 
 def test_an_item_that_kills_its_process_is_recorded_and_the_others_are_indexed_once(
@@ -139,6 +153,7 @@ def feeder_pids() -> list[int]:
 def test_a_feeder_process_killed_mid_batch_loses_no_item(
     stores: Stores, feeder_of: list[Feeder], caplog: pytest.LogCaptureFixture
 ) -> None:
+    hear(caplog, "mmsearch.infra.media.feeder")
     feeder_of.append(feeding(stores, slow_load))
     names = [f"p{i:02d}.jpg" for i in range(24)]
     items, images = put_photos(stores, names)
@@ -185,6 +200,7 @@ def test_the_runtime_feeder_follows_settings_and_closes_with_it(tmp_path: Path) 
 def test_a_closed_feeder_leaves_its_batches_to_the_fetch_threads(
     stores: Stores, feeder_of: list[Feeder], caplog: pytest.LogCaptureFixture
 ) -> None:
+    hear(caplog, "mmsearch.workers.media")
     feeder = feeding(stores)
     feeder_of.append(feeder)
     feeder.close()

@@ -7,11 +7,13 @@ needs them (with torch), reused by every later one (with or without torch).
       digests.json               weights files' digests, by path, size, inode and times
 
 The digest names the weights, so new weights in the same file give a new export: a file's
-digest is its content's; a pretrained tag's or random weights' is the name (published weights
-do not change). An export records the open_clip, torch and exporter versions that made it and
-is made again where torch is installed at other versions (random weights drawn differently, a
-changed bundled config). A model name whose `file:` path is a folder holding config.json is a
-ready-made export, used as it is.
+digest is its content's (a Hugging Face model folder's, that of every file in it); a pretrained
+tag's, a hub repository's or random weights' is the name (published weights do not change). An
+export records the versions of the packages that made it (open_clip or transformers, torch,
+the exporter) and is made again where torch is installed at other versions (random weights
+drawn differently, a changed bundled config). A model name whose `file:` path is a folder
+holding config.json and a `textual/` or `visual/` folder is a ready-made export, used as it
+is (an open_clip name's folder needs only config.json).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -51,29 +54,52 @@ _CHUNK = 1 << 20
 TorchLoader = Callable[[bool], Encoder]
 
 
+# The module exporting each backend's models (export_text, export_visual, model_config).
+EXPORTERS = {"open_clip": "mmsearch.encoders.exporting", "hf": "mmsearch.encoders.hf_exporting"}
+_PACKAGES = {"open_clip": "open_clip_torch", "hf": "transformers"}
+
+
 def ready_made(ref: ModelRef) -> Path | None:
-    """The folder of a ready-made export the model name points to, else None."""
+    """The folder of a ready-made export the model name points to, else None (a Hugging Face
+    model folder is exported like a hub repository)."""
     path = ref.weights_file
-    if path is not None and Path(path).is_dir():
-        if not (Path(path) / CONFIG).is_file():
-            raise ModelUnavailable(f"{path} is a folder but not a model export (no {CONFIG})")
-        return Path(path)
-    return None
+    if path is None or not Path(path).is_dir():
+        return None
+    folder = Path(path)
+    if ref.backend == "hf" and not any((folder / tower).is_dir() for tower in TOWERS):
+        return None
+    if not (folder / CONFIG).is_file():
+        raise ModelUnavailable(f"{path} is a folder but not a model export (no {CONFIG})")
+    return folder
 
 
 def weights_digest(ref: ModelRef, root: Path) -> str:
     """A hex digest naming the model's weights (see the module's docstring)."""
     h = hashlib.sha256(f"mmsearch-export {EXPORT_FORMAT}\0{ref.backend}\0{ref.arch}\0".encode())
-    if ref.weights_file is not None:
+    if ref.weights_file is not None and Path(ref.weights_file).is_dir():
+        for path in sorted(_files(Path(ref.weights_file))):
+            h.update(f"{path.relative_to(ref.weights_file)}\0{_file_digest(path, root)}\0".encode())
+    elif ref.weights_file is not None:
         h.update(_file_digest(Path(ref.weights_file), root).encode())
     else:
         h.update(ref.weights.encode())
     return h.hexdigest()
 
 
-def made_with() -> dict[str, str]:
-    """The versions of the packages an export is made with (installed or not)."""
-    return {package: _version(package) for package in ("open_clip_torch", "torch", "onnxscript")}
+def made_with(backend: str = "open_clip") -> dict[str, str]:
+    """The versions of the packages a backend's export is made with (installed or not)."""
+    packages = (_PACKAGES.get(backend, backend), "torch", "onnxscript")
+    return {package: _version(package) for package in packages}
+
+
+def _files(folder: Path) -> list[Path]:
+    """The files of a model folder, hidden ones (caches, locks) left out."""
+    return [
+        path
+        for path in folder.rglob("*")
+        if path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+    ]
 
 
 def export_folder(ref: ModelRef, root: Path) -> Path:
@@ -131,10 +157,10 @@ def ensure_export(
     folder = export_folder(ref, root)
     if not _missing(folder, towers):
         return folder
-    if ref.backend != "open_clip":
+    if ref.backend not in EXPORTERS:
         raise ExportProblem(
-            f"{ref.name}: only open_clip models are exported so far; run {ref.backend}: "
-            "models with MMSEARCH_RUNTIME=torch, or name a ready-made export folder"
+            f"{ref.name}: {ref.backend} models are not exported; run them with "
+            "MMSEARCH_RUNTIME=torch, or name a ready-made export folder"
         )
     root.mkdir(parents=True, exist_ok=True)
     with _locked(_lock_path(root, folder)):
@@ -142,7 +168,7 @@ def ensure_export(
         if not missing:
             return folder  # another process exported it meanwhile
         try:
-            from mmsearch.encoders.exporting import export_tower, model_config
+            exporter = importlib.import_module(EXPORTERS[ref.backend])
         except ImportError as exc:
             raise ExportProblem(
                 f"{ref.name} has no export in {root}, and making one needs torch and open_clip "
@@ -159,11 +185,13 @@ def ensure_export(
         for tower in missing:
             staging = folder / f".{tower}.partial"
             shutil.rmtree(staging, ignore_errors=True)
-            export_tower(encoder, tower, staging)  # type: ignore[arg-type]
+            staging.mkdir(parents=True)
+            export = exporter.export_text if tower == "textual" else exporter.export_visual
+            export(encoder, staging)
             shutil.rmtree(folder / tower, ignore_errors=True)
             staging.rename(folder / tower)
-        config = model_config(encoder)  # type: ignore[arg-type]
-        config["mmsearch"]["made_with"] = made_with()
+        config = exporter.model_config(encoder)
+        config["mmsearch"]["made_with"] = made_with(ref.backend)
         _write_json(folder / CONFIG, config)
     return folder
 
@@ -175,17 +203,17 @@ def _missing(folder: Path, towers: Sequence[str]) -> list[str]:
 
 
 def _made_elsewhere(folder: Path) -> bool:
-    """Whether the export was made by other versions of open_clip, torch or the exporter than
-    the installed ones (random weights drawn differently, a changed bundled config, another
-    exporter): never so without torch, where the export is all there is."""
-    current = made_with()
-    if current["torch"] == "-" or not (folder / CONFIG).is_file():
+    """Whether the export was made by other versions of open_clip (or transformers), torch or
+    the exporter than the installed ones (random weights drawn differently, a changed bundled
+    config, another exporter): never so without torch, where the export is all there is."""
+    if _version("torch") == "-" or not (folder / CONFIG).is_file():
         return False
     try:
-        recorded = json.loads((folder / CONFIG).read_text()).get("mmsearch", {}).get("made_with")
+        ours = json.loads((folder / CONFIG).read_text()).get("mmsearch", {})
+        recorded, backend = ours.get("made_with"), ours.get("backend", "open_clip")
     except (OSError, ValueError, AttributeError):
         return True
-    return bool(recorded != current)
+    return bool(recorded != made_with(backend))
 
 
 def _lock_path(root: Path, folder: Path) -> Path:

@@ -106,6 +106,7 @@ class ExportedEncoder:
         self._pool: tuple[str, int | None] | None = (pool, eos) if trims else None
         self.device = self._text.device
         self.logit_scale = float(ours.get("logit_scale", 100.0))
+        self.logit_bias = float(ours.get("logit_bias", 0.0))
         self.dim = int(config.get("embed_dim") or self.embed_texts(["probe"]).shape[1])
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:

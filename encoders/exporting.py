@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ from mmsearch.encoders.text_trim import forward_tokens
 log = logging.getLogger(__name__)
 for _chatty in ("onnx_ir", "onnxscript", "torch.onnx", "torch.export"):
     logging.getLogger(_chatty).setLevel(logging.WARNING)  # a line per graph pass otherwise
+# Notes on folds it skips (a graph as good, a little larger): a warning per attention layer.
+logging.getLogger("onnxscript.optimizer").setLevel(logging.ERROR)
 
 OPSET = 18
 FIDELITY_FLOOR = 0.9999  # cosine of export vs torch on the probe batch
@@ -68,15 +71,6 @@ def model_config(encoder: OpenClipEncoder) -> dict[str, Any]:
     return config
 
 
-def export_tower(encoder: OpenClipEncoder, tower: str, folder: Path) -> None:
-    """Write `tower` (textual or visual) of a loaded model into `folder` and check it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    if tower == "textual":
-        _export_text(encoder, folder)
-    else:
-        _export_visual(encoder, folder)
-
-
 class _TextGraph(torch.nn.Module):
     def __init__(self, model: Any, mode: str | None) -> None:
         super().__init__()
@@ -97,18 +91,19 @@ class _ImageGraph(torch.nn.Module):
         return self.model.encode_image(pixels)
 
 
-def _export_text(encoder: OpenClipEncoder, folder: Path) -> None:
+def export_text(encoder: OpenClipEncoder, folder: Path) -> None:
+    """Write the text tower of a loaded model into `folder` (made) and check it."""
     _write_tokenizer(encoder.tokenizer, folder)
     _check_tokenizer(encoder, folder)
     mode = encoder.trim
     graph = _TextGraph(encoder.model, mode)
     probes = [_text_probe(encoder, PROBE_TEXTS[:3]), _text_probe(encoder, PROBE_TEXTS[3:4])]
     axes = {0: "batch", 1: "tokens"} if mode is not None else {0: "batch"}
-    _to_onnx(graph, probes[0], folder / "model.onnx", "text", axes)
+    to_onnx(graph, probes[0], folder / "model.onnx", "text", axes)
     for tokens in probes:  # two batch sizes and token lengths: the axes really are dynamic
         with torch.inference_mode():
             expected = graph(tokens)
-        _check(folder / "model.onnx", tokens.numpy(), expected.numpy(), "text")
+        check_onnx(folder / "model.onnx", tokens.numpy(), expected.numpy(), "text")
 
 
 def _text_probe(encoder: OpenClipEncoder, texts: list[str]) -> torch.Tensor:
@@ -134,20 +129,35 @@ def _check_tokenizer(encoder: OpenClipEncoder, folder: Path) -> None:
         raise ExportFailed("the exported tokenizer does not give open_clip's token ids")
 
 
-def _export_visual(encoder: OpenClipEncoder, folder: Path) -> None:
+def export_visual(encoder: OpenClipEncoder, folder: Path) -> None:
+    """Write the image tower of a loaded model into `folder` (made) and check it."""
     prep = ImagePrep.from_config(encoder.model.visual.preprocess_cfg)
+    graph = _ImageGraph(encoder.model)
+
+    def expected(pixels: torch.Tensor) -> np.ndarray:
+        with torch.inference_mode():
+            return np.asarray(graph(pixels).numpy())
+
+    export_image_graph(graph, prep, folder, expected)
+
+
+def export_image_graph(
+    graph: torch.nn.Module,
+    prep: ImagePrep,
+    folder: Path,
+    expected: Callable[[torch.Tensor], np.ndarray],
+) -> None:
+    """Write an image tower's graph and its preprocessing into `folder`, and check the graph
+    against `expected` (the model's features for a pixel batch) on two probe batches."""
     (folder / "preprocess_cfg.json").write_text(json.dumps(prep.to_config(), indent=2))
     generator = torch.Generator().manual_seed(0)
-    graph = _ImageGraph(encoder.model)
     probes = [torch.randn((n, 3, *prep.size), generator=generator) for n in (3, 1)]
-    _to_onnx(graph, probes[0], folder / "model.onnx", "image", {0: "batch"})
+    to_onnx(graph, probes[0], folder / "model.onnx", "image", {0: "batch"})
     for pixels in probes:
-        with torch.inference_mode():
-            expected = graph(pixels)
-        _check(folder / "model.onnx", pixels.numpy(), expected.numpy(), "image")
+        check_onnx(folder / "model.onnx", pixels.numpy(), expected(pixels), "image")
 
 
-def _to_onnx(
+def to_onnx(
     graph: torch.nn.Module, example: torch.Tensor, path: Path, name: str, axes: dict[int, str]
 ) -> None:
     graph.eval()
@@ -172,7 +182,7 @@ def _to_onnx(
             raise ExportFailed(f"could not export the {name} tower to ONNX: {exc}") from exc
 
 
-def _check(path: Path, inputs: np.ndarray, expected: np.ndarray, what: str) -> None:
+def check_onnx(path: Path, inputs: np.ndarray, expected: np.ndarray, what: str) -> None:
     """Run the export on the probe batch with ONNX Runtime and compare with torch."""
     from mmsearch.encoders.sessions import OrtSession
 

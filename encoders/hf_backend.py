@@ -18,7 +18,11 @@ Model names (backend prefix `hf:`; they parse with `mmsearch.encoders.base.parse
 Supported model types are `clip` (CLIPModel) and `siglip` (SiglipModel). Texts longer than the
 text context are truncated; truncation and padding are on the right. CLIP pads to the longest
 text in the batch (it pools at the first end-of-text token); SigLIP pads to the full context,
-as it was trained (it pools at the last position). `logit_scale` is `exp(model.logit_scale)`
+as it was trained (it pools at the last position, and takes no attention mask: its tokenizer
+gives none). Images go through the image processor's steps with Pillow (transformers' PIL
+backend), reproduced by an ImagePrep (mmsearch.encoders.hf_prep) where the processor's settings
+allow, so ingest can resize them in the feeder's processes and the exported towers see the same
+pixels. `logit_scale` is `exp(model.logit_scale)`
 for both; SigLIP scores pairs with `sigmoid(logit_scale * cosine + logit_bias)` rather than a
 softmax, so its bias is exposed as `logit_bias` (0.0 for CLIP).
 """
@@ -42,12 +46,12 @@ from transformers import (
     AutoModel,
     AutoTokenizer,
     CLIPConfig,
-    CLIPImageProcessor,
     CLIPTokenizer,
     PretrainedConfig,
     SiglipConfig,
-    SiglipImageProcessor,
 )
+from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
 
 from mmsearch.encoders.base import (
     ImageTowerNotLoaded,
@@ -56,7 +60,9 @@ from mmsearch.encoders.base import (
     UnknownModel,
     root_cause,
 )
+from mmsearch.encoders.hf_prep import hf_image_prep
 from mmsearch.encoders.hub import hub_cached, hub_endpoint, require_reachable
+from mmsearch.encoders.image_prep import ImagePrep, UnsupportedPreprocessing
 from mmsearch.encoders.torch_util import TorchImageTower, resolve_device, to_unit_numpy
 
 log = logging.getLogger(__name__)
@@ -72,8 +78,8 @@ class HFEncoder(TorchImageTower):
     """A transformers CLIP or SigLIP model loaded once; fp16 on GPU, fp32 on CPU.
 
     `text_only`: drop the vision tower once loaded (for an API that serves text queries only).
-    Its image processor resizes in its own way, so `image_prep` stays None: ingest loads its
-    images on the worker's fetch threads, where `preprocess` runs.
+    `image_prep` is None where the image processor's settings cannot be reproduced: its own
+    `preprocess` then runs, on the worker's fetch threads.
     """
 
     def __init__(
@@ -113,6 +119,15 @@ class HFEncoder(TorchImageTower):
         self._image_processor: Any = image_processor
         self.model_type = model_type
         self._padding: bool | str = "max_length" if model_type == "siglip" else True
+        self._inputs = ("input_ids",) if model_type == "siglip" else ("input_ids", "attention_mask")
+        self.image_prep: ImagePrep | None = None
+        self.image_prep_problem: str | None = None
+        if image_processor is not None:
+            try:
+                self.image_prep = hf_image_prep(image_processor)
+            except UnsupportedPreprocessing as exc:
+                self.image_prep_problem = str(exc)
+                log.info("%s: images go through its own image processor (%s)", ref.name, exc)
         context = int(model.config.text_config.max_position_embeddings)
         self.context_length = min(context, int(getattr(tokenizer, "model_max_length", context)))
         self.logit_scale = float(model.logit_scale.float().exp().item())
@@ -135,22 +150,39 @@ class HFEncoder(TorchImageTower):
             return_tensors="pt",
         )
         inputs = {
-            key: value.to(self.device)
-            for key, value in tokens.items()
-            if key in ("input_ids", "attention_mask")
+            key: value.to(self.device) for key, value in tokens.items() if key in self._inputs
         }
-        return to_unit_numpy(_features(self._model.get_text_features(**inputs)))
+        return to_unit_numpy(features(self._model.get_text_features(**inputs)))
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         """Resize, crop and normalise one image (converted to RGB) to the model's input tensor."""
         if self._image_processor is None:
             raise ImageTowerNotLoaded(f"{self.name} was loaded without its image tower")
+        if self.image_prep is not None:
+            return torch.from_numpy(self.image_prep(image))
         pixels = self._image_processor(images=image.convert("RGB"), return_tensors="pt")
         tensor: torch.Tensor = pixels["pixel_values"][0]
         return tensor
 
     def _image_features(self, pixels: torch.Tensor) -> torch.Tensor:
-        return _features(self._model.get_image_features(pixel_values=pixels))
+        return features(self._model.get_image_features(pixel_values=pixels))
+
+    def text_pooling(self) -> tuple[str, int | None] | None:
+        """How the text tower pools, where a query may run on its tokens up to the pooled one
+        (CLIP: causal, at the first end-of-text, or the highest id in legacy configs); None
+        where every position counts (SigLIP: no causal mask, pools the last position)."""
+        if self.model_type != "clip":
+            return None
+        eos_id = int(self._model.config.text_config.eos_token_id)
+        return ("argmax", None) if eos_id == 2 else ("eos", eos_id)
+
+    @property
+    def model(self) -> Any:
+        return self._model
+
+    @property
+    def tokenizer(self) -> Any:
+        return self._tokenizer
 
     def save_pretrained(self, directory: Path | str) -> Path:
         """Write model, tokenizer and image processor so `hf:local/file:DIR` loads them back."""
@@ -179,7 +211,7 @@ def _load_pretrained(
     try:
         model = AutoModel.from_pretrained(source, cache_dir=cache, dtype=dtype)
         tokenizer = AutoTokenizer.from_pretrained(source, cache_dir=cache)
-        image_processor = AutoImageProcessor.from_pretrained(source, cache_dir=cache)
+        image_processor = AutoImageProcessor.from_pretrained(source, cache_dir=cache, backend="pil")
     except (OSError, ValueError) as exc:
         if _hub_unreachable(exc):
             offline = " (offline: HF_HUB_OFFLINE is set)" if hf_constants.HF_HUB_OFFLINE else ""
@@ -213,9 +245,11 @@ def _build_random(ref: ModelRef) -> tuple[Any, Any, Any]:
         model = AutoModel.from_config(config)
     image_processor: Any
     if ref.arch == "tiny-siglip":
-        image_processor = SiglipImageProcessor(size={"height": _TINY_IMAGE, "width": _TINY_IMAGE})
+        image_processor = SiglipImageProcessorPil(
+            size={"height": _TINY_IMAGE, "width": _TINY_IMAGE}
+        )
     else:
-        image_processor = CLIPImageProcessor(
+        image_processor = CLIPImageProcessorPil(
             size={"shortest_edge": _TINY_IMAGE},
             crop_size={"height": _TINY_IMAGE, "width": _TINY_IMAGE},
         )
@@ -252,9 +286,9 @@ def _tiny_config(arch: str, tokenizer: CLIPTokenizer) -> PretrainedConfig:
     return CLIPConfig(text_config=text, vision_config=vision, projection_dim=24)
 
 
-def _features(output: Any) -> torch.Tensor:
+def features(output: Any) -> torch.Tensor:
     """Projected embeddings from get_*_features (a tensor, or pooler_output in transformers 5)."""
     if isinstance(output, torch.Tensor):
         return output
-    features: torch.Tensor = output.pooler_output
-    return features
+    projected: torch.Tensor = output.pooler_output
+    return projected

@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 _Key = tuple[str, str, bool, str, str]  # model name, device, text_only, runtime, precision
 _BACKENDS: dict[str, EncoderFactory] = {}
 _FAILURES: dict[str, str] = {}  # model name -> why its last load failed
-_UNAVAILABLE_SINCE: dict[str, float] = {}  # model name -> when its weights were last found missing
+# (model name, text_only, runtime) -> when its load last found it unavailable: a failed full
+# load does not hold up a text-only one, nor one on another runtime.
+_UNAVAILABLE_SINCE: dict[tuple[str, bool, str], float] = {}
 # How long a model whose weights could not be had is answered as unavailable without a new try:
 # each try may wait on the network, and clients asking again should not each wait for it.
 FAILURE_MEMORY_S = 30.0
@@ -151,7 +153,8 @@ def _load(
     a model that keeps failing the same way is logged once, not once per request for it."""
     towers = "text tower" if text_only else "text and image towers"
     known_failure = _FAILURES.get(ref.name)
-    since = _UNAVAILABLE_SINCE.get(ref.name)
+    scope = (ref.name, text_only, via)
+    since = _UNAVAILABLE_SINCE.get(scope)
     if known_failure and since is not None and time.monotonic() - since < FAILURE_MEMORY_S:
         raise ModelUnavailable(known_failure)
     log.log(
@@ -167,17 +170,17 @@ def _load(
         encoder = build()
     except UnknownModel as exc:
         _failed(ref.name, exc, log_failure)
-        _UNAVAILABLE_SINCE.pop(ref.name, None)
+        _UNAVAILABLE_SINCE.pop(scope, None)
         raise
     except ModelUnavailable as exc:
-        _unavailable(ref.name, exc, log_failure)
+        _unavailable(scope, exc, log_failure)
         raise
     except (OSError, RuntimeError) as exc:  # a device without memory
         unavailable = ModelUnavailable(root_cause(exc))
-        _unavailable(ref.name, unavailable, log_failure)
+        _unavailable(scope, unavailable, log_failure)
         raise unavailable from exc
     _FAILURES.pop(ref.name, None)
-    _UNAVAILABLE_SINCE.pop(ref.name, None)
+    _UNAVAILABLE_SINCE.pop(scope, None)
     elapsed = time.monotonic() - started
     log.info(
         "model %s ready in %.1f s (%s on %s%s)", ref.name, elapsed, towers, encoder.device, via
@@ -191,9 +194,9 @@ def _failed(name: str, exc: Exception, log_failure: bool) -> None:
     _FAILURES[name] = str(exc)
 
 
-def _unavailable(name: str, exc: ModelUnavailable, log_failure: bool) -> None:
-    _failed(name, exc, log_failure)
-    _UNAVAILABLE_SINCE[name] = time.monotonic()
+def _unavailable(scope: tuple[str, bool, str], exc: ModelUnavailable, log_failure: bool) -> None:
+    _failed(scope[0], exc, log_failure)
+    _UNAVAILABLE_SINCE[scope] = time.monotonic()
 
 
 def load_failures() -> dict[str, str]:

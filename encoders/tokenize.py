@@ -2,7 +2,8 @@
 
 The files are Hugging Face `tokenizers` ones (`tokenizer.json`, `tokenizer_config.json`), as
 in Immich's layout. Texts are cleaned first the way open_clip cleans them (`lower`,
-`whitespace` or `canonicalize`: ftfy's fixes, HTML entities undone, whitespace runs joined),
+`whitespace` or `canonicalize`: ftfy's fixes, HTML entities undone, whitespace runs joined;
+`none` for a Hugging Face model's tokenizer, whose normaliser is in tokenizer.json),
 then encoded with the start and end tokens, truncated to the context length (the end token
 kept last) and padded with the pad token.
 """
@@ -20,7 +21,7 @@ import ftfy
 import numpy as np
 from tokenizers import Tokenizer
 
-CLEAN_MODES = ("lower", "whitespace", "canonicalize")
+CLEAN_MODES = ("lower", "whitespace", "canonicalize", "none")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
@@ -42,6 +43,7 @@ _CLEANERS: dict[str, Callable[[str], str]] = {
     "lower": lambda text: whitespace_clean(basic_clean(text)).lower(),
     "whitespace": lambda text: whitespace_clean(basic_clean(text)),
     "canonicalize": _canonicalize,
+    "none": lambda text: text,  # the tokenizer's own normaliser does it all (Hugging Face's)
 }
 
 

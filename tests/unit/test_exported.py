@@ -252,8 +252,6 @@ def test_fp16_graphs_stay_close(tmp_path: Path, tiny_export: Path) -> None:
 
 def test_models_that_cannot_be_exported_say_so(tmp_path: Path) -> None:
     runtime = EncoderRuntime("onnx", "fp32", tmp_path)
-    with pytest.raises(ModelUnavailable, match="only open_clip models are exported"):
-        get_encoder("hf:tiny-clip/random:2", runtime=runtime)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelUnavailable, match="not a model export"):
         get_encoder(f"x/file:{tmp_path / 'empty'}", runtime=runtime)

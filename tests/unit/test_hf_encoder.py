@@ -100,13 +100,19 @@ def test_vectors_match_transformers_called_directly(name: str, tmp_path: Path) -
     _, directory, encoder = save_and_load(name, tmp_path)
     model = AutoModel.from_pretrained(directory).eval()
     tokenizer = AutoTokenizer.from_pretrained(directory)
-    processor = AutoImageProcessor.from_pretrained(directory)
-    padding = "max_length" if model.config.model_type == "siglip" else True
+    processor = AutoImageProcessor.from_pretrained(directory, backend="pil")
+    siglip = model.config.model_type == "siglip"
     max_length = model.config.text_config.max_position_embeddings
     with torch.inference_mode():
         tokens = tokenizer(
-            TEXTS, padding=padding, truncation=True, max_length=max_length, return_tensors="pt"
+            TEXTS,
+            padding="max_length" if siglip else True,
+            truncation=True,
+            max_length=max_length,
+            return_tensors="pt",
         )
+        if siglip:  # as SigLIP is trained and run: no attention mask
+            del tokens["attention_mask"]
         text = model.get_text_features(**tokens).pooler_output
         pixels = processor(images=[i.convert("RGB") for i in _images()], return_tensors="pt")
         image = model.get_image_features(pixel_values=pixels["pixel_values"]).pooler_output
@@ -127,3 +133,85 @@ def test_missing_or_unknown_models_raise_unknown_model(tmp_path: Path) -> None:
     # Offline in tests: a repository not in the cache may exist, so it is unavailable, not unknown.
     with pytest.raises(ModelUnavailable, match="could not download .*offline"):
         get_encoder("hf:no-such-org/no-such-model", cache_dir=tmp_path / "cache")
+
+
+def _varied_images() -> list[Image.Image]:
+    from mmsearch.infra.testing.photos import decode, generated_photos
+
+    photos = [decode(p.data) for p in generated_photos(4)]
+    see_through = photos[2].resize((45, 31)).convert("RGBA")
+    see_through.putalpha(Image.linear_gradient("L").resize((45, 31)))
+    palette = photos[3].resize((37, 52)).convert("P")
+    palette.info["transparency"] = 0
+    return [
+        *photos,
+        photos[0].resize((300, 41)),  # odd crop offsets
+        photos[1].resize((17, 230)).convert("L"),
+        photos[1].resize((33, 33)),
+        see_through,
+        palette,
+        photos[0].resize((41, 40)).convert("LA"),
+    ]
+
+
+def _pil_processors() -> list[Any]:
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+    from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
+
+    return [
+        CLIPImageProcessorPil(),
+        CLIPImageProcessorPil(size={"shortest_edge": 40}, crop_size={"height": 32, "width": 32}),
+        CLIPImageProcessorPil(
+            size={"shortest_edge": 36}, crop_size={"height": 24, "width": 30}, resample=2
+        ),
+        SiglipImageProcessorPil(),
+        SiglipImageProcessorPil(size={"height": 24, "width": 40}, image_mean=[0.1, 0.2, 0.3]),
+    ]
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_image_prep_gives_the_processors_pixels(index: int) -> None:
+    """An image processor's steps reproduced without transformers give its pixels exactly."""
+    from mmsearch.encoders.hf_prep import hf_image_prep
+
+    processor = _pil_processors()[index]
+    prep = hf_image_prep(processor)
+    for image in _varied_images():
+        want = processor(images=image, return_tensors="np")["pixel_values"][0]
+        np.testing.assert_array_equal(prep(image), want)
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"resample": 0}, "resample"),
+        ({"do_pad": True}, "do_pad"),
+        ({"size": {"shortest_edge": 20}, "crop_size": {"height": 32, "width": 32}}, "larger"),
+        ({"rescale_factor": 1 / 127.5}, "rescale"),
+        ({"do_resize": False}, "do_resize"),
+    ],
+)
+def test_processor_settings_it_cannot_reproduce_are_named(
+    settings: dict[str, Any], named: str
+) -> None:
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+    from mmsearch.encoders.hf_prep import hf_image_prep
+    from mmsearch.encoders.image_prep import UnsupportedPreprocessing
+
+    with pytest.raises(UnsupportedPreprocessing, match=named):
+        hf_image_prep(CLIPImageProcessorPil(**settings))
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_pixels_give_image_vectors(name: str) -> None:
+    """The feeder's path (resized uint8 pixels, normalised by the model) gives the vectors of
+    decoded images."""
+    encoder = get_encoder(name)
+    prep = encoder.image_prep
+    assert prep is not None
+    images = _varied_images()
+    pixels = np.stack([prep.geometry(image) for image in images])
+    np.testing.assert_allclose(
+        encoder.embed_pixels(pixels), encoder.embed_images(images), atol=1e-6
+    )

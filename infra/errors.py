@@ -139,6 +139,7 @@ class ItemErrorCode(StrEnum):
     ACCESS_DENIED = "access_denied"
     TOO_LARGE = "too_large"
     NOT_AN_IMAGE = "not_an_image"
+    UNSUPPORTED_FORMAT = "unsupported_format"
     CORRUPT_IMAGE = "corrupt_image"
     FETCH_FAILED = "fetch_failed"
     EMBED_FAILED = "embed_failed"

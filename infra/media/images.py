@@ -1,4 +1,5 @@
-"""Image decoding with limits checked before pixels are allocated."""
+"""Image decoding with limits checked before pixels are allocated (the formats: see
+mmsearch.infra.media.formats)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,21 @@ import io
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mmsearch.infra.errors import ItemError, ItemErrorCode
+from mmsearch.infra.media.formats import (
+    is_media_type,
+    may_be_raw,
+    media_type,
+    pillow_format,
+    register_decoders,
+)
+from mmsearch.infra.media.raw import decode_raw
+
+register_decoders()
 
 
 def decode_image(data: bytes, *, max_pixels: int, min_side: int = 0) -> Image.Image:
-    """Bytes → upright RGB image (first frame); raise ItemError on non-images, bombs, corruption.
+    """Bytes → upright RGB image (first frame or page; a camera RAW file's picture); raise
+    ItemError on non-images, formats it cannot decode, bombs, corruption.
 
     `min_side` > 0: a JPEG is decoded at the largest DCT reduction (1/2, 1/4, 1/8) that keeps
     both sides at least that long, a fraction of the work of a full decode for large photos;
@@ -19,10 +31,15 @@ def decode_image(data: bytes, *, max_pixels: int, min_side: int = 0) -> Image.Im
     """
     if not data:
         raise ItemError(ItemErrorCode.NOT_AN_IMAGE, "empty object")
+    if may_be_raw(data):
+        developed = decode_raw(data, max_pixels=max_pixels, min_side=min_side)
+        if developed is not None:
+            upright = ImageOps.exif_transpose(developed) or developed
+            return reduced(to_rgb(reduced(upright, min_side)), min_side)
     try:
         image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError as exc:
-        raise ItemError(ItemErrorCode.NOT_AN_IMAGE, "not a recognised image format") from exc
+        raise _unreadable(data) from exc
     except Image.DecompressionBombError as exc:
         raise ItemError(ItemErrorCode.TOO_LARGE, "image dimensions exceed the pixel limit") from exc
     except (OSError, SyntaxError, ValueError) as exc:
@@ -77,3 +94,15 @@ def to_rgb(image: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return image.convert("RGB")
+
+
+def _unreadable(data: bytes) -> ItemError:
+    """The error for bytes no decoder takes: a damaged file of a format it reads, a picture
+    format it cannot decode, or no picture at all."""
+    known = pillow_format(data)
+    if known is not None:
+        return ItemError(ItemErrorCode.CORRUPT_IMAGE, f"a damaged or truncated {known} file")
+    mime = media_type(data)
+    if is_media_type(mime):
+        return ItemError(ItemErrorCode.UNSUPPORTED_FORMAT, f"{mime} is not a format mmsearch reads")
+    return ItemError(ItemErrorCode.NOT_AN_IMAGE, "not a recognised image format")

@@ -15,15 +15,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from mmsearch.infra.catalog.sources import check_tenant_source
 from mmsearch.infra.errors import ItemError, ItemErrorCode
 from mmsearch.infra.media.files import list_files, read_file
+from mmsearch.infra.media.formats import IMAGE_EXTENSIONS
 from mmsearch.infra.media.http_fetch import fetch_http
 from mmsearch.infra.media.uris import MediaRef, file_uri, parse_media_uri
 from mmsearch.infra.settings import Settings
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".jfif"}
-)
 _NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "404", "NotFound"}
 _DENIED = {"AccessDenied", "403", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
 

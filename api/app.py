@@ -13,6 +13,7 @@ from mmsearch.api.errors import register_error_handlers
 from mmsearch.api.http import register_endpoints
 from mmsearch.api.openapi import build_openapi
 from mmsearch.api.routes.ops import OPENAPI_EXTENSION
+from mmsearch.api.services.media import MEDIA_LINKS_EXTENSION, LinkSigner
 from mmsearch.infra.catalog.metadata import json_shape
 from mmsearch.infra.errors import InvalidJSON
 from mmsearch.infra.runtime import Runtime, set_runtime
@@ -60,7 +61,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     celery_init_app(app)
     app.extensions["mmsearch"] = runtime
     register_error_handlers(app)
-    install_auth(app, settings.api_keys)
+    secret = settings.media_link_secret
+    links = LinkSigner.from_config(
+        secret.get_secret_value() if secret else None, settings.api_keys, settings.media_link_ttl_s
+    )
+    app.extensions[MEDIA_LINKS_EXTENSION] = links
+    install_auth(app, settings.api_keys, links)
     register_endpoints(app)
     app.extensions[OPENAPI_EXTENSION] = build_openapi()
     return app

@@ -3,14 +3,16 @@ as the endpoint table declares it.
 
 No key or an unknown key: 401 `unauthorized`. A known key without the scope: 403 `forbidden`.
 Open endpoints (the web page, health, metrics, the OpenAPI document and its docs page) and the
-static files need no key. A key's tenant is kept on `g` for the routes.
+static files need no key. A key's tenant is kept on `g` for the routes. A media request may
+show a signed link instead (see mmsearch.api.services.media): the link's tenant is kept then.
 """
 
 from __future__ import annotations
 
 from flask import Flask, g, request
 
-from mmsearch.api.http import BY_NAME, ENDPOINTS, Scope
+from mmsearch.api.http import BY_NAME, ENDPOINTS, MEDIA, Scope
+from mmsearch.api.services.media import LinkSigner
 from mmsearch.infra.api_keys import ApiKey, find, parse_entry
 from mmsearch.infra.errors import Forbidden, Unauthorized
 
@@ -34,8 +36,9 @@ def _presented_key() -> str | None:
     return request.headers.get("X-API-Key")
 
 
-def install_auth(app: Flask, entries: list[str]) -> None:
-    """Check keys and scopes on every request but open ones; no keys configured: all open."""
+def install_auth(app: Flask, entries: list[str], links: LinkSigner | None = None) -> None:
+    """Check keys and scopes on every request but open ones; no keys configured: all open. A
+    media request may show a signed link (`links`) instead of a key."""
     keys: list[ApiKey] = [parse_entry(entry) for entry in entries]
     if not keys:
         return
@@ -46,6 +49,11 @@ def install_auth(app: Flask, entries: list[str]) -> None:
             return
         needed = required_scope(request.endpoint)
         if needed is Scope.OPEN:
+            return
+        if links is not None and request.endpoint == MEDIA and "sig" in request.args:
+            view = request.view_args or {}
+            g.api_key_scope = "read"
+            g.tenant = links.check(str(view.get("name")), str(view.get("item_id")))
             return
         key = find(keys, _presented_key() or "")
         if key is None:

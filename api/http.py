@@ -162,8 +162,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", _ITEM, items.get_item, READ,
              "Get an item", 200, response=q.ItemPublic),
     Endpoint("GET", f"{_COLLECTION}/thumbnails/{{item_id:path}}", items.thumbnail, READ,
-             "An item's thumbnail (JPEG, at most 256 px a side)", 200,
+             "An item's thumbnail (JPEG, at most 256 px a side; a video's frame at ?t=s)", 200,
              media_type="image/jpeg", success="JPEG", example="<JPEG>"),
+    Endpoint("GET", f"{_COLLECTION}/media/{{item_id:path}}", items.media, READ,
+             "An item's media file (a video to play), with range requests; a key, or a "
+             "signed link's expires/sig/tenant", 200,
+             media_type="application/octet-stream", success="the file", example="<bytes>"),
+    Endpoint("POST", f"{_COLLECTION}/media-links", items.media_link, READ,
+             "A signed link to an item's media file, for players that send no key", 200,
+             request=q.MediaLinkRequest, response=q.MediaLink),
     Endpoint("PATCH", _ITEM, items.patch_item, WRITE,
              "Change an item's metadata", 200, request=q.ItemPatch, response=q.ItemPublic),
     Endpoint("DELETE", _ITEM, items.delete_item, WRITE,
@@ -199,6 +206,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 # fmt: on
 
 BY_NAME: Mapping[str, Endpoint] = {endpoint.name: endpoint for endpoint in ENDPOINTS}
+MEDIA = items.media.__name__  # the media route's endpoint name (signed links may open it)
 
 
 def register_endpoints(app: Flask, endpoints: Iterable[Endpoint] = ENDPOINTS) -> None:

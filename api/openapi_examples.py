@@ -121,6 +121,11 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "vectors": ["image", "text"],
     },
     q.ItemPatch: {"metadata": {"album": "holidays"}},
+    q.MediaLinkRequest: {"id": "lake.mp4"},
+    q.MediaLink: {
+        "url": "/v1/collections/photos/media/lake.mp4?expires=1767225600&sig=9f2c...",
+        "expires_at": 1767225600,
+    },
     q.ItemsDelete: {"filter": {"must": [{"key": "album", "match": {"value": "drafts"}}]}},
     q.Deleted: {"deleted": 12},
     q.DuplicatesRequest: {"threshold": 0.97},

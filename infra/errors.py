@@ -141,6 +141,7 @@ class ItemErrorCode(StrEnum):
     NOT_AN_IMAGE = "not_an_image"
     UNSUPPORTED_FORMAT = "unsupported_format"
     CORRUPT_IMAGE = "corrupt_image"
+    CORRUPT_VIDEO = "corrupt_video"
     FETCH_FAILED = "fetch_failed"
     EMBED_FAILED = "embed_failed"
     UPSERT_FAILED = "upsert_failed"

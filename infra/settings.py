@@ -143,6 +143,18 @@ class Settings(BaseSettings):
     )
     max_image_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
     max_image_pixels: int = Field(default=64_000_000, ge=1)
+    max_video_bytes: int = Field(default=512 * 1024 * 1024, ge=1, description="Per video item")
+    max_video_duration_s: float = Field(default=3600.0, gt=0)
+    max_video_frames: int = Field(
+        default=500, ge=1, le=100_000, description="Most frames an ingest may ask per video"
+    )
+    video_min_interval_s: float = Field(default=1.0, gt=0, description="Ingest's default")
+    video_max_interval_s: float = Field(default=10.0, gt=0, description="Ingest's default")
+    video_frames: int = Field(default=60, ge=1, description="Frames per video, ingest's default")
+    media_link_secret: SecretStr | None = Field(
+        default=None, description="Signs media links (default: derived from the API keys)"
+    )
+    media_link_ttl_s: int = Field(default=3600, ge=60, le=7 * 86_400)
     query_max_image_pixels: int = Field(
         default=4096 * 4096,
         ge=1,

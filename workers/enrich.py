@@ -39,6 +39,7 @@ class IngestOptions:
     auto_labels: AutoLabels | None = None
     dedup_threshold: float | None = None
     tenant: str | None = None
+    video: dict[str, Any] | None = None  # how videos are sampled, as the request set it
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> IngestOptions:
@@ -50,6 +51,7 @@ class IngestOptions:
             else None,
             dedup_threshold=raw.get("dedup_threshold"),
             tenant=raw.get("tenant"),
+            video=raw.get("video"),
         )
 
 

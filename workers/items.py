@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from mmsearch.infra.catalog.payload import ItemPayload
+from mmsearch.infra.catalog.payload import ItemPayload, VideoRef
 from mmsearch.infra.catalog.points import item_point_id
+from mmsearch.infra.catalog.videos import frame_point_id
 from mmsearch.infra.jobs.store import ItemFailure
 from mmsearch.infra.vectors import CollectionSpec
 
@@ -20,6 +21,7 @@ class IngestItem:
     metadata: dict[str, Any] = field(default_factory=dict)
     text: str | None = None
     tenant: str | None = None
+    video: VideoRef | None = None  # set on one frame of a video item (never sent by clients)
 
     @property
     def external_id(self) -> str:
@@ -27,11 +29,24 @@ class IngestItem:
 
     def point_id(self, spec: CollectionSpec) -> str:
         """Its point id in a collection (the same in every version of the collection)."""
+        if self.video is not None:
+            video = self.video
+            return frame_point_id(spec, self.external_id, video.t, video.index, self.tenant)
         return item_point_id(spec, self.external_id, self.tenant)
 
     def payload(self) -> ItemPayload:
         """What its point carries: the same fields, with the id it is known by."""
-        return ItemPayload(**{**asdict(self), "id": self.external_id})
+        return ItemPayload(**{**self._fields(), "id": self.external_id, "video": self.video})
+
+    def frame(self, t: float, duration_s: float, index: int) -> IngestItem:
+        """This video item's frame `t` seconds from its start, the `index`th chosen."""
+        where = VideoRef(self.external_id, round(t, 3), round(duration_s, 3), index)
+        return replace(self, video=where)
+
+    def _fields(self) -> dict[str, Any]:
+        fields = asdict(self)
+        fields.pop("video")
+        return fields
 
     def to_dict(self) -> dict[str, Any]:
         """The item as a client sends it (what `from_dict` reads)."""
@@ -46,8 +61,11 @@ class IngestItem:
 
     @classmethod
     def from_payload(cls, payload: ItemPayload) -> IngestItem:
-        """The item a stored point was indexed from (to index it again)."""
-        return cls(**asdict(payload))
+        """The item a stored point was indexed from (to index it again; a frame's: its
+        video)."""
+        fields = asdict(payload)
+        fields.pop("video")
+        return cls(**fields)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> IngestItem:
@@ -66,6 +84,8 @@ class BatchOutcome:
     failures: list[ItemFailure] = field(default_factory=list)
     skipped: list[ItemFailure] = field(default_factory=list)
     cancelled: bool = False
+    videos: int = 0  # of the succeeded items, videos
+    frames: int = 0  # their frames indexed
 
 
 def item_failure(item: IngestItem, code: str, message: str) -> ItemFailure:

@@ -113,6 +113,8 @@ def collection_items(vectors: VectorStore, source: str) -> Iterator[dict[str, An
         points, cursor = vectors.scroll(source, limit=256, after=cursor)
         for point in points:
             item = ItemPayload.from_payload(point.payload)
+            if item.video is not None and item.video.index != 0:
+                continue  # a video is one item: its first frame stands for it
             typed = item.with_metadata(coerce_metadata(schema, item.metadata, strict=False))
             yield IngestItem.from_payload(typed).to_dict()
         if cursor is None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,15 @@ from mmsearch.infra.media.feeder import (
 )
 from mmsearch.infra.media.storage import ObjectStore
 from mmsearch.infra.media.uris import MediaRef
+from mmsearch.infra.media.video import VideoOptions
+from mmsearch.infra.media.video_items import (
+    DEFAULT_POLICY,
+    VideoLoaded,
+    VideoPolicy,
+    is_video_name,
+    is_video_refusal,
+    load_video,
+)
 from mmsearch.workers.items import IngestItem, item_failure
 
 log = logging.getLogger(__name__)
@@ -45,36 +54,62 @@ class MediaLoader:
     max_pixels: int
     min_side: int
     feeder: Feeder | None = None
+    video: VideoPolicy = DEFAULT_POLICY
 
     def stream(
-        self, encoder: Encoder, items: Sequence[IngestItem]
+        self,
+        encoder: Encoder,
+        items: Sequence[IngestItem],
+        video: dict[str, Any] | None = None,
     ) -> Iterator[tuple[IngestItem, Any, ItemFailure | None]]:
-        """Each item with its model input, or with the failure that stands for it, in order;
-        all of them are being loaded at once."""
+        """Each item with its model input (a video: VideoLoaded, its frames' inputs), or with
+        the failure that stands for it; all of them are being loaded at once (videos on the
+        fetch threads, sampled by `video`, the job's options). Images come in order, videos
+        after them, so a long video holds no image of the batch back."""
         refs: list[MediaRef] = []
-        parsed: list[MediaRef | ItemFailure] = []
+        parsed: list[MediaRef | ItemFailure | Future[Loaded]] = []
+        options = self.video.options(video)
+        prepare = self._prepare(encoder)
         for item in items:
             try:
-                refs.append(self.objects.parse(item.uri, tenant=item.tenant))
-                parsed.append(refs[-1])
+                ref = self.objects.parse(item.uri, tenant=item.tenant)
             except ItemError as exc:
                 parsed.append(item_failure(item, exc.code, exc.message))
+                continue
+            if is_video_name(item.uri):
+                parsed.append(self._video(ref, prepare, options))
+            else:
+                refs.append(ref)
+                parsed.append(ref)
         loaded = self._load(encoder, refs)
-        for item, ref in zip(items, parsed, strict=True):
-            if isinstance(ref, ItemFailure):
-                yield item, None, ref
+        videos: list[tuple[IngestItem, Future[Loaded]]] = []
+        for item, entry in zip(items, parsed, strict=True):
+            if isinstance(entry, ItemFailure):
+                yield item, None, entry
+                continue
+            if isinstance(entry, Future):  # after the images: a long video holds none up
+                videos.append((item, entry))
                 continue
             got = next(loaded)
-            if got.code:
-                yield item, None, item_failure(item, got.code, got.message)
-            else:
-                yield item, got.value, None
+            if is_video_refusal(got):  # a video by its content
+                videos.append((item, self._video(entry, prepare, options)))
+                continue
+            yield item, *_outcome(item, got)
+        for item, future in videos:
+            yield item, *_outcome(item, future.result())
+
+    def _prepare(self, encoder: Encoder) -> Prepare:
+        prep = encoder.image_prep
+        return prep.geometry if prep is not None else encoder.preprocess
+
+    def _video(self, ref: MediaRef, prepare: Prepare, options: VideoOptions) -> Future[Loaded]:
+        return self.pool.submit(load_video, self.objects, ref, prepare, self.video, options)
 
     def _load(self, encoder: Encoder, refs: list[MediaRef]) -> Iterator[Loaded]:
         prep = encoder.image_prep
         if self.feeder is not None and prep is not None:
             return self._fed(self.feeder, refs, prep)
-        return self._threaded(prep.geometry if prep is not None else encoder.preprocess, refs)
+        return self._threaded(self._prepare(encoder), refs)
 
     def _threaded(self, prepare: Prepare, refs: list[MediaRef]) -> Iterator[Loaded]:
         limits = DecodeLimits(self.max_pixels, self.min_side)
@@ -94,6 +129,12 @@ class MediaLoader:
             yield from self._threaded(prep.geometry, refs[done:])
 
 
+def _outcome(item: IngestItem, got: Loaded) -> tuple[Any, ItemFailure | None]:
+    if got.code:
+        return None, item_failure(item, got.code, got.message)
+    return got.value, None
+
+
 @dataclass
 class Embedded:
     """A batch's loaded items and their image vectors (in the same order), and its failures."""
@@ -110,11 +151,14 @@ def load_and_embed(
     step: int | None = None,
     on_loaded: Callable[[int], None] | None = None,
     on_embedded: Callable[[int], None] | None = None,
+    video: dict[str, Any] | None = None,
 ) -> Embedded:
     """Image vectors of a batch's items, embedded `step` items at a time as they are loaded
     (all at once without a step). The callbacks are told how many items are loaded (or
-    refused) and embedded so far. If the model fails, every loaded item is recorded as
-    `embed_failed` and the rest of the batch is still loaded and refused, so none is left out."""
+    refused) and embedded so far; a video's frames are items of their own in `kept` (each with
+    its place in the video), sampled by `video` (the job's options). If the model fails, every
+    loaded item (a video once) is recorded as `embed_failed` and the rest of the batch is still
+    loaded and refused, so none is left out."""
     out = Embedded()
     pending: list[tuple[IngestItem, Any]] = []
     error: str | None = None
@@ -136,11 +180,17 @@ def load_and_embed(
         out.kept += [item for item, _ in pending]
         pending.clear()
         if on_embedded is not None and error is None:
-            on_embedded(len(out.kept))
+            on_embedded(sum(1 for item in out.kept if is_whole(item)))
 
-    for count, (item, value, failure) in enumerate(media.stream(encoder, items), start=1):
+    loading = media.stream(encoder, items, video)
+    for count, (item, value, failure) in enumerate(loading, start=1):
         if failure is not None:
             out.failures.append(failure)
+        elif isinstance(value, VideoLoaded):  # its frames, embedded a step at a time
+            for index, (t, frame) in enumerate(value.frames):
+                pending.append((item.frame(t, value.duration_s, index), frame))
+                if step is not None and len(pending) >= step:
+                    flush()
         else:
             pending.append((item, value))
         if on_loaded is not None:
@@ -149,6 +199,12 @@ def load_and_embed(
             flush()
     flush()
     if error is not None:
-        out.failures += [item_failure(i, ItemErrorCode.EMBED_FAILED, error) for i in out.kept]
+        failed = [replace(i, video=None) for i in out.kept if is_whole(i)]
+        out.failures += [item_failure(i, ItemErrorCode.EMBED_FAILED, error) for i in failed]
         out.kept, out.vectors = [], []
     return out
+
+
+def is_whole(item: IngestItem) -> bool:
+    """Whether a kept entry stands for an item of its own: an image, or a video's first frame."""
+    return item.video is None or item.video.index == 0

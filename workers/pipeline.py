@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ import numpy as np
 from mmsearch.encoders import Encoder, EncoderLoader, ModelUnavailable
 from mmsearch.encoders.zero_shot import top_labels
 from mmsearch.infra.catalog.versions import is_same_collection
+from mmsearch.infra.catalog.videos import frames_filter
 from mmsearch.infra.errors import CollectionNotFound, ItemErrorCode
 from mmsearch.infra.jobs.progress import BatchProgress
 from mmsearch.infra.jobs.store import JobStatus, JobStore
@@ -23,7 +25,7 @@ from mmsearch.infra.vectors import (
 )
 from mmsearch.workers.enrich import NO_OPTIONS, IngestOptions, skip_duplicates
 from mmsearch.workers.items import BatchOutcome, IngestItem, item_failure
-from mmsearch.workers.media import MediaLoader, load_and_embed
+from mmsearch.workers.media import MediaLoader, is_whole, load_and_embed
 from mmsearch.workers.metrics import EMBED_SECONDS, count_batch
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,7 @@ def embed_and_upsert(
     if progress is not None:
         step, on_loaded, on_embedded = progress.step, progress.loaded, progress.embedded
     with EMBED_SECONDS.time():
-        batch = load_and_embed(media, encoder, items, step, on_loaded, on_embedded)
+        batch = load_and_embed(media, encoder, items, step, on_loaded, on_embedded, options.video)
     kept, failures = batch.kept, batch.failures
     if not kept:
         return BatchOutcome(succeeded=0, failures=failures)
@@ -66,15 +68,23 @@ def embed_and_upsert(
         labels = top_labels(encoder, embedded, auto) if auto else None
     except Exception as exc:
         log.exception("embedding failed for a batch of %d in %s", len(kept), spec.name)
-        failures += [item_failure(i, ItemErrorCode.EMBED_FAILED, str(exc)) for i in kept]
+        whole = [replace(i, video=None) for i in kept if is_whole(i)]
+        failures += [item_failure(i, ItemErrorCode.EMBED_FAILED, str(exc)) for i in whole]
         return BatchOutcome(succeeded=0, failures=failures)
     ids = [item.point_id(spec) for item in kept]
     skipped: dict[int, str] = {}
-    if options.dedup_threshold is not None:
-        external = [item.external_id for item in kept]
-        skipped = skip_duplicates(
-            vectors, spec.name, ids, external, embedded, options.dedup_threshold, options.tenant
+    if options.dedup_threshold is not None:  # images only: a video's frames are its own
+        rows = [row for row, item in enumerate(kept) if item.video is None]
+        found = skip_duplicates(
+            vectors,
+            spec.name,
+            [ids[row] for row in rows],
+            [kept[row].external_id for row in rows],
+            embedded[rows],
+            options.dedup_threshold,
+            options.tenant,
         )
+        skipped = {rows[row]: other for row, other in found.items()}
     text_of = dict(zip(captioned, texts, strict=True))
     points = []
     for row, item in enumerate(kept):
@@ -93,6 +103,7 @@ def embed_and_upsert(
             # again under its name while the batch was fetched and embedded.
             if vectors.spec(spec.name).incarnation != spec.incarnation:
                 raise CollectionNotFound(f"collection {spec.name!r} was deleted meanwhile")
+            drop_earlier_frames(vectors, spec.name, kept)
             vectors.upsert(spec.name, points)
     except CollectionNotFound:
         raise
@@ -102,7 +113,25 @@ def embed_and_upsert(
         item_failure(kept[row], ItemErrorCode.SKIPPED_DUPLICATE, f"near-duplicate of {other!r}")
         for row, other in sorted(skipped.items())
     ]
-    return BatchOutcome(succeeded=len(points), failures=failures, skipped=duplicates)
+    written = [kept[row] for row in range(len(kept)) if row not in skipped]
+    return BatchOutcome(
+        succeeded=sum(1 for item in written if is_whole(item)),
+        failures=failures,
+        skipped=duplicates,
+        videos=sum(1 for item in written if item.video is not None and is_whole(item)),
+        frames=sum(1 for item in written if item.video is not None),
+    )
+
+
+def drop_earlier_frames(vectors: VectorStore, collection: str, kept: Sequence[IngestItem]) -> None:
+    """Delete the frames an earlier ingest of the batch's videos left (another sampling, or a
+    changed video, gives other frames); the new ones are written right after."""
+    by_tenant: dict[str | None, set[str]] = {}
+    for item in kept:
+        if item.video is not None:
+            by_tenant.setdefault(item.tenant, set()).add(item.external_id)
+    for tenant, video_ids in by_tenant.items():
+        vectors.delete_by_filter(collection, frames_filter(video_ids, tenant))
 
 
 def run_batch(
@@ -211,6 +240,8 @@ def record_outcome(
         succeeded=outcome.succeeded,
         failed=outcome.failures,
         skipped=outcome.skipped,
+        videos=outcome.videos,
+        frames=outcome.frames,
     )
     if counted:
         count_batch(outcome.succeeded, outcome.failures, outcome.skipped)

@@ -16,6 +16,7 @@ from prometheus_client import start_http_server
 
 from mmsearch.infra.errors import CollectionNotFound, ItemError, ItemErrorCode, Unavailable
 from mmsearch.infra.logs import log_context
+from mmsearch.infra.media.video_items import VideoPolicy
 from mmsearch.infra.runtime import Runtime, get_runtime
 from mmsearch.infra.threads import lower_this_thread
 from mmsearch.workers.celery_app import (
@@ -53,6 +54,7 @@ def media_loader(runtime: Runtime) -> MediaLoader:
         max_pixels=s.max_image_pixels,
         min_side=s.decode_min_side,
         feeder=runtime.feeder,
+        video=VideoPolicy.from_settings(s),
     )
 
 

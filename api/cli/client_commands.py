@@ -35,7 +35,7 @@ from mmsearch.api.cli.jobs_commands import add_jobs_arguments, cmd_jobs, watch
 from mmsearch.api.cli.progress import progress_bar
 from mmsearch.api.cli.search_commands import add_search_arguments, cmd_search
 from mmsearch.infra.errors import ItemError
-from mmsearch.infra.media.storage import is_image_name
+from mmsearch.infra.media.storage import is_media_name
 from mmsearch.infra.media.uris import file_uri
 from mmsearch.infra.settings import get_settings
 
@@ -71,7 +71,7 @@ def _item(raw: dict[str, Any]) -> dict[str, Any]:
 
 def image_paths(folder: Path) -> list[Path]:
     """The images under a local folder, relative to it, in name order."""
-    found = (p for p in sorted(folder.rglob("*")) if p.is_file() and is_image_name(p.name))
+    found = (p for p in sorted(folder.rglob("*")) if p.is_file() and is_media_name(p.name))
     return [p.relative_to(folder) for p in found]
 
 

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from flask import Response
+from flask import Response, current_app, request
 
 from mmsearch.api.routes import caller_tenant, parse, render, runtime
-from mmsearch.api.schemas.queries import DuplicatesRequest, ItemPatch, ItemsDelete
+from mmsearch.api.schemas.queries import (
+    DuplicatesRequest,
+    ItemPatch,
+    ItemsDelete,
+    MediaLink,
+    MediaLinkRequest,
+    ThumbnailQuery,
+)
 from mmsearch.api.services import items as item_service
+from mmsearch.api.services import media as media_service
 from mmsearch.api.services import thumbnails
+from mmsearch.infra.media.video_items import VideoPolicy
 
 
 def get_item(name: str, item_id: str) -> tuple[Response, int]:
@@ -16,14 +25,32 @@ def get_item(name: str, item_id: str) -> tuple[Response, int]:
 
 
 def thumbnail(name: str, item_id: str) -> Response:
-    """An item's thumbnail as JPEG, cached privately by the browser for an hour."""
+    """An item's thumbnail as JPEG (a video's frame at `?t=` seconds), cached privately by the
+    browser for an hour."""
     rt = runtime()
-    jpeg = thumbnails.thumbnail(
-        rt.vectors, rt.objects, rt.settings.max_image_pixels, name, item_id, caller_tenant()
-    )
+    at = ThumbnailQuery.model_validate(request.args.to_dict()).t
+    policy = VideoPolicy.from_settings(rt.settings)
+    jpeg = thumbnails.thumbnail(rt.vectors, rt.objects, policy, name, item_id, caller_tenant(), at)
     response = Response(jpeg, content_type="image/jpeg")
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+def media(name: str, item_id: str) -> Response:
+    """An item's media file (a video to play), whole or the byte range asked."""
+    rt = runtime()
+    limit = rt.settings.max_video_bytes
+    return media_service.serve_media(rt.vectors, rt.objects, name, item_id, caller_tenant(), limit)
+
+
+def media_link(name: str) -> tuple[Response, int]:
+    """A signed link to an item's media file, for players that send no key."""
+    rt, body = runtime(), parse(MediaLinkRequest)
+    tenant = caller_tenant()
+    item_service.get_item(rt.vectors, name, body.id, tenant)  # 404 for another tenant's
+    signer: media_service.LinkSigner = current_app.extensions[media_service.MEDIA_LINKS_EXTENSION]
+    url, expires = signer.link(name, body.id, tenant)
+    return render(MediaLink(url=url, expires_at=expires))
 
 
 def patch_item(name: str, item_id: str) -> tuple[Response, int]:

@@ -25,6 +25,16 @@ class PointsQuery(Strict):
     )
 
 
+class FrameOf(BaseModel):
+    """A video frame's place: the video item's id, seconds from its start, the video's
+    duration, and which of its chosen frames it is."""
+
+    id: str = Field(min_length=1, max_length=1024)
+    t: float = Field(ge=0.0, le=1e7)
+    duration_s: float = Field(default=0.0, ge=0.0, le=1e7)
+    index: int = Field(default=0, ge=0, le=1_000_000, description="0: the video item's point")
+
+
 class PointPublic(BaseModel):
     id: str = Field(description="the item id (as given at ingest)")
     uri: str
@@ -34,6 +44,7 @@ class PointPublic(BaseModel):
     vectors: dict[str, list[float]] = Field(
         default_factory=dict, description="named vectors (image, text); empty unless asked"
     )
+    video: FrameOf | None = Field(default=None, description="set on a frame of a video")
 
 
 class PointsPage(BaseModel):
@@ -54,6 +65,9 @@ class PointIn(Strict):
     vectors: dict[VectorName, list[float]] = Field(
         min_length=1,
         description="unit length (within 1%, re-normalised) of the collection's dimension",
+    )
+    video: FrameOf | None = Field(
+        default=None, description="a frame of video `video.id` (then `id` is the same)"
     )
 
 

@@ -144,6 +144,20 @@ class OmitsUnset(BaseModel):
         return {k: v for k, v in data.items() if not (k in optional and v is None)}
 
 
+class VideoAt(BaseModel):
+    """Where a hit that is a video frame sits: the video item, seconds from its start."""
+
+    id: str
+    t: float
+
+
+class VideoSummary(BaseModel):
+    """A video item: how many frames of it are indexed, and how long it runs."""
+
+    frames: int
+    duration_s: float
+
+
 class SearchHit(OmitsUnset):
     id: str
     uri: str
@@ -151,6 +165,7 @@ class SearchHit(OmitsUnset):
     metadata: dict[str, Any]
     text: str | None = None
     collection: str | None = None
+    video: VideoAt | None = Field(default=None, description="set on a frame of a video")
 
 
 class SearchGroup(BaseModel):
@@ -192,12 +207,28 @@ class ClassifyResponse(BaseModel):
     labels: list[LabelScore]
 
 
-class ItemPublic(BaseModel):
+class ItemPublic(OmitsUnset):
     id: str
     uri: str
     metadata: dict[str, Any]
     text: str | None = None
     vectors: list[str] = Field(description="named vectors the item has (image, text)")
+    video: VideoSummary | None = Field(default=None, description="set on a video item")
+
+
+class MediaLinkRequest(Strict):
+    id: ItemId = Field(description="the item whose media file to link to")
+
+
+class MediaLink(BaseModel):
+    url: str = Field(description="a path on this API that serves the file without a key")
+    expires_at: int = Field(description="unix seconds after which it stops working")
+
+
+class ThumbnailQuery(Strict):
+    """The query string of a thumbnail: which moment of a video (seconds from its start)."""
+
+    t: float | None = Field(default=None, ge=0.0, le=1e7)
 
 
 class ItemPatch(Strict):

@@ -171,6 +171,23 @@ class AutoLabelsIn(Strict):
         return value
 
 
+class VideoIn(Strict):
+    """How a job samples its videos' frames (unset fields: the server's defaults)."""
+
+    min_interval_s: float | None = Field(default=None, gt=0, le=86_400)
+    max_interval_s: float | None = Field(default=None, gt=0, le=86_400)
+    max_frames: int | None = Field(
+        default=None, ge=1, le=100_000, description="capped at MMSEARCH_MAX_VIDEO_FRAMES"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> VideoIn:
+        low, high = self.min_interval_s, self.max_interval_s
+        if low is not None and high is not None and low > high:
+            raise ValueError("min_interval_s must not exceed max_interval_s")
+        return self
+
+
 class IngestRequest(Strict):
     items: list[IngestItemIn] | None = None
     prefix: str | None = Field(default=None, min_length=1, max_length=2048)
@@ -185,6 +202,9 @@ class IngestRequest(Strict):
         ge=0.0,
         le=1.0,
         description="Skip an item whose nearest neighbour is at least this similar",
+    )
+    video: VideoIn | None = Field(
+        default=None, description="how videos become frames: one per shot and per interval"
     )
 
     @model_validator(mode="after")
@@ -224,6 +244,8 @@ class JobPublic(BaseModel):
     failed: int
     skipped: int
     pending: int
+    videos: int = Field(default=0, description="Of the succeeded items, videos")
+    frames: int = Field(default=0, description="Frames of those videos indexed (points)")
     listing: bool
     message: str | None
     errors: list[JobError]

@@ -71,7 +71,9 @@ def submit_ingest(
     spec = vectors.get_collection(collection).spec  # 404 before any job
     schema = metadata_fields(spec)
     shared = typed_request_metadata(schema, body.metadata)  # 422 before any job
-    options = body.model_dump(include={"auto_labels", "dedup_threshold"}, exclude_none=True)
+    options = body.model_dump(
+        include={"auto_labels", "dedup_threshold", "video"}, exclude_none=True
+    )
     if tenant is not None:
         options["tenant"] = tenant
     if body.prefix is not None:

@@ -14,6 +14,7 @@ from mmsearch.api.schemas.queries import (
     ItemPatch,
     ItemPublic,
     ItemsDelete,
+    VideoSummary,
 )
 from mmsearch.infra.catalog.coerce import coerce_metadata, typed_request_metadata
 from mmsearch.infra.catalog.filters import to_payload_filter
@@ -22,6 +23,7 @@ from mmsearch.infra.catalog.payload import ItemPayload, metadata_update
 from mmsearch.infra.catalog.points import item_point_ids
 from mmsearch.infra.catalog.tenancy import owned, scoped
 from mmsearch.infra.catalog.versions import metadata_fields
+from mmsearch.infra.catalog.videos import frame_ids
 from mmsearch.infra.errors import InvalidRequest, ItemNotFound
 from mmsearch.infra.vectors import IMAGE_VECTOR, CollectionSpec, VectorPoint, VectorStore
 from mmsearch.infra.vectors.filters import CLAUSES
@@ -40,17 +42,29 @@ def find_point(
     return found[0]
 
 
-def _public(point: VectorPoint) -> ItemPublic:
+def _public(vectors: VectorStore, spec: CollectionSpec, point: VectorPoint) -> ItemPublic:
     item = ItemPayload.from_payload(point.payload, point.id)
-    return ItemPublic(**item.public(), vectors=sorted(point.vectors))
+    shown = item.public()
+    if item.video is not None:  # a video: its frames and length, not one frame's place
+        frames = len(frame_ids(vectors, spec.name, item.video.id, item.tenant))
+        shown["video"] = VideoSummary(frames=frames, duration_s=item.video.duration_s)
+    return ItemPublic(**shown, vectors=sorted(point.vectors))
+
+
+def _points_of(vectors: VectorStore, spec: CollectionSpec, point: VectorPoint) -> list[str]:
+    """An item's points: its own, or every frame of a video."""
+    item = ItemPayload.from_payload(point.payload, point.id)
+    if item.video is None:
+        return [point.id]
+    return frame_ids(vectors, spec.name, item.video.id, item.tenant) or [point.id]
 
 
 def get_item(
     vectors: VectorStore, collection: str, item_id: str, tenant: str | None = None
 ) -> ItemPublic:
-    """One item by its external id."""
+    """One item by its external id (a video: with its frame count and duration)."""
     spec = vectors.spec(collection)
-    return _public(find_point(vectors, spec, item_id, tenant))
+    return _public(vectors, spec, find_point(vectors, spec, item_id, tenant))
 
 
 def patch_item(
@@ -75,9 +89,9 @@ def patch_item(
     problem = metadata_problem(metadata, metadata_limits or MetadataLimits())
     if problem is not None:
         raise InvalidRequest(problem, details=[{"field": "metadata", "message": problem}])
-    vectors.set_payload(spec.name, [point.id], metadata_update(metadata))
+    vectors.set_payload(spec.name, _points_of(vectors, spec, point), metadata_update(metadata))
     point.payload.update(metadata_update(metadata))
-    return _public(point)
+    return _public(vectors, spec, point)
 
 
 def delete_item(
@@ -86,7 +100,7 @@ def delete_item(
     """Remove one item; 404 when it does not exist."""
     spec = vectors.spec(collection)
     point = find_point(vectors, spec, item_id, tenant)
-    vectors.delete_points(spec.name, [point.id])
+    vectors.delete_points(spec.name, _points_of(vectors, spec, point))
     return Deleted(deleted=1)
 
 
@@ -111,10 +125,9 @@ def delete_items(
         payload_filter = scoped(chosen, tenant) or {}
         return Deleted(deleted=vectors.delete_by_filter(spec.name, payload_filter))
     ids = item_point_ids(spec, body.ids or [], tenant)
-    found = vectors.retrieve(spec.name, ids)
-    existing = [p.id for p in found if owned(p.payload, tenant)]
-    vectors.delete_points(spec.name, existing)
-    return Deleted(deleted=len(existing))
+    found = [p for p in vectors.retrieve(spec.name, ids) if owned(p.payload, tenant)]
+    vectors.delete_points(spec.name, [i for p in found for i in _points_of(vectors, spec, p)])
+    return Deleted(deleted=len(found))
 
 
 class _Groups:

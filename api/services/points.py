@@ -8,6 +8,7 @@ written here is found by its id exactly as an ingested one.
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -21,10 +22,11 @@ from mmsearch.api.schemas.points import (
 )
 from mmsearch.infra.catalog.coerce import typed_request_metadata
 from mmsearch.infra.catalog.filters import to_payload_filter
-from mmsearch.infra.catalog.payload import ItemPayload
+from mmsearch.infra.catalog.payload import ItemPayload, VideoRef
 from mmsearch.infra.catalog.points import item_point_id
 from mmsearch.infra.catalog.tenancy import scoped
 from mmsearch.infra.catalog.versions import metadata_fields
+from mmsearch.infra.catalog.videos import frame_point_id
 from mmsearch.infra.errors import InvalidRequest, TooLarge
 from mmsearch.infra.vectors import CollectionSpec, VectorPoint, VectorStore
 
@@ -55,7 +57,8 @@ def read_points(
 def _public(point: VectorPoint) -> PointPublic:
     item = ItemPayload.from_payload(point.payload, point.id)
     named = {name: vector.tolist() for name, vector in sorted(point.vectors.items())}
-    return PointPublic(**item.public(), tenant=item.tenant, vectors=named)
+    shown = {**item.public(), "video": asdict(item.video) if item.video else None}
+    return PointPublic(**shown, tenant=item.tenant, vectors=named)
 
 
 def check_point_count(body: dict[str, Any], limit: int) -> None:
@@ -107,11 +110,25 @@ def _point(spec: CollectionSpec, given: PointIn, tenant: str | None) -> VectorPo
         )
     owner = tenant if tenant is not None else given.tenant
     metadata = typed_request_metadata(metadata_fields(spec), given.metadata)
-    payload = ItemPayload(given.uri, given.id, metadata, given.text, owner)
+    frame = None
+    if given.video is not None:
+        if given.video.id != given.id:
+            raise InvalidRequest(
+                "a frame's id is its video's",
+                details=[{"field": "video.id", "message": "not the point's id"}],
+            )
+        where = given.video
+        frame = VideoRef(where.id, where.t, where.duration_s, where.index)
+    payload = ItemPayload(given.uri, given.id, metadata, given.text, owner, frame)
     named: dict[str, np.ndarray] = {
         name: unit_vector(values, spec.dim, name) for name, values in given.vectors.items()
     }
-    return VectorPoint(item_point_id(spec, given.id, owner), named, payload.to_payload())
+    point_id = (
+        frame_point_id(spec, frame.id, frame.t, frame.index, owner)
+        if frame is not None
+        else item_point_id(spec, given.id, owner)
+    )
+    return VectorPoint(point_id, named, payload.to_payload())
 
 
 def unit_vector(values: list[float], dim: int, name: str) -> np.ndarray:

@@ -19,7 +19,7 @@ from mmsearch.api.schemas.queries import (
 from mmsearch.api.server_timing import phase
 from mmsearch.api.services.query import QueryStores, Uploads, query_vector
 from mmsearch.infra.catalog.filters import to_payload_filter
-from mmsearch.infra.catalog.payload import ItemPayload, metadata_key
+from mmsearch.infra.catalog.payload import VIDEO_ID_KEY, ItemPayload, metadata_key
 from mmsearch.infra.catalog.points import item_point_ids
 from mmsearch.infra.catalog.tenancy import scoped
 from mmsearch.infra.errors import InvalidRequest, ItemNotFound
@@ -107,7 +107,7 @@ def _ranked(
         groups = store.search_groups(
             spec.name,
             vector,
-            group_by=metadata_key(body.group_by),
+            group_by=VIDEO_ID_KEY if body.group_by == "video" else metadata_key(body.group_by),
             group_size=body.group_size,
             limit=body.limit,
             using=using,

@@ -2,7 +2,9 @@
 
 A point's payload holds the item's media `uri`, its external `id`, the client's `metadata` (every
 user field lives under `metadata.`, so filters and indexes on user fields never reach the other
-keys), an optional caption `text`, and the `tenant` that owns it when tenants are in use.
+keys), an optional caption `text`, and the `tenant` that owns it when tenants are in use. A frame
+of a video also holds `video`: the video item's id, the frame's time in seconds from the start,
+and the video's duration; every frame carries the video's uri, id, metadata and caption.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ ID_FIELD = "id"
 METADATA_FIELD = "metadata"
 TEXT_FIELD = "text"
 TENANT_FIELD = "tenant"
+VIDEO_FIELD = "video"
+VIDEO_ID_KEY = f"{VIDEO_FIELD}.id"  # the payload path frames of one video share
 
 _METADATA_PREFIX = f"{METADATA_FIELD}."
 FIELD_NAME = re.compile(
@@ -48,6 +52,26 @@ def metadata_update(metadata: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class VideoRef:
+    """Where a frame sits: in video item `id`, `t` seconds from its start."""
+
+    id: str
+    t: float
+    duration_s: float = 0.0
+    index: int = 0  # its place among the video's chosen frames: 0 is the video item's point
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"id": self.id, "t": self.t, "duration_s": self.duration_s, "index": self.index}
+
+    @classmethod
+    def from_payload(cls, raw: Any) -> VideoRef | None:
+        if not isinstance(raw, dict) or "id" not in raw:
+            return None
+        t, duration = float(raw.get("t") or 0.0), float(raw.get("duration_s") or 0.0)
+        return cls(str(raw["id"]), t, duration, int(raw.get("index") or 0))
+
+
+@dataclass(frozen=True)
 class ItemPayload:
     """One item's payload, typed: what an indexed point carries besides its vectors."""
 
@@ -56,9 +80,10 @@ class ItemPayload:
     metadata: dict[str, Any] = field(default_factory=dict)
     text: str | None = None
     tenant: str | None = None
+    video: VideoRef | None = None
 
     def to_payload(self) -> dict[str, Any]:
-        """The payload as stored (no `text` or `tenant` key when there is none)."""
+        """The payload as stored (no `text`, `tenant` or `video` key when there is none)."""
         payload: dict[str, Any] = {
             URI_FIELD: self.uri,
             ID_FIELD: self.id,
@@ -68,6 +93,8 @@ class ItemPayload:
             payload[TEXT_FIELD] = self.text
         if self.tenant is not None:
             payload[TENANT_FIELD] = self.tenant
+        if self.video is not None:
+            payload[VIDEO_FIELD] = self.video.to_payload()
         return payload
 
     @classmethod
@@ -85,11 +112,16 @@ class ItemPayload:
             metadata=dict(payload.get(METADATA_FIELD) or {}),
             text=payload.get(TEXT_FIELD),
             tenant=payload.get(TENANT_FIELD),
+            video=VideoRef.from_payload(payload.get(VIDEO_FIELD)),
         )
 
     def public(self) -> dict[str, Any]:
-        """What clients see of the item: its id, uri, metadata and caption text."""
-        return {"id": self.id, "uri": self.uri, "metadata": self.metadata, "text": self.text}
+        """What clients see of the item: its id, uri, metadata and caption text (and where in
+        its video a frame is)."""
+        shown = {"id": self.id, "uri": self.uri, "metadata": self.metadata, "text": self.text}
+        if self.video is not None:
+            shown["video"] = {"id": self.video.id, "t": self.video.t}
+        return shown
 
     def with_metadata(self, metadata: dict[str, Any]) -> ItemPayload:
         """The same item with other metadata."""

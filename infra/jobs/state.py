@@ -61,6 +61,8 @@ class JobState:
     started_at: float | None = None
     loaded: int = 0  # items of batches in flight fetched and decoded (or refused)
     embedded: int = 0  # of those, items embedded
+    videos: int = 0  # of the succeeded items, videos
+    frames: int = 0  # their frames indexed
 
     @property
     def done(self) -> int:

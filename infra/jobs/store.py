@@ -39,14 +39,18 @@ redis.call('HINCRBY', KEYS[1], 'succeeded', ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'failed', ARGV[3])
 redis.call('HINCRBY', KEYS[1], 'skipped', ARGV[4])
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[5])
-local room = tonumber(ARGV[6]) - redis.call('LLEN', KEYS[3])
-local listed = tonumber(ARGV[7])
-for i = 8, 7 + listed do
+if tonumber(ARGV[6]) > 0 then
+  redis.call('HINCRBY', KEYS[1], 'videos', ARGV[6])
+  redis.call('HINCRBY', KEYS[1], 'frames', ARGV[7])
+end
+local room = tonumber(ARGV[8]) - redis.call('LLEN', KEYS[3])
+local listed = tonumber(ARGV[9])
+for i = 10, 9 + listed do
   if room <= 0 then break end
   redis.call('RPUSH', KEYS[3], ARGV[i])
   room = room - 1
 end
-for i = 8 + listed, #ARGV do
+for i = 10 + listed, #ARGV do
   redis.call('RPUSH', KEYS[4], ARGV[i])
 end
 redis.call('HDEL', KEYS[5], ARGV[1])
@@ -216,8 +220,11 @@ class JobStore:
         succeeded: int,
         failed: list[ItemFailure],
         skipped: Sequence[ItemFailure] = (),
+        videos: int = 0,
+        frames: int = 0,
     ) -> bool:
-        """Count one batch's outcome exactly once; False if it was already counted.
+        """Count one batch's outcome exactly once; False if it was already counted. Of the
+        succeeded items, `videos` were videos, indexed as `frames` frames.
 
         Skipped items (e.g. skipped_duplicate) are listed with the errors but counted apart.
         Every failed item is also kept whole (uncapped) for `POST /v1/jobs/{id}/retry`.
@@ -225,6 +232,7 @@ class JobStore:
         errors = [json.dumps(f.public()) for f in (*failed, *skipped)]
         retryable = [json.dumps({**f.public(), "item": f.item}) for f in failed if f.item]
         args: list[Any] = [batch, succeeded, len(failed), len(skipped), repr(time.time())]
+        args += [videos, frames]
         result = self._complete(
             keys=[*self.keys(job_id), self.progress_key(job_id)],
             args=[*args, self._max_errors, len(errors), *errors, *retryable],
@@ -261,6 +269,8 @@ class JobStore:
             succeeded=succeeded,
             failed=failed,
             skipped=skipped,
+            videos=int(fields.get("videos", 0)),
+            frames=int(fields.get("frames", 0)),
             listing=fields.get("listing") == "1",
             created_at=float(fields["created_at"]),
             updated_at=float(fields["updated_at"]),

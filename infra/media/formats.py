@@ -29,6 +29,8 @@ STILL_EXTENSIONS = frozenset(
     }
 )  # fmt: skip
 IMAGE_EXTENSIONS = STILL_EXTENSIONS | RAW_EXTENSIONS
+VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".qt", ".webm", ".mkv", ".avi", ".3gp"})
+MEDIA_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
 
 # Leading bytes of containers that may hold a camera RAW file: TIFF (DNG, NEF, CR2, ARW, PEF,
 # ...), Canon CR3 (ISO BMFF `crx`), Fujifilm RAF, Olympus ORF, Panasonic RW2, Sigma X3F,

@@ -103,6 +103,8 @@ def _unreadable(data: bytes) -> ItemError:
     if known is not None:
         return ItemError(ItemErrorCode.CORRUPT_IMAGE, f"a damaged or truncated {known} file")
     mime = media_type(data)
+    if mime.startswith("video/"):  # ingest takes it as a video (see video_items)
+        return ItemError(ItemErrorCode.UNSUPPORTED_FORMAT, f"{mime} is a video, not a picture")
     if is_media_type(mime):
         return ItemError(ItemErrorCode.UNSUPPORTED_FORMAT, f"{mime} is not a format mmsearch reads")
     return ItemError(ItemErrorCode.NOT_AN_IMAGE, "not a recognised image format")

@@ -15,7 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from mmsearch.infra.catalog.sources import check_tenant_source
 from mmsearch.infra.errors import ItemError, ItemErrorCode
 from mmsearch.infra.media.files import list_files, read_file
-from mmsearch.infra.media.formats import IMAGE_EXTENSIONS
+from mmsearch.infra.media.formats import MEDIA_EXTENSIONS
 from mmsearch.infra.media.http_fetch import fetch_http
 from mmsearch.infra.media.uris import MediaRef, file_uri, parse_media_uri
 from mmsearch.infra.settings import Settings
@@ -36,9 +36,9 @@ def _client_error(ref: MediaRef, exc: ClientError) -> ItemError:
     return ItemError(ItemErrorCode.FETCH_FAILED, f"S3 error {code or 'unknown'}: {ref.uri}")
 
 
-def is_image_name(name: str) -> bool:
-    """Whether a key or file name has an image extension (used when listing prefixes)."""
-    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+def is_media_name(name: str) -> bool:
+    """Whether a key or file name has an image or video extension (used when listing)."""
+    return os.path.splitext(name)[1].lower() in MEDIA_EXTENSIONS
 
 
 class ObjectStore:
@@ -82,10 +82,10 @@ class ObjectStore:
             )
         return self._s3
 
-    def fetch(self, ref: MediaRef) -> bytes:
-        """The object's bytes; ItemError: not_found, access_denied, not_a_file (file:// only),
-        too_large, fetch_failed."""
-        limit = self._settings.max_image_bytes
+    def fetch(self, ref: MediaRef, limit: int | None = None) -> bytes:
+        """The object's bytes, at most `limit` (the image limit unless given); ItemError:
+        not_found, access_denied, not_a_file (file:// only), too_large, fetch_failed."""
+        limit = limit if limit is not None else self._settings.max_image_bytes
         if ref.scheme == "file":
             return read_file(ref, limit, self._settings.fetch_timeout_s)
         if ref.scheme in {"http", "https"}:
@@ -117,7 +117,7 @@ class ObjectStore:
         if prefix.scheme == "s3":
             listed = self._list_s3(prefix)
         else:
-            listed = list_files(prefix, is_image_name, lambda path: self._may_read(path, tenant))
+            listed = list_files(prefix, is_media_name, lambda path: self._may_read(path, tenant))
         for count, uri in enumerate(listed):
             if count >= limit:
                 raise ItemError(ItemErrorCode.TOO_LARGE, f"prefix holds more than {limit} images")
@@ -137,7 +137,7 @@ class ObjectStore:
             for page in paginator.paginate(Bucket=prefix.bucket, Prefix=prefix.path):
                 for obj in page.get("Contents", []):
                     key = obj["Key"]
-                    if not key.endswith("/") and is_image_name(key):
+                    if not key.endswith("/") and is_media_name(key):
                         yield f"s3://{prefix.bucket}/{key}"
         except ClientError as exc:
             raise _client_error(prefix, exc) from exc

@@ -26,6 +26,7 @@ def platform(
         max_items_per_request="5000",
         max_request_bytes=str(4 * 1024 * 1024),
         max_image_bytes=str(8 * 1024 * 1024),
+        max_video_duration_s="60",
     )
     running = Platform(env, data_dir / "standalone.log")
     yield running

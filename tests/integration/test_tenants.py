@@ -254,3 +254,27 @@ def test_points_are_read_and_written_within_the_own_tenant(
     assert [p["tenant"] for p in c["b"].ok("GET", written)["data"]] == ["globex"]
     item = c["a"].ok("GET", f"/v1/collections/{target}/items/{point['id']}")
     assert (item["uri"], item["vectors"]) == (point["uri"], ["image"])
+
+
+def test_media_is_served_to_its_tenant_and_through_signed_links(tenants: dict[str, Any]) -> None:
+    c, name, platform = tenants["clients"], tenants["name"], tenants["platform"]
+    photo = tenants["photos"][3].data  # tenant a's x3
+    media = f"/v1/collections/{name}/media/x3"
+    whole = c["a"]("GET", media)
+    assert whole.status_code == 200 and whole.content == photo
+    part = platform.request("GET", media, headers={**c["a"].headers, "Range": "bytes=10-109"})
+    assert part.status_code == 206 and part.content == photo[10:110]
+    assert part.headers["Content-Range"] == f"bytes 10-109/{len(photo)}"
+    assert c["b"]("GET", media).content != photo  # b's own x3 does not exist: 404
+    assert c["b"]("GET", media).status_code == 404
+    assert platform.request("GET", media).status_code == 401  # no key, no link
+    links = f"/v1/collections/{name}/media-links"
+    assert c["b"]("POST", links, json={"id": "x3"}).status_code == 404
+    link = c["a-read"].ok("POST", links, json={"id": "x3"})
+    assert link["expires_at"] > time.time() + 3000
+    opened = platform.request("GET", link["url"], headers={"Range": "bytes=-20"})
+    assert opened.status_code == 206 and opened.content == photo[-20:]
+    forged = link["url"].replace("tenant=acme", "tenant=globex")
+    assert platform.request("GET", forged).status_code == 401
+    elsewhere = link["url"].replace("/media/x3", "/media/x0")  # a's x0: not what was signed
+    assert platform.request("GET", elsewhere).status_code == 401

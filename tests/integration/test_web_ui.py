@@ -142,3 +142,57 @@ def test_search_page_shows_the_api_ranking_with_thumbnails(
         ),
     )
     browser.save_screenshot(str(ARTIFACTS / "ui-jobs.png"))
+
+
+def test_videos_show_their_best_moments_and_play_from_one(
+    platform: Platform, browser: Any, s3_client: Any, tiny_model: str
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from mmsearch.infra.testing.photos import decode
+    from mmsearch.infra.testing.videos import scenes_video
+
+    pictures = [decode(p.data) for p in generated_photos(3)]
+    bucket = upload_bucket(s3_client, [], label="ui-video")
+    s3_client.put_object(
+        Bucket=bucket, Key="walk.webm", Body=scenes_video(pictures, seconds=2.0, kind="webm")
+    )
+    name = new_collection(platform, "ui-video", tiny_model)
+    job = platform.wait_job(
+        platform.ingest(name, {"items": [{"uri": f"s3://{bucket}/walk.webm", "id": "walk"}]})
+    )
+    assert job["frames"] == 3
+    want = platform.search(
+        name, {"text": "a walk", "limit": 24, "group_by": "video", "group_size": 4}
+    )["groups"]
+    browser.get(f"{platform.base}/")
+    wait_for(
+        browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"#collection option[value='{name}']")
+    )
+    Select(browser.find_element(By.ID, "collection")).select_by_value(name)
+    browser.find_element(By.ID, "by-video").click()
+    search_from_the_page(browser, "a walk")
+    script = """
+      const row = document.querySelector('#results .video-group');
+      const cards = row ? [...row.querySelectorAll('.card')] : [];
+      const ready = cards.length && cards.every(c => c.querySelector('img').naturalWidth > 0);
+      const times = cards.map(c => c.querySelector('.moment').dataset.t);
+      return ready ? [row.dataset.id, times] : null;"""
+    key, times = wait_for(browser, lambda d: d.execute_script(script))
+    assert key == "walk" and [float(t) for t in times] == [
+        hit["video"]["t"] for hit in want[0]["results"]
+    ]
+    moment = float(times[0])
+    browser.find_element(By.CSS_SELECTOR, "#results .moment").click()
+    playing = wait_for(
+        browser,
+        lambda d: d.execute_script(
+            "const v = document.getElementById('video');"
+            "return v.readyState >= 1 && !document.getElementById('player').hidden"
+            " ? v.currentTime : null"
+        ),
+    )
+    assert abs(playing - moment) < 1.0
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "ui-video.png"))

@@ -10,7 +10,7 @@ from PIL import Image
 
 from mmsearch.infra.errors import ItemError
 from mmsearch.infra.media.images import decode_image
-from mmsearch.infra.media.storage import is_image_name
+from mmsearch.infra.media.storage import is_media_name
 from tests.fixtures.camera_raw import dng
 from tests.fixtures.formats import STILLS, UNREADABLE, broken_dng, picture
 
@@ -79,6 +79,6 @@ def test_damaged_files_of_formats_it_reads_are_corrupt() -> None:
 
 
 def test_prefix_listings_take_every_format_it_reads() -> None:
-    for name in [*STILLS, "x.CR2", "x.nef", "x.ARW", "x.cr3", "x.HIF", "x.jpeg"]:
-        assert is_image_name(f"folder/{name}"), name
-    assert not is_image_name("folder/notes.pdf") and not is_image_name("folder/a.xmp")
+    for name in [*STILLS, "x.CR2", "x.nef", "x.ARW", "x.cr3", "x.HIF", "x.jpeg", "x.MP4", "x.mov"]:
+        assert is_media_name(f"folder/{name}"), name
+    assert not is_media_name("folder/notes.pdf") and not is_media_name("folder/a.xmp")

@@ -41,8 +41,9 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.asarray((a * b).sum(axis=1))
 
 
-@pytest.mark.parametrize("runtime", ["onnx", "openvino"])
-@pytest.mark.parametrize("name", TINY)
+@pytest.mark.parametrize(
+    ("name", "runtime"), [(TINY[0], "openvino"), (TINY[1], "onnx")], ids=["clip", "siglip"]
+)
 def test_exported_vectors_equal_torch(name: str, runtime: str, export_root: Path) -> None:
     torch_encoder = get_encoder(name)
     assert isinstance(torch_encoder, HFEncoder)
@@ -84,14 +85,14 @@ def test_tokens_and_pooling_of_the_export(name: str, export_root: Path) -> None:
     assert config["made_with"]["transformers"] != "-"
 
 
-def _load(name: str, root: Path, load_torch: Any) -> ExportedEncoder:
+def _load(name: str, root: Path, load_torch: Any, text_only: bool = False) -> ExportedEncoder:
     return load_exported(
         parse_model_name(name),
         runtime="onnx",
         precision="fp32",
         device="cpu",
         root=root,
-        text_only=False,
+        text_only=text_only,
         load_torch=load_torch,
     )
 
@@ -119,12 +120,11 @@ def test_a_saved_model_folder_is_exported_once_and_named_by_its_files(tmp_path: 
     ref = parse_model_name(name)
     moved = export_folder(ref, tmp_path / "exports")
     assert moved != first
-    want = other.embed_images(_images())
     fresh = _load(
-        name, tmp_path / "exports", lambda text_only: HFEncoder(ref, "cpu", None, text_only)
+        name, tmp_path / "exports", lambda text_only: HFEncoder(ref, "cpu", None, text_only), True
     )
     assert fresh.folder == moved
-    assert _cosines(fresh.embed_images(_images()), want).min() >= FIDELITY
+    assert _cosines(fresh.embed_texts(TEXTS), other.embed_texts(TEXTS)).min() >= FIDELITY
 
 
 def test_an_image_processor_it_cannot_run_refuses_the_image_tower_only(tmp_path: Path) -> None:
@@ -145,13 +145,11 @@ def test_an_image_processor_it_cannot_run_refuses_the_image_tower_only(tmp_path:
 
 
 def test_int8_of_an_hf_export(tmp_path: Path) -> None:
+    """(The image tower's int8 is the same code for every backend: test_exported.py.)"""
     runtime = EncoderRuntime("onnx", "int8", tmp_path)
-    encoder = get_encoder("hf:tiny-siglip/random:7", runtime=runtime)
+    encoder = get_encoder("hf:tiny-siglip/random:7", runtime=runtime, text_only=True)
     assert isinstance(encoder, ExportedEncoder)
     report = json.loads((encoder.folder / "int8.json").read_text())
-    assert {"textual", "visual"} <= set(report)
+    assert "textual" in report and report["textual"]["cosine_mean"] > 0.95
     torch_encoder = get_encoder("hf:tiny-siglip/random:7")
-    images = _images()
-    want = torch_encoder.embed_images(images)
-    assert _cosines(encoder.embed_images(images), want).mean() > 0.95
     assert _cosines(encoder.embed_texts(TEXTS), torch_encoder.embed_texts(TEXTS)).mean() > 0.95

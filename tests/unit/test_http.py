@@ -105,6 +105,8 @@ EXPECTED_SCOPES = {
     ("POST", "/v1/classify"): "read",
     ("GET", "/v1/collections/{name}/items/{item_id}"): "read",
     ("GET", "/v1/collections/{name}/thumbnails/{item_id}"): "read",
+    ("GET", "/v1/collections/{name}/media/{item_id}"): "read",
+    ("POST", "/v1/collections/{name}/media-links"): "read",
     ("PATCH", "/v1/collections/{name}/items/{item_id}"): "write",
     ("DELETE", "/v1/collections/{name}/items/{item_id}"): "write",
     ("POST", "/v1/collections/{name}/items:delete"): "write",

@@ -1,5 +1,5 @@
-// The mmsearch web page: search a collection by text, by image or both, with metadata filters;
-// follow ingest jobs. It only calls the public HTTP API, with the key the user enters.
+// The mmsearch web page: search a collection by text, by image or both, with metadata filters
+// (videos: their best moments, played from the moment); follow ingest jobs. It only calls the public HTTP API, with the key the user enters.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -95,6 +95,8 @@ async function search(event) {
   localStorage.setItem("mmsearch-collection", collection);
   const text = $("query").value.trim();
   const request = { limit: Number($("limit").value) || 24, filter: filterJson() };
+  const byVideo = $("by-video").checked;
+  if (byVideo) Object.assign(request, { group_by: "video", group_size: 4 });
   if (state.image && text) request.query = [{ text, weight: 1 }, { image: { upload: "image" }, weight: 1 }];
   else if (state.image) request.image = { upload: "image" };
   else if (text) request.text = text;
@@ -108,39 +110,96 @@ async function search(event) {
   say("Searching…");
   try {
     const found = await api("POST", `/v1/collections/${encodeURIComponent(collection)}/search`, body);
-    render(collection, found.results);
-    say(`${found.results.length} results in ${found.took_ms.toFixed(1)} ms`);
+    if (byVideo) {
+      renderGroups(collection, found.groups || []);
+      say(`${(found.groups || []).length} videos in ${found.took_ms.toFixed(1)} ms`);
+    } else {
+      render(collection, found.results);
+      say(`${found.results.length} results in ${found.took_ms.toFixed(1)} ms`);
+    }
   } catch (error) {
     say(error.message, true);
   }
 }
 
-function render(collection, hits) {
+function clearThumbnails() {
   state.thumbnails.forEach((url) => URL.revokeObjectURL(url));
   state.thumbnails = [];
-  const cards = hits.map((hit) => {
-    const card = document.createElement("figure");
-    card.className = "card";
-    card.dataset.id = hit.id;
-    const img = document.createElement("img");
-    img.alt = hit.id;
-    thumbnail(collection, hit.id, img);
-    const meta = document.createElement("figcaption");
-    meta.className = "meta";
-    const score = Object.assign(document.createElement("span"), { className: "score", textContent: hit.score.toFixed(4) });
-    const id = Object.assign(document.createElement("div"), { className: "id", textContent: hit.id });
-    const details = Object.assign(document.createElement("pre"), {
-      textContent: [hit.text, Object.keys(hit.metadata).length ? JSON.stringify(hit.metadata) : ""].filter(Boolean).join("\n"),
-    });
-    meta.append(score, id, details);
-    card.append(img, meta);
-    return card;
-  });
-  $("results").replaceChildren(...cards);
 }
 
-async function thumbnail(collection, id, img) {
-  const path = `/v1/collections/${encodeURIComponent(collection)}/thumbnails/${id.split("/").map(encodeURIComponent).join("/")}`;
+// "1:02.5": a moment's time, as the results show it.
+function clock(t) {
+  const minutes = Math.floor(t / 60);
+  const seconds = (t - minutes * 60).toFixed(1).padStart(4, "0");
+  return `${minutes}:${seconds}`;
+}
+
+function card(collection, hit) {
+  const figure = document.createElement("figure");
+  figure.className = "card";
+  figure.dataset.id = hit.id;
+  const img = document.createElement("img");
+  img.alt = hit.id;
+  thumbnail(collection, hit.id, img, hit.video ? hit.video.t : undefined);
+  const meta = document.createElement("figcaption");
+  meta.className = "meta";
+  const score = Object.assign(document.createElement("span"), { className: "score", textContent: hit.score.toFixed(4) });
+  const id = Object.assign(document.createElement("div"), { className: "id", textContent: hit.id });
+  const details = Object.assign(document.createElement("pre"), {
+    textContent: [hit.text, Object.keys(hit.metadata).length ? JSON.stringify(hit.metadata) : ""].filter(Boolean).join("\n"),
+  });
+  meta.append(score, id, details);
+  if (hit.video) {
+    const play = Object.assign(document.createElement("button"), {
+      type: "button", className: "moment", textContent: `▶ ${clock(hit.video.t)}`,
+    });
+    play.dataset.t = String(hit.video.t);
+    play.onclick = () => playAt(collection, hit.video.id, hit.video.t);
+    meta.append(play);
+  }
+  figure.append(img, meta);
+  return figure;
+}
+
+function render(collection, hits) {
+  clearThumbnails();
+  $("results").replaceChildren(...hits.map((hit) => card(collection, hit)));
+}
+
+// One row per video: its best moments, each with its time.
+function renderGroups(collection, groups) {
+  clearThumbnails();
+  const rows = groups.map((group) => {
+    const row = document.createElement("section");
+    row.className = "video-group";
+    row.dataset.id = String(group.key);
+    const title = Object.assign(document.createElement("h3"), { textContent: String(group.key) });
+    const moments = document.createElement("div");
+    moments.className = "grid";
+    moments.append(...group.results.map((hit) => card(collection, hit)));
+    row.append(title, moments);
+    return row;
+  });
+  $("results").replaceChildren(...rows);
+}
+
+// Players send no key: ask the API for a signed link to the video, and start at the moment.
+async function playAt(collection, id, t) {
+  try {
+    const link = await api("POST", `/v1/collections/${encodeURIComponent(collection)}/media-links`, { id });
+    const video = $("video");
+    video.src = `${link.url}#t=${t}`;
+    $("player-label").textContent = `${id} from ${clock(t)}`;
+    $("player").hidden = false;
+    video.play().catch(() => {});
+  } catch (error) {
+    say(error.message, true);
+  }
+}
+
+async function thumbnail(collection, id, img, t) {
+  const at = t === undefined ? "" : `?t=${t}`;
+  const path = `/v1/collections/${encodeURIComponent(collection)}/thumbnails/${id.split("/").map(encodeURIComponent).join("/")}${at}`;
   try {
     const response = await fetch(path, { headers: headers() });
     if (!response.ok) return;
@@ -203,6 +262,11 @@ function init() {
   $("search-form").onsubmit = search;
   $("collection").onchange = noticeRandomWeights;
   $("add-filter").onclick = () => addFilterRow();
+  $("player-close").onclick = () => {
+    $("video").pause();
+    $("video").removeAttribute("src");
+    $("player").hidden = true;
+  };
   const drop = $("drop");
   drop.onclick = (e) => {
     if (state.image) { e.preventDefault(); setImage(null); }

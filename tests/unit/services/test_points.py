@@ -103,3 +103,44 @@ def test_a_nearly_unit_vector_is_normalised_and_a_unit_one_kept_exactly() -> Non
     assert near.dtype == np.float32 and abs(float(np.linalg.norm(near)) - 1) < 1e-6
     exact = np.asarray([0.6, 0.8], dtype=np.float32)
     assert np.array_equal(unit_vector(exact.tolist(), 2, "image"), exact)
+
+
+def test_video_frames_go_through_the_points_as_one_video(
+    vectors: EdgeVectorStore, photos: CollectionSpec, make_collection: MakeCollection
+) -> None:
+    """Frames written with their place in the video are one video item where they land."""
+    from mmsearch.api.services.items import delete_item, get_item
+
+    unit = np.zeros(photos.dim, dtype=np.float32)
+    frames = []
+    for index, t in enumerate([0.0, 2.0, 4.5]):
+        unit[:] = 0
+        unit[index] = 1.0
+        frames.append(
+            {
+                "id": "walk",
+                "uri": "s3://b/walk.mp4",
+                "vectors": {"image": unit.tolist()},
+                "video": {"id": "walk", "t": t, "duration_s": 6.0, "index": index},
+            }
+        )
+    write_points(vectors, "photos", PointsUpsert.model_validate({"points": frames}))
+    assert vectors.count("photos") == 3
+    assert get_item(vectors, "photos", "walk").video.frames == 3  # type: ignore[union-attr]
+    page = read_points(vectors, "photos", with_vectors=False)
+    assert sorted((p.video.t, p.video.index) for p in page.data if p.video) == [
+        (0.0, 0),
+        (2.0, 1),
+        (4.5, 2),
+    ]
+    copy = make_collection("copy")
+    body = {
+        "points": [p.model_dump(exclude_none=True) for p in read_points(vectors, "photos").data]
+    }
+    write_points(vectors, "copy", PointsUpsert.model_validate(body))
+    assert vectors.count(copy.name) == 3
+    assert delete_item(vectors, "copy", "walk").deleted == 1 and vectors.count("copy") == 0
+    bad = {**frames[0], "video": {"id": "another", "t": 0.0}}
+    with pytest.raises(InvalidRequest) as caught:
+        write_points(vectors, "photos", PointsUpsert.model_validate({"points": [bad]}))
+    assert caught.value.details == [{"field": "points.0.video.id", "message": "not the point's id"}]

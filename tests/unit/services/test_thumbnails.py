@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,8 @@ from PIL import Image
 from mmsearch.api.services.thumbnails import THUMBNAIL_SIDE, thumbnail
 from mmsearch.infra.errors import ItemError, ItemNotFound
 from mmsearch.infra.media.storage import ObjectStore
+from mmsearch.infra.media.video import VideoLimits
+from mmsearch.infra.media.video_items import DEFAULT_POLICY
 from mmsearch.infra.vectors import EdgeVectorStore
 from tests.unit.services.conftest import AddPhotos
 
@@ -27,8 +30,9 @@ def pixels(vectors: EdgeVectorStore, objects: ObjectStore) -> Thumbnail:
     """An item's thumbnail from the service, checked to be a JPEG, as an RGB array."""
 
     def call(item_id: str, tenant: str | None = None, max_pixels: int = LIMIT) -> np.ndarray:
+        policy = replace(DEFAULT_POLICY, limits=VideoLimits(max_pixels=max_pixels))
         jpeg = Image.open(
-            io.BytesIO(thumbnail(vectors, objects, max_pixels, "photos", item_id, tenant))
+            io.BytesIO(thumbnail(vectors, objects, policy, "photos", item_id, tenant))
         )
         assert jpeg.format == "JPEG"
         return np.asarray(jpeg.convert("RGB"), dtype=np.float32)

@@ -67,36 +67,40 @@ class MediaLoader:
         fetch threads, sampled by `video`, the job's options). Images come in order, videos
         after them, so a long video holds no image of the batch back."""
         refs: list[MediaRef] = []
-        parsed: list[MediaRef | ItemFailure | Future[Loaded]] = []
+        parsed: list[tuple[IngestItem, MediaRef | ItemFailure, bool]] = []
         options = self.video.options(video)
         prepare = self._prepare(encoder)
         for item in items:
             try:
                 ref = self.objects.parse(item.uri, tenant=item.tenant)
             except ItemError as exc:
-                parsed.append(item_failure(item, exc.code, exc.message))
+                parsed.append((item, item_failure(item, exc.code, exc.message), False))
                 continue
-            if is_video_name(item.uri):
-                parsed.append(self._video(ref, prepare, options))
-            else:
+            is_video = is_video_name(item.uri)
+            parsed.append((item, ref, is_video))
+            if not is_video:
                 refs.append(ref)
-                parsed.append(ref)
-        loaded = self._load(encoder, refs)
-        videos: list[tuple[IngestItem, Future[Loaded]]] = []
-        for item, entry in zip(items, parsed, strict=True):
-            if isinstance(entry, ItemFailure):
-                yield item, None, entry
-                continue
-            if isinstance(entry, Future):  # after the images: a long video holds none up
-                videos.append((item, entry))
-                continue
-            got = next(loaded)
-            if is_video_refusal(got):  # a video by its content
-                videos.append((item, self._video(entry, prepare, options)))
-                continue
-            yield item, *_outcome(item, got)
-        for item, future in videos:
-            yield item, *_outcome(item, future.result())
+        loaded = self._load(encoder, refs)  # images first in the fetch threads' queue
+        videos = [
+            (item, self._video(ref, prepare, options))
+            for item, ref, is_video in parsed
+            if is_video and isinstance(ref, MediaRef)
+        ]
+        try:
+            for item, entry, is_video in parsed:
+                if isinstance(entry, ItemFailure):
+                    yield item, None, entry
+                elif not is_video:
+                    got = next(loaded)
+                    if is_video_refusal(got):  # a video by its content
+                        videos.append((item, self._video(entry, prepare, options)))
+                    else:
+                        yield item, *_outcome(item, got)
+            for item, future in videos:  # after the images: a long video holds none up
+                yield item, *_outcome(item, future.result())
+        finally:
+            for _, future in videos:
+                future.cancel()  # the consumer stopped early: no video decoded for nothing
 
     def _prepare(self, encoder: Encoder) -> Prepare:
         prep = encoder.image_prep

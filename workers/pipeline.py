@@ -11,6 +11,7 @@ import numpy as np
 
 from mmsearch.encoders import Encoder, EncoderLoader, ModelUnavailable
 from mmsearch.encoders.zero_shot import top_labels
+from mmsearch.infra.catalog.payload import VIDEO_FIELD
 from mmsearch.infra.catalog.versions import is_same_collection
 from mmsearch.infra.catalog.videos import frames_filter
 from mmsearch.infra.errors import CollectionNotFound, ItemErrorCode
@@ -86,9 +87,10 @@ def embed_and_upsert(
         )
         skipped = {rows[row]: other for row, other in found.items()}
     text_of = dict(zip(captioned, texts, strict=True))
+    superseded = earlier_takes(kept)
     points = []
     for row, item in enumerate(kept):
-        if row in skipped:
+        if row in skipped or row in superseded:
             continue
         named = {IMAGE_VECTOR: embedded[row]}
         if row in text_of:
@@ -97,14 +99,15 @@ def embed_and_upsert(
         if labels is not None and auto is not None:
             payload = payload.with_metadata({**item.metadata, auto.field: labels[row]})
         points.append(VectorPoint(id=ids[row], vectors=named, payload=payload.to_payload()))
+    written = [kept[row] for row in range(len(kept)) if row not in skipped]
     try:
         if points:
             # Checked again just before writing: the collection may have been deleted and made
             # again under its name while the batch was fetched and embedded.
             if vectors.spec(spec.name).incarnation != spec.incarnation:
                 raise CollectionNotFound(f"collection {spec.name!r} was deleted meanwhile")
-            drop_earlier_frames(vectors, spec.name, kept)
             vectors.upsert(spec.name, points)
+            drop_stale_frames(vectors, spec.name, written, [point.id for point in points])
     except CollectionNotFound:
         raise
     except Exception as exc:
@@ -113,25 +116,42 @@ def embed_and_upsert(
         item_failure(kept[row], ItemErrorCode.SKIPPED_DUPLICATE, f"near-duplicate of {other!r}")
         for row, other in sorted(skipped.items())
     ]
-    written = [kept[row] for row in range(len(kept)) if row not in skipped]
     return BatchOutcome(
         succeeded=sum(1 for item in written if is_whole(item)),
         failures=failures,
         skipped=duplicates,
         videos=sum(1 for item in written if item.video is not None and is_whole(item)),
-        frames=sum(1 for item in written if item.video is not None),
+        frames=sum(1 for point in points if point.payload.get(VIDEO_FIELD) is not None),
     )
 
 
-def drop_earlier_frames(vectors: VectorStore, collection: str, kept: Sequence[IngestItem]) -> None:
-    """Delete the frames an earlier ingest of the batch's videos left (another sampling, or a
-    changed video, gives other frames); the new ones are written right after."""
+def earlier_takes(kept: Sequence[IngestItem]) -> set[int]:
+    """Rows of a video that a later item of the same id in the batch replaces (its frames are
+    not written, so the video is one take, not a mix of two); the item still counts."""
+    last: dict[tuple[str | None, str], int] = {}
+    for row, item in enumerate(kept):
+        if item.video is not None and item.video.index == 0:
+            last[(item.tenant, item.external_id)] = row
+    return {
+        row
+        for row, item in enumerate(kept)
+        if item.video is not None and row < last[(item.tenant, item.external_id)]
+    }
+
+
+def drop_stale_frames(
+    vectors: VectorStore, collection: str, written: Sequence[IngestItem], ids: Sequence[str]
+) -> None:
+    """Delete the video frames an earlier ingest of the written items' ids left that this one
+    did not write again (another sampling, a changed video, or a video now an image), after
+    the new points are in: a failure between the two leaves extra frames, never none."""
     by_tenant: dict[str | None, set[str]] = {}
-    for item in kept:
-        if item.video is not None:
-            by_tenant.setdefault(item.tenant, set()).add(item.external_id)
-    for tenant, video_ids in by_tenant.items():
-        vectors.delete_by_filter(collection, frames_filter(video_ids, tenant))
+    for item in written:
+        by_tenant.setdefault(item.tenant, set()).add(item.external_id)
+    for tenant, item_ids in by_tenant.items():
+        stale = frames_filter(item_ids, tenant)
+        stale["must_not"] = [{"has_id": list(ids)}]
+        vectors.delete_by_filter(collection, stale)
 
 
 def run_batch(

@@ -207,7 +207,7 @@ class ClassifyResponse(BaseModel):
     labels: list[LabelScore]
 
 
-class ItemPublic(OmitsUnset):
+class ItemPublic(BaseModel):
     id: str
     uri: str
     metadata: dict[str, Any]

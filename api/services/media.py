@@ -28,6 +28,10 @@ from mmsearch.infra.media.storage import ObjectStore
 from mmsearch.infra.vectors import VectorStore
 
 _CHUNK = 1 << 20
+DOWNLOAD = "application/octet-stream"
+INLINE_PICTURES = frozenset(
+    {"image/jpeg", "image/png", "image/gif", "image/webp", "image/avif", "image/bmp"}
+)
 MEDIA_LINKS_EXTENSION = "mmsearch.media_links"  # the app's LinkSigner
 
 
@@ -68,7 +72,8 @@ class LinkSigner:
             raise Unauthorized("a valid API key or media link is required") from None
         tenant = args.get("tenant") or None
         good = self._mac(collection, item_id, tenant, expires)
-        if not hmac.compare_digest(good, args.get("sig", "")) or expires < time.time():
+        given = args.get("sig", "").encode("utf-8", "replace")
+        if not hmac.compare_digest(good.encode(), given) or expires < time.time():
             raise Unauthorized("this media link is not valid (altered or expired)")
         return tenant
 
@@ -85,8 +90,8 @@ def serve_media(
     spec = vectors.spec(collection)
     item = ItemPayload.from_payload(find_point(vectors, spec, item_id, tenant).payload)
     try:
-        ref = objects.parse(item.uri)
-        mimetype = mimetypes.guess_type(ref.path)[0] or "application/octet-stream"
+        ref = objects.parse(item.uri, tenant=item.tenant)  # within its tenant's sources
+        mimetype = _playable(ref.path)
         if ref.scheme == "file":
             response = send_file(ref.path, mimetype=mimetype, conditional=True)
         elif ref.scheme == "s3":
@@ -102,7 +107,21 @@ def serve_media(
         raise ItemNotFound(f"the media of {item_id!r} is gone", code="media_not_found") from exc
     response.headers["Accept-Ranges"] = "bytes"
     response.headers["Cache-Control"] = "private, max-age=3600"
+    # Whatever the file holds, it runs nothing in the page's origin.
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    if mimetype == DOWNLOAD:
+        response.headers["Content-Disposition"] = "attachment"
     return response
+
+
+def _playable(path: str) -> str:
+    """The type a file is served as: a video or a raster picture by its name, else a download
+    (never one a browser would run, such as HTML or SVG)."""
+    guessed = mimetypes.guess_type(path)[0] or ""
+    if guessed.startswith("video/") or (guessed in INLINE_PICTURES):
+        return guessed
+    return DOWNLOAD
 
 
 def _s3_range(objects: ObjectStore, bucket: str, key: str, mimetype: str) -> Response:

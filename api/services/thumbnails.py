@@ -34,7 +34,7 @@ def thumbnail(
     item = ItemPayload.from_payload(point.payload)
     limit = policy.max_bytes if item.video is not None else None
     try:
-        data = objects.fetch(objects.parse(item.uri), limit=limit)
+        data = objects.fetch(objects.parse(item.uri, tenant=item.tenant), limit=limit)
     except ItemError as exc:
         if exc.code == ItemErrorCode.NOT_FOUND:
             raise ItemNotFound(f"the image of {item_id!r} is gone", code="image_not_found") from exc

@@ -14,7 +14,12 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from mmsearch.infra.catalog.payload import TENANT_FIELD, metadata_field, metadata_key
+from mmsearch.infra.catalog.payload import (
+    TENANT_FIELD,
+    VIDEO_ID_KEY,
+    metadata_field,
+    metadata_key,
+)
 from mmsearch.infra.catalog.points import id_namespace
 from mmsearch.infra.vectors.types import CollectionSpec, FieldType, IndexConfig
 
@@ -53,6 +58,7 @@ def first_version(
     """Version 1 of a new collection indexing metadata `fields`; ids derive from its name."""
     payload_schema = {metadata_key(name): kind for name, kind in fields.items()}
     payload_schema[TENANT_FIELD] = FieldType.KEYWORD  # the tenant index: one group per tenant
+    payload_schema[VIDEO_ID_KEY] = FieldType.KEYWORD  # a video's frames, found together
     spec = CollectionSpec(version_name(public, 1), dim, model, payload_schema, index)
     return replace(
         spec, public_name=public, version=1, id_namespace=public, incarnation=new_incarnation()

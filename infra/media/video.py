@@ -222,7 +222,10 @@ def _duration(container: Any, stream: Any) -> float:
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
-        return float(container.duration) / 1_000_000
+        seconds = float(container.duration) / 1_000_000
+        if "matroska" in str(container.format.name) and container.start_time:
+            seconds -= float(container.start_time) / 1_000_000  # its demuxer counts from 0
+        return max(0.0, seconds)
     return 0.0
 
 

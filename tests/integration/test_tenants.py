@@ -278,3 +278,32 @@ def test_media_is_served_to_its_tenant_and_through_signed_links(tenants: dict[st
     assert platform.request("GET", forged).status_code == 401
     elsewhere = link["url"].replace("/media/x3", "/media/x0")  # a's x0: not what was signed
     assert platform.request("GET", elsewhere).status_code == 401
+
+
+def test_media_never_runs_in_the_page_nor_leaves_the_tenants_sources(
+    tenants: dict[str, Any],
+) -> None:
+    c, name, root, bucket = (tenants[k] for k in ("clients", "name", "root", "bucket"))
+    (root / "acme" / "page.html").write_text("<script>alert(localStorage)</script>")
+    dim = c["admin"].ok("GET", f"/v1/collections/{name}")["dim"]
+    unit = [1.0] + [0.0] * (dim - 1)
+
+    def point(item_id: str, uri: str) -> dict[str, Any]:
+        return {"id": item_id, "uri": uri, "vectors": {"image": unit}}
+
+    points = f"/v1/collections/{name}/points"
+    c["a"].ok("POST", points, json={"points": [point("page", f"file://{root}/acme/page.html")]})
+    served = c["a"]("GET", f"/v1/collections/{name}/media/page")
+    assert served.status_code == 200
+    assert served.headers["Content-Type"] == "application/octet-stream"
+    assert served.headers["Content-Disposition"] == "attachment"
+    assert served.headers["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in served.headers["Content-Security-Policy"]
+    # A point written by tenant b naming a's object: its media is refused, not served.
+    stolen = point("stolen", f"s3://{bucket}/acme/{tenants['photos'][0].name}")
+    c["b"].ok("POST", points, json={"points": [stolen]})
+    for kind in ("media", "thumbnails"):
+        refused = c["b"]("GET", f"/v1/collections/{name}/{kind}/stolen")
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "forbidden_uri"
+    for who, item in (("a", "page"), ("b", "stolen")):
+        c[who].ok("POST", f"/v1/collections/{name}/items:delete", json={"ids": [item]})

@@ -134,13 +134,8 @@ def test_search_page_shows_the_api_ranking_with_thumbnails(
     )
 
     browser.get(f"{platform.base}/#jobs")
-    wait_for(
-        browser,
-        lambda d: any(
-            row.get_attribute("data-id") == job_id
-            for row in d.find_elements(By.CSS_SELECTOR, "tr.job")
-        ),
-    )
+    listed = "return [...document.querySelectorAll('tr.job')].map(r => r.dataset.id)"
+    wait_for(browser, lambda d: job_id in d.execute_script(listed))  # rows redrawn each second
     browser.save_screenshot(str(ARTIFACTS / "ui-jobs.png"))
 
 

@@ -27,6 +27,7 @@ def app(tmp_path: Path) -> Flask:
         ("items", "PATCH", "patch_item"),
         ("items", "DELETE", "delete_item"),
         ("thumbnails", "GET", "thumbnail"),
+        ("media", "GET", "media"),
     ],
 )
 def test_an_id_routes_to_its_item(

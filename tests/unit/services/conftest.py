@@ -75,6 +75,7 @@ def settings(tmp_path: Path, redis_url: str, file_root: Path) -> Settings:
         models=[OTHER_MODEL],
         batch_size=2,
         max_items_per_request=5,
+        tenant_sources={tenant: [f"file://{file_root}/"] for tenant in ("a", "b")},
     )
 
 

@@ -61,7 +61,8 @@ def test_version_names() -> None:
 def test_first_and_next_versions() -> None:
     fields = {"album": FieldType.KEYWORD}
     v1 = first_version("photos", 512, "a", fields, IndexConfig())
-    assert v1.payload_schema == SCHEMA  # the tenant is indexed too
+    # the tenant is indexed too, and the video a frame belongs to
+    assert v1.payload_schema == {**SCHEMA, "video.id": FieldType.KEYWORD}
     assert metadata_fields(v1) == fields
     assert (v1.name, v1.public_name, v1.version, v1.id_namespace) == (
         "photos--v1",
@@ -77,7 +78,7 @@ def test_first_and_next_versions() -> None:
         5,
         "photos",
     )
-    assert (v5.dim, v5.model, v5.index, v5.payload_schema) == (768, "b", index, SCHEMA)
+    assert (v5.dim, v5.model, v5.index, v5.payload_schema) == (768, "b", index, v1.payload_schema)
     assert v5.payload_schema is not v1.payload_schema
 
 

@@ -13,7 +13,6 @@ from mmsearch.encoders import Encoder, EncoderLoader, ModelUnavailable
 from mmsearch.encoders.zero_shot import top_labels
 from mmsearch.infra.catalog.payload import VIDEO_FIELD
 from mmsearch.infra.catalog.versions import is_same_collection
-from mmsearch.infra.catalog.videos import frames_filter
 from mmsearch.infra.errors import CollectionNotFound, ItemErrorCode
 from mmsearch.infra.jobs.progress import BatchProgress
 from mmsearch.infra.jobs.store import JobStatus, JobStore
@@ -25,6 +24,7 @@ from mmsearch.infra.vectors import (
     VectorStore,
 )
 from mmsearch.workers.enrich import NO_OPTIONS, IngestOptions, skip_duplicates
+from mmsearch.workers.frames import drop_stale_frames, earlier_takes, videos_replaced
 from mmsearch.workers.items import BatchOutcome, IngestItem, item_failure
 from mmsearch.workers.media import MediaLoader, is_whole, load_and_embed
 from mmsearch.workers.metrics import EMBED_SECONDS, count_batch
@@ -106,8 +106,10 @@ def embed_and_upsert(
             # again under its name while the batch was fetched and embedded.
             if vectors.spec(spec.name).incarnation != spec.incarnation:
                 raise CollectionNotFound(f"collection {spec.name!r} was deleted meanwhile")
+            replaced = videos_replaced(vectors, spec, written)
             vectors.upsert(spec.name, points)
-            drop_stale_frames(vectors, spec.name, written, [point.id for point in points])
+            stale = [item for item in written if item.video is not None or item in replaced]
+            drop_stale_frames(vectors, spec.name, stale, [point.id for point in points])
     except CollectionNotFound:
         raise
     except Exception as exc:
@@ -123,35 +125,6 @@ def embed_and_upsert(
         videos=sum(1 for item in written if item.video is not None and is_whole(item)),
         frames=sum(1 for point in points if point.payload.get(VIDEO_FIELD) is not None),
     )
-
-
-def earlier_takes(kept: Sequence[IngestItem]) -> set[int]:
-    """Rows of a video that a later item of the same id in the batch replaces (its frames are
-    not written, so the video is one take, not a mix of two); the item still counts."""
-    last: dict[tuple[str | None, str], int] = {}
-    for row, item in enumerate(kept):
-        if item.video is not None and item.video.index == 0:
-            last[(item.tenant, item.external_id)] = row
-    return {
-        row
-        for row, item in enumerate(kept)
-        if item.video is not None and row < last[(item.tenant, item.external_id)]
-    }
-
-
-def drop_stale_frames(
-    vectors: VectorStore, collection: str, written: Sequence[IngestItem], ids: Sequence[str]
-) -> None:
-    """Delete the video frames an earlier ingest of the written items' ids left that this one
-    did not write again (another sampling, a changed video, or a video now an image), after
-    the new points are in: a failure between the two leaves extra frames, never none."""
-    by_tenant: dict[str | None, set[str]] = {}
-    for item in written:
-        by_tenant.setdefault(item.tenant, set()).add(item.external_id)
-    for tenant, item_ids in by_tenant.items():
-        stale = frames_filter(item_ids, tenant)
-        stale["must_not"] = [{"has_id": list(ids)}]
-        vectors.delete_by_filter(collection, stale)
 
 
 def run_batch(

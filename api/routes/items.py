@@ -47,7 +47,8 @@ def media_link(name: str) -> tuple[Response, int]:
     """A signed link to an item's media file, for players that send no key."""
     rt, body = runtime(), parse(MediaLinkRequest)
     tenant = caller_tenant()
-    item_service.get_item(rt.vectors, name, body.id, tenant)  # 404 for another tenant's
+    spec = rt.vectors.spec(name)
+    item_service.find_point(rt.vectors, spec, body.id, tenant)  # 404 for another tenant's
     signer: media_service.LinkSigner = current_app.extensions[media_service.MEDIA_LINKS_EXTENSION]
     url, expires = signer.link(name, body.id, tenant)
     return render(MediaLink(url=url, expires_at=expires))

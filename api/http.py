@@ -19,10 +19,11 @@ from pydantic import BaseModel
 from werkzeug.routing import PathConverter
 
 from mmsearch.api.openapi_examples import COLLECTION_DELETED, SEARCH_EXAMPLES
-from mmsearch.api.routes import collections, items, jobs, ops, points, search
+from mmsearch.api.routes import collections, items, jobs, ops, points, search, sources
 from mmsearch.api.schemas import points as p
 from mmsearch.api.schemas import queries as q
 from mmsearch.api.schemas import resources as s
+from mmsearch.api.schemas import sources as src
 
 Method = Literal["GET", "POST", "PATCH", "DELETE"]
 
@@ -46,6 +47,7 @@ class AnyPath(PathConverter):
 TAGS: Mapping[str, tuple[str, str]] = {
     "collections": ("collections", "Create, inspect, re-embed and delete collections"),
     "jobs": ("ingest & jobs", "Ingest media; follow, cancel and retry its jobs"),
+    "sources": ("sources", "Keep a collection in sync with buckets and folders"),
     "search": ("search", "Search one collection or several; zero-shot labels"),
     "items": ("items", "Read, change and delete indexed items; thumbnails; near-duplicates"),
     "points": ("points", "Items with their vectors: export page by page, import without embedding"),
@@ -112,6 +114,7 @@ class Endpoint:
 OPEN, READ, WRITE, ADMIN = Scope.OPEN, Scope.READ, Scope.WRITE, Scope.ADMIN
 _COLLECTION = "/v1/collections/{name}"
 _ITEM = "/v1/collections/{name}/items/{item_id:path}"
+_SOURCE = "/v1/collections/{name}/sources/{source_id}"
 
 _DELETE_EXAMPLES = {
     "ids": {"value": {"ids": ["beach/001.jpg", "beach/002.jpg"]}},
@@ -148,6 +151,22 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "Cancel a job", 200, response=s.JobPublic),
     Endpoint("POST", "/v1/jobs/{job_id}/retry", jobs.retry_job, WRITE,
              "Send failed items again", 202, request=s.RetryRequest, response=s.RetryAccepted),
+    # Sources
+    Endpoint("POST", f"{_COLLECTION}/sources", sources.add_source, WRITE,
+             "Add a bucket prefix or folder to keep the collection in sync with", 201,
+             request=src.SourceCreate, response=src.SourcePublic),
+    Endpoint("GET", f"{_COLLECTION}/sources", sources.list_sources, READ,
+             "The collection's sources, each with its latest sync", 200,
+             response=src.SourcesPublic),
+    Endpoint("GET", _SOURCE, sources.get_source, READ,
+             "A source and its latest sync", 200, response=src.SourcePublic),
+    Endpoint("DELETE", _SOURCE, sources.remove_source, WRITE,
+             "Stop syncing a source (?purge=true: delete its items too)", 200,
+             response=src.SourceDeleted),
+    Endpoint("POST", f"{_SOURCE}/sync", sources.sync_source, WRITE,
+             "Sync a source now: ingest what is new or changed, remove what is gone (a job; "
+             "409 sync_running while one runs)", 202,
+             request=src.SyncRequest, response=s.JobAccepted),
     # Search
     Endpoint("POST", f"{_COLLECTION}/search", search.search, READ,
              "Search a collection", 200, request=q.SearchRequest, response=q.SearchResponse,

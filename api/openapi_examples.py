@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from mmsearch.api.schemas import points as p
 from mmsearch.api.schemas import queries as q
 from mmsearch.api.schemas import resources as s
+from mmsearch.api.schemas import sources as src
 
 _INDEX = {
     "m": 32,
@@ -71,6 +72,34 @@ _JOB = {
     "items_per_second": 14.3,
     "created_at": "2026-11-23T10:00:00+00:00",
     "updated_at": "2026-11-23T10:01:12+00:00",
+}
+
+_SOURCE = {
+    "source_id": "src_5f0c9d2e7a1b4c3d",
+    "collection": "photos",
+    "uri": "s3://photos/2024/",
+    "include": ["*.jpg", "*.heic"],
+    "exclude": ["drafts/"],
+    "metadata": {"album": "2024"},
+    "interval_s": 3600,
+    "captions": None,
+    "id_prefix": "",
+    "options": {},
+    "created_at": "2026-11-23T09:00:00+00:00",
+    "syncing": False,
+    "last_sync": {
+        "job_id": _JOB_ID,
+        "status": "succeeded",
+        "started_at": "2026-11-23T10:00:00+00:00",
+        "dry_run": False,
+        "added": 5,
+        "updated": 2,
+        "removed": 3,
+        "unchanged": 15,
+        "failed": 0,
+        "pending": 0,
+    },
+    "next_sync_at": "2026-11-23T11:00:00+00:00",
 }
 
 EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
@@ -143,6 +172,17 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     p.PointsPage: {"data": [_POINT], "next": "0b6f3c1e-2d4a-5e8f-9a1b-3c5d7e9f1a2b"},
     p.PointsUpsert: {"points": [{k: v for k, v in _POINT.items() if k != "tenant"}]},
     p.PointsWritten: {"upserted": 1},
+    src.SourceCreate: {
+        "uri": "s3://photos/2024/",
+        "include": ["*.jpg", "*.heic"],
+        "exclude": ["drafts/"],
+        "metadata": {"album": "2024"},
+        "interval_s": 3600,
+    },
+    src.SourcePublic: _SOURCE,
+    src.SourcesPublic: {"data": [_SOURCE], "count": 1},
+    src.SyncRequest: {"dry_run": False},
+    src.SourceDeleted: {"source_id": "src_5f0c9d2e7a1b4c3d", "deleted": True, "purged": 20},
 }
 
 COLLECTION_DELETED = {"name": "photos", "deleted": True, "versions": ["photos--v1"]}

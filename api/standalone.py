@@ -23,6 +23,8 @@ from mmsearch.infra.local_redis import LocalRedis, free_port
 from mmsearch.infra.runtime import Runtime
 from mmsearch.infra.settings import Settings
 from mmsearch.infra.vectors.shared import EngineAddress, RemoteVectors, share_vectors
+from mmsearch.workers.dispatch import TaskSender
+from mmsearch.workers.schedule import Syncs, run_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,7 @@ def _serve(settings: Settings, threads: int, worker_concurrency: int) -> int:
         )
         port = settings.port
         threading.Thread(target=server.run, name="api", daemon=True).start()
+        stop_scheduler = start_scheduler(runtime, celery)
         log.info(
             "mmsearch standalone: API on http://%s:%d, data in %s",
             settings.host,
@@ -98,11 +101,25 @@ def _serve(settings: Settings, threads: int, worker_concurrency: int) -> int:
                 failed=engine.failure if engine is not None else lambda: None,
             )
             exit_code = worker.run()
+        stop_scheduler.set()
         server.close()
         return exit_code
     finally:
         runtime.close()
         _stop(engine, local_redis)
+
+
+def start_scheduler(runtime: Runtime, celery: Celery) -> threading.Event:
+    """Start syncs on their sources' schedules and bucket events from a thread (a cluster runs
+    Celery beat instead); set the event returned to stop it."""
+    s = runtime.settings
+    syncs = Syncs(
+        runtime.jobs, runtime.sources, TaskSender(celery, runtime.outbox), runtime.vectors
+    )
+    stop = threading.Event()
+    args = (syncs, s.bucket_events_key, s.sync_tick_s, stop)
+    threading.Thread(target=run_scheduler, args=args, name="scheduler", daemon=True).start()
+    return stop
 
 
 def claim_data_dir(data_dir: Path) -> IO[str]:

@@ -46,6 +46,10 @@ class ItemNotFound(NotFound):
     code = "item_not_found"
 
 
+class SourceNotFound(NotFound):
+    code = "source_not_found"
+
+
 class Conflict(AppError):
     status = 409
     code = "conflict"
@@ -59,6 +63,12 @@ class SpecMismatch(Conflict):
     """A collection to fill exists already, with other settings than the one it copies."""
 
     code = "spec_mismatch"
+
+
+class SyncRunning(Conflict):
+    """A source already has a sync running (its job id in `details`)."""
+
+    code = "sync_running"
 
 
 class IdempotencyKeyReused(Conflict):
@@ -149,6 +159,8 @@ class ItemErrorCode(StrEnum):
     CANCELLED = "cancelled"
     SKIPPED_DUPLICATE = "skipped_duplicate"
     COLLECTION_DELETED = "collection_deleted"
+    ID_CONFLICT = "id_conflict"
+    SOURCE_REMOVED = "source_removed"
 
 
 class ItemError(Exception):

@@ -17,6 +17,7 @@ from mmsearch.infra.jobs.store import JobStore
 from mmsearch.infra.media.feeder import Feeder
 from mmsearch.infra.media.storage import ObjectStore
 from mmsearch.infra.settings import Settings, get_settings
+from mmsearch.infra.sync.sources import SourceStore
 from mmsearch.infra.threads import lower_this_thread
 from mmsearch.infra.vectors import VectorStore, open_vector_store
 
@@ -48,6 +49,10 @@ class Runtime:
     @cached_property
     def outbox(self) -> Outbox:
         return Outbox(self.jobs, ttl_s=self.settings.job_ttl_s)
+
+    @cached_property
+    def sources(self) -> SourceStore:
+        return SourceStore(self.redis)
 
     @cached_property
     def objects(self) -> ObjectStore:

@@ -194,6 +194,15 @@ class Settings(BaseSettings):
         default=32, ge=1, description="Most concurrent text queries encoded in one forward"
     )
     max_prefix_objects: int = Field(default=1_000_000, ge=1)
+    sync_page_size: int = Field(
+        default=1000, ge=1, le=10_000, description="Objects a source's sync compares per step"
+    )
+    sync_tick_s: float = Field(
+        default=10.0, gt=0, description="How often sync schedules and bucket events are checked"
+    )
+    bucket_events_key: str | None = Field(
+        default=None, description="Redis list MinIO publishes bucket events to (access format)"
+    )
     task_visibility_timeout_s: int = Field(
         default=1800,
         ge=10,

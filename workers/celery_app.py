@@ -22,6 +22,8 @@ INGEST_BATCH = "mmsearch.ingest_batch"
 EXPAND_PREFIX = "mmsearch.expand_prefix"
 COPY_COLLECTION = "mmsearch.copy_collection"
 FAN_OUT_ITEMS = "mmsearch.fan_out_items"
+SYNC_SOURCE = "mmsearch.sync_source"
+SYNC_DUE = "mmsearch.sync_due"
 
 celery_app = Celery("mmsearch", include=["mmsearch.workers.tasks", "mmsearch.workers.sweeper"])
 

@@ -21,6 +21,7 @@ from mmsearch.workers.celery_app import (
     EXPAND_PREFIX,
     FAN_OUT_ITEMS,
     INGEST_BATCH,
+    SYNC_SOURCE,
 )
 
 log = logging.getLogger(__name__)
@@ -56,14 +57,19 @@ class TaskSender:
     ) -> int:
         """Queue one `ingest_batch` task per chunk (batch keys `tag0`, `tag1`...); item count."""
         sent = 0
+        tasks = batch_tasks(job_id, collection, items, batch_size, tag=tag, options=options)
         with self.celery.producer_or_acquire() as producer:
-            for index, chunk in enumerate(chunked(items, batch_size)):
-                args = [job_id, collection, f"{tag}{index}", chunk, options]
-                self.outbox.record(job_id, {f"{tag}{index}": SentTask(INGEST_BATCH, args)})
-                self.celery.send_task(INGEST_BATCH, args=args, producer=producer)
-                sent += len(chunk)
+            for key, task in tasks.items():  # each recorded before it is sent
+                self.outbox.record(job_id, {key: task})
+                self.send({key: task}, producer=producer)
+                sent += len(task.args[3])
         log.info("job %s: queued %d items for %s", job_id, sent, collection)
         return sent
+
+    def send(self, tasks: dict[str, SentTask], producer: Any = None) -> None:
+        """Send tasks the outbox holds already (in key order)."""
+        for _, sent in sorted(tasks.items()):
+            self.celery.send_task(sent.task, args=sent.args, producer=producer)
 
     def prefix(
         self,
@@ -92,6 +98,10 @@ class TaskSender:
         """Queue the task that re-embeds every item of `source` into `target`."""
         self._listing(job_id, COPY_COLLECTION, [job_id, source, target])
 
+    def source_sync(self, job_id: str) -> None:
+        """Queue the task that syncs a source (the job holds which, and where it stands)."""
+        self._listing(job_id, SYNC_SOURCE, [job_id])
+
     def resend(self, sent: SentTask) -> None:
         """Send again a task the outbox still holds (it is recorded there already)."""
         self.celery.send_task(sent.task, args=sent.args)
@@ -99,6 +109,23 @@ class TaskSender:
     def _listing(self, job_id: str, task: str, args: list[Any]) -> None:
         self.outbox.record(job_id, {LISTING: SentTask(task, args)})  # first: a lost send is re-sent
         self.celery.send_task(task, args=args)
+
+
+def batch_tasks(
+    job_id: str,
+    collection: str,
+    items: Iterable[dict[str, Any]],
+    batch_size: int,
+    *,
+    tag: str = "b",
+    options: JobOptions = None,
+) -> dict[str, SentTask]:
+    """The `ingest_batch` tasks of consecutive chunks of `items`, by batch key (`tag0`...)."""
+    tasks = {}
+    for index, chunk in enumerate(chunked(items, batch_size)):
+        key = f"{tag}{index}"
+        tasks[key] = SentTask(INGEST_BATCH, [job_id, collection, key, chunk, options])
+    return tasks
 
 
 def checked_items(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mmsearch.infra.catalog.payload import ItemPayload, VideoRef
+from mmsearch.infra.catalog.payload import ItemPayload, SourceStamp, VideoRef
 from mmsearch.infra.catalog.points import item_point_id
 from mmsearch.infra.catalog.videos import frame_point_id
 from mmsearch.infra.jobs.store import ItemFailure
 from mmsearch.infra.vectors import CollectionSpec
+
+_CLIENT_FIELDS = ("uri", "id", "metadata", "text", "tenant")
 
 
 @dataclass
@@ -22,6 +24,8 @@ class IngestItem:
     text: str | None = None
     tenant: str | None = None
     video: VideoRef | None = None  # set on one frame of a video item (never sent by clients)
+    source: SourceStamp | None = None  # set by a source's sync (never sent by clients)
+    sync: str | None = None  # the sync job that sent it
 
     @property
     def external_id(self) -> str:
@@ -36,7 +40,12 @@ class IngestItem:
 
     def payload(self) -> ItemPayload:
         """What its point carries: the same fields, with the id it is known by."""
-        return ItemPayload(**{**self._fields(), "id": self.external_id, "video": self.video})
+        return ItemPayload(
+            **{**self._fields(), "id": self.external_id},
+            video=self.video,
+            source=self.source,
+            sync=self.sync,
+        )
 
     def frame(self, t: float, duration_s: float, index: int) -> IngestItem:
         """This video item's frame `t` seconds from its start, the `index`th chosen."""
@@ -44,9 +53,8 @@ class IngestItem:
         return replace(self, video=where)
 
     def _fields(self) -> dict[str, Any]:
-        fields = asdict(self)
-        fields.pop("video")
-        return fields
+        """The fields clients send (the others are typed: copied apart)."""
+        return {name: getattr(self, name) for name in _CLIENT_FIELDS}
 
     def to_dict(self) -> dict[str, Any]:
         """The item as a client sends it (what `from_dict` reads)."""
@@ -57,15 +65,18 @@ class IngestItem:
             raw["text"] = self.text
         if self.tenant is not None:
             raw["tenant"] = self.tenant
+        if self.source is not None:
+            raw["source"] = self.source.to_payload()
+        if self.sync is not None:
+            raw["sync"] = self.sync
         return raw
 
     @classmethod
     def from_payload(cls, payload: ItemPayload) -> IngestItem:
         """The item a stored point was indexed from (to index it again; a frame's: its
         video)."""
-        fields = asdict(payload)
-        fields.pop("video")
-        return cls(**fields)
+        fields = {name: getattr(payload, name) for name in _CLIENT_FIELDS}
+        return cls(**fields, source=payload.source, sync=payload.sync)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> IngestItem:
@@ -75,6 +86,8 @@ class IngestItem:
             metadata=raw.get("metadata") or {},
             text=raw.get("text"),
             tenant=raw.get("tenant"),
+            source=SourceStamp.from_payload(raw.get("source")),
+            sync=raw.get("sync"),
         )
 
 

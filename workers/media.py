@@ -40,6 +40,7 @@ from mmsearch.infra.media.video_items import (
     load_video,
 )
 from mmsearch.workers.items import IngestItem, item_failure
+from mmsearch.workers.metrics import IMAGES_EMBEDDED
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +179,7 @@ def load_and_embed(
                     out.vectors.append(encoder.embed_pixels(np.stack(inputs)))
                 else:
                     out.vectors.append(encoder.embed_preprocessed(inputs))
+                IMAGES_EMBEDDED.inc(len(inputs))
             except Exception as exc:
                 log.exception("embedding failed for %d items", len(pending))
                 error = str(exc) or type(exc).__name__

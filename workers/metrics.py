@@ -17,6 +17,10 @@ ITEMS = Counter(
     "Items of ingest batches by outcome (indexed, failed, skipped) and error code",
     ["outcome", "code"],
 )
+IMAGES_EMBEDDED = Counter(
+    "mmsearch_images_embedded_total",
+    "Images (and video frames) the image tower embedded at ingest",
+)
 EMBED_SECONDS = Histogram(
     "mmsearch_batch_embed_seconds",
     "Time to load and embed the images of one ingest batch (fetch and decode overlap the model)",

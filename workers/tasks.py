@@ -24,6 +24,8 @@ from mmsearch.workers.celery_app import (
     EXPAND_PREFIX,
     FAN_OUT_ITEMS,
     INGEST_BATCH,
+    SYNC_DUE,
+    SYNC_SOURCE,
     celery_app,
 )
 from mmsearch.workers.dispatch import TaskSender, chunked
@@ -41,6 +43,8 @@ from mmsearch.workers.pipeline import (
     record_outcome,
     run_batch,
 )
+from mmsearch.workers.schedule import Syncs, tick
+from mmsearch.workers.sync import SyncContext, run_sync
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +181,41 @@ def copy_collection(self: Task, job_id: str, source: str, target: str) -> None:
         queue_listing(runtime.jobs, sender, runtime.vectors, job_id, target, chunks)
     except CollectionNotFound as exc:
         runtime.jobs.fail(job_id, f"collection_not_found: {exc.message}")
+
+
+def sync_context(task: Task, runtime: Runtime) -> SyncContext:
+    """What a source's sync works with, in this process."""
+    s = runtime.settings
+    return SyncContext(
+        runtime.jobs,
+        task_sender(task, runtime),
+        runtime.vectors,
+        runtime.objects,
+        runtime.sources,
+        page_size=s.sync_page_size,
+        batch_size=s.batch_size,
+        limits=s.metadata_limits,
+        max_bytes=max(s.max_image_bytes, s.max_video_bytes),
+    )
+
+
+def syncs(task: Task, runtime: Runtime) -> Syncs:
+    """Starts sources' syncs from this process."""
+    return Syncs(runtime.jobs, runtime.sources, task_sender(task, runtime), runtime.vectors)
+
+
+@celery_app.task(bind=True, name=SYNC_SOURCE)
+def sync_source(self: Task, job_id: str) -> None:
+    """Sync a source (or resume its sync): compare, queue what changed, remove what is gone."""
+    with log_context(job=job_id):
+        run_sync(sync_context(self, get_runtime()), job_id)
+
+
+@celery_app.task(bind=True, name=SYNC_DUE)
+def sync_due(self: Task) -> None:
+    """Start the syncs that are due (sent by Celery beat every MMSEARCH_SYNC_TICK_S)."""
+    runtime = get_runtime()
+    tick(syncs(self, runtime), runtime.settings.bucket_events_key)
 
 
 @task_prerun.connect

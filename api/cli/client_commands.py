@@ -34,6 +34,7 @@ from mmsearch.api.cli.http_client import (
 from mmsearch.api.cli.jobs_commands import add_jobs_arguments, cmd_jobs, watch
 from mmsearch.api.cli.progress import progress_bar
 from mmsearch.api.cli.search_commands import add_search_arguments, cmd_search
+from mmsearch.api.cli.sources_commands import add_sources_arguments, cmd_sources
 from mmsearch.infra.errors import ItemError
 from mmsearch.infra.media.storage import is_media_name
 from mmsearch.infra.media.uris import file_uri
@@ -259,3 +260,6 @@ def register(sub: Any) -> None:
     ingest.add_argument("--request-size", type=int, default=5000, help="items per request")
     add_jobs_arguments(command("jobs", cmd_jobs, "list, watch, show, cancel or retry jobs"))
     add_search_arguments(command("search", cmd_search, "search a collection by text or image"))
+    add_sources_arguments(
+        command("sources", cmd_sources, "keep a collection in sync with buckets and folders")
+    )

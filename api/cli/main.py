@@ -130,6 +130,23 @@ def cmd_worker(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    """Celery beat: send `sync_due` every MMSEARCH_SYNC_TICK_S, so that a worker starts the
+    syncs sources' schedules and bucket events call for (run one per cluster)."""
+    import tempfile
+
+    from mmsearch.workers.celery_app import SYNC_DUE, configure_celery
+
+    settings = get_settings()
+    if not settings.redis_url:
+        sys.exit("mmsearch scheduler: MMSEARCH_REDIS_URL is not set")
+    celery = configure_celery(settings)
+    celery.conf.beat_schedule = {"sync-due": {"task": SYNC_DUE, "schedule": settings.sync_tick_s}}
+    state = args.schedule_file or f"{tempfile.gettempdir()}/mmsearch-beat-schedule"
+    celery.Beat(loglevel=settings.log_level, schedule=state, quiet=True).run()
+    return 0
+
+
 def worker_hostname() -> str:
     return f"worker@{socket.gethostname()}"
 
@@ -180,6 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, default=2)
     worker.add_argument("--pool", default="threads", choices=["threads", "solo", "prefork"])
     worker.set_defaults(func=cmd_worker)
+    scheduler = sub.add_parser(
+        "scheduler", help="Celery beat: starts sources' scheduled syncs (one per cluster)"
+    )
+    scheduler.add_argument("--schedule-file", default=None, help="beat's state file")
+    scheduler.set_defaults(func=cmd_scheduler)
     ping = sub.add_parser("ping-worker", help="exit 0 if this host's worker answers")
     ping.add_argument("--timeout", type=float, default=5.0)
     ping.set_defaults(func=cmd_ping_worker)

@@ -3,10 +3,11 @@ through the points endpoints, so that nothing is embedded again.
 
 An export folder holds `manifest.json` (the collection as the API shows it, its versions, the
 counts, and each chunk's files with their sha256) and chunks of points: `chunk-NNNNN.jsonl`
-(one item a line: id, uri, metadata, text, tenant and the names of its vectors) with one float32
-matrix per vector name, `chunk-NNNNN.<name>.npy`, whose rows are that chunk's items having that
-vector, in order. Both commands resume: a chunk is listed in a progress file only once its files
-are complete, and the next run starts after the last chunk listed.
+(one item a line: id, uri, metadata, text, tenant, a synced item's source and the names of its
+vectors) with one float32 matrix per vector name, `chunk-NNNNN.<name>.npy`, whose rows are that
+chunk's items having that vector, in order. Both commands resume: a chunk is listed in a
+progress file only once its files are complete, and the next run starts after the last chunk
+listed.
 """
 
 from __future__ import annotations

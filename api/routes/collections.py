@@ -53,5 +53,8 @@ def reembed(name: str) -> tuple[Response, int]:
 
 def delete_collection(name: str) -> tuple[Response, int]:
     """Delete a collection with all its versions, or one inactive version by its name."""
-    deleted = collections.delete_collection(runtime().vectors, name)
+    rt = runtime()
+    deleted = collections.delete_collection(rt.vectors, name)
+    for source in rt.sources.of_collection(name):  # nothing left to sync into
+        rt.sources.remove(source.id)
     return jsonify({"name": name, "deleted": True, "versions": deleted}), 200

@@ -35,6 +35,19 @@ class FrameOf(BaseModel):
     index: int = Field(default=0, ge=0, le=1_000_000, description="0: the video item's point")
 
 
+class SyncedFrom(BaseModel):
+    """A synced item's source stamp: the source, the object's key below it, and the version of
+    the object it was indexed from (an import keeps it, so a later sync finds it unchanged)."""
+
+    id: str = Field(min_length=1, max_length=100)
+    key: str = Field(min_length=1, max_length=2048)
+    size: int = Field(ge=0)
+    etag: str | None = Field(default=None, max_length=200)
+    mtime_ns: int | None = None
+    hash: str | None = Field(default=None, max_length=200)
+    listed_ns: int | None = None
+
+
 class PointPublic(BaseModel):
     id: str = Field(description="the item id (as given at ingest)")
     uri: str
@@ -45,6 +58,7 @@ class PointPublic(BaseModel):
         default_factory=dict, description="named vectors (image, text); empty unless asked"
     )
     video: FrameOf | None = Field(default=None, description="set on a frame of a video")
+    source: SyncedFrom | None = Field(default=None, description="set on an item of a source")
 
 
 class PointsPage(BaseModel):
@@ -69,6 +83,7 @@ class PointIn(Strict):
     video: FrameOf | None = Field(
         default=None, description="a frame of video `video.id` (then `id` is the same)"
     )
+    source: SyncedFrom | None = Field(default=None, description="an item of a source")
 
 
 class PointsUpsert(Strict):

@@ -5,15 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    Field,
-    SerializerFunctionWrapHandler,
-    field_validator,
-    model_serializer,
-    model_validator,
-)
+from pydantic import BaseModel, Field, field_validator, model_validator
 
+from mmsearch.api.schemas.omits import OmitsUnset
 from mmsearch.api.schemas.resources import (
     MAX_TEXT,
     BoundedMetadata,
@@ -131,24 +125,18 @@ class FanoutSearchRequest(QueryFields, Paging):
         return self
 
 
-class OmitsUnset(BaseModel):
-    """A response whose optional fields are left out when they do not apply (None), rather than
-    sent as null; the OpenAPI document shows them as optional."""
-
-    @model_serializer(mode="wrap")
-    def _omit_none(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        optional = [
-            name for name, field in type(self).model_fields.items() if not field.is_required()
-        ]
-        return {k: v for k, v in data.items() if not (k in optional and v is None)}
-
-
 class VideoAt(BaseModel):
     """Where a hit that is a video frame sits: the video item, seconds from its start."""
 
     id: str
     t: float
+
+
+class SourceOf(BaseModel):
+    """The source an item is synced from, and the object's key below it."""
+
+    id: str
+    key: str
 
 
 class VideoSummary(BaseModel):
@@ -166,6 +154,7 @@ class SearchHit(OmitsUnset):
     text: str | None = None
     collection: str | None = None
     video: VideoAt | None = Field(default=None, description="set on a frame of a video")
+    source: SourceOf | None = Field(default=None, description="set on an item of a source")
 
 
 class SearchGroup(BaseModel):
@@ -214,6 +203,7 @@ class ItemPublic(BaseModel):
     text: str | None = None
     vectors: list[str] = Field(description="named vectors the item has (image, text)")
     video: VideoSummary | None = Field(default=None, description="set on a video item")
+    source: SourceOf | None = Field(default=None, description="set on an item of a source")
 
 
 class MediaLinkRequest(Strict):

@@ -16,6 +16,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
+from mmsearch.api.schemas.omits import OmitsUnset
 from mmsearch.infra.catalog.metadata import MetadataLimits, metadata_problem
 from mmsearch.infra.errors import ItemErrorCode
 from mmsearch.infra.jobs.store import JobStatus
@@ -235,7 +236,7 @@ class JobProcessing(BaseModel):
     embedded: int = Field(description="Of those, items embedded; not yet in `succeeded`")
 
 
-class JobPublic(BaseModel):
+class JobPublic(OmitsUnset):
     job_id: str
     collection: str
     status: JobStatus
@@ -258,6 +259,12 @@ class JobPublic(BaseModel):
     items_per_second: float | None = Field(
         description="Items done ÷ (last count − first pickup by a worker); null before"
     )
+    source_id: str | None = Field(default=None, description="a source's sync: which source")
+    added: int | None = Field(default=None, description="a sync: objects new to the collection")
+    updated: int | None = Field(default=None, description="a sync: objects changed since")
+    removed: int | None = Field(default=None, description="a sync: objects gone, items removed")
+    unchanged: int | None = Field(default=None, description="a sync: objects as they were")
+    dry_run: bool | None = Field(default=None, description="a sync that only compared")
     created_at: str
     updated_at: str
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -132,9 +133,11 @@ def _iso(ts: float) -> str:
 def job_public(state: JobState) -> JobPublic:
     """The public view of a job."""
     shared = {name: getattr(state, name) for name in JobPublic.model_fields if hasattr(state, name)}
+    sync = asdict(state.sync) if state.sync is not None else {}
     return JobPublic(
         **{
             **shared,
+            **sync,
             "errors": [JobError(**e.public()) for e in state.errors],
             "created_at": _iso(state.created_at),
             "updated_at": _iso(state.updated_at),

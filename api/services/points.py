@@ -22,7 +22,7 @@ from mmsearch.api.schemas.points import (
 )
 from mmsearch.infra.catalog.coerce import typed_request_metadata
 from mmsearch.infra.catalog.filters import to_payload_filter
-from mmsearch.infra.catalog.payload import ItemPayload, VideoRef
+from mmsearch.infra.catalog.payload import ItemPayload, SourceStamp, VideoRef
 from mmsearch.infra.catalog.points import item_point_id
 from mmsearch.infra.catalog.tenancy import scoped
 from mmsearch.infra.catalog.versions import metadata_fields
@@ -57,7 +57,11 @@ def read_points(
 def _public(point: VectorPoint) -> PointPublic:
     item = ItemPayload.from_payload(point.payload, point.id)
     named = {name: vector.tolist() for name, vector in sorted(point.vectors.items())}
-    shown = {**item.public(), "video": asdict(item.video) if item.video else None}
+    shown = {
+        **item.public(),
+        "video": asdict(item.video) if item.video else None,
+        "source": item.source.to_payload() if item.source else None,
+    }
     return PointPublic(**shown, tenant=item.tenant, vectors=named)
 
 
@@ -119,7 +123,8 @@ def _point(spec: CollectionSpec, given: PointIn, tenant: str | None) -> VectorPo
             )
         where = given.video
         frame = VideoRef(where.id, where.t, where.duration_s, where.index)
-    payload = ItemPayload(given.uri, given.id, metadata, given.text, owner, frame)
+    stamp = SourceStamp(**given.source.model_dump()) if given.source is not None else None
+    payload = ItemPayload(given.uri, given.id, metadata, given.text, owner, frame, stamp)
     named: dict[str, np.ndarray] = {
         name: unit_vector(values, spec.dim, name) for name, values in given.vectors.items()
     }

@@ -4,13 +4,16 @@ A point's payload holds the item's media `uri`, its external `id`, the client's 
 user field lives under `metadata.`, so filters and indexes on user fields never reach the other
 keys), an optional caption `text`, and the `tenant` that owns it when tenants are in use. A frame
 of a video also holds `video`: the video item's id, the frame's time in seconds from the start,
-and the video's duration; every frame carries the video's uri, id, metadata and caption.
+and the video's duration; every frame carries the video's uri, id, metadata and caption. An
+item kept in sync with a source (mmsearch.infra.sync) holds `source`: the source's id, the
+object's key below it and the version of the object it was indexed from; and `sync`: the sync
+job that last saw the object.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from mmsearch.infra.errors import BadFilter
@@ -22,6 +25,9 @@ TEXT_FIELD = "text"
 TENANT_FIELD = "tenant"
 VIDEO_FIELD = "video"
 VIDEO_ID_KEY = f"{VIDEO_FIELD}.id"  # the payload path frames of one video share
+SOURCE_FIELD = "source"
+SOURCE_ID_KEY = f"{SOURCE_FIELD}.id"  # the items of one source
+SYNC_FIELD = "sync"
 
 _METADATA_PREFIX = f"{METADATA_FIELD}."
 FIELD_NAME = re.compile(
@@ -72,6 +78,44 @@ class VideoRef:
 
 
 @dataclass(frozen=True)
+class SourceStamp:
+    """Where a synced item comes from: source `id`, the object's `key` below the source, and the
+    version of the object it was indexed from (S3: `etag`; folders: `mtime_ns` and the content
+    `hash`; `listed_ns`: when that version was listed)."""
+
+    id: str
+    key: str
+    size: int
+    etag: str | None = None
+    mtime_ns: int | None = None
+    hash: str | None = None
+    listed_ns: int | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+    @classmethod
+    def from_payload(cls, raw: Any) -> SourceStamp | None:
+        if not isinstance(raw, dict) or "id" not in raw or "key" not in raw:
+            return None
+
+        def number(name: str) -> int | None:
+            value = raw.get(name)
+            return int(value) if value is not None else None
+
+        etag, digest = raw.get("etag"), raw.get("hash")
+        return cls(
+            str(raw["id"]),
+            str(raw["key"]),
+            int(raw.get("size") or 0),
+            etag=str(etag) if etag is not None else None,
+            mtime_ns=number("mtime_ns"),
+            hash=str(digest) if digest is not None else None,
+            listed_ns=number("listed_ns"),
+        )
+
+
+@dataclass(frozen=True)
 class ItemPayload:
     """One item's payload, typed: what an indexed point carries besides its vectors."""
 
@@ -81,9 +125,12 @@ class ItemPayload:
     text: str | None = None
     tenant: str | None = None
     video: VideoRef | None = None
+    source: SourceStamp | None = None
+    sync: str | None = None
 
     def to_payload(self) -> dict[str, Any]:
-        """The payload as stored (no `text`, `tenant` or `video` key when there is none)."""
+        """The payload as stored (no `text`, `tenant`, `video`, `source` or `sync` key when there
+        is none)."""
         payload: dict[str, Any] = {
             URI_FIELD: self.uri,
             ID_FIELD: self.id,
@@ -95,6 +142,10 @@ class ItemPayload:
             payload[TENANT_FIELD] = self.tenant
         if self.video is not None:
             payload[VIDEO_FIELD] = self.video.to_payload()
+        if self.source is not None:
+            payload[SOURCE_FIELD] = self.source.to_payload()
+        if self.sync is not None:
+            payload[SYNC_FIELD] = self.sync
         return payload
 
     @classmethod
@@ -113,14 +164,18 @@ class ItemPayload:
             text=payload.get(TEXT_FIELD),
             tenant=payload.get(TENANT_FIELD),
             video=VideoRef.from_payload(payload.get(VIDEO_FIELD)),
+            source=SourceStamp.from_payload(payload.get(SOURCE_FIELD)),
+            sync=str(payload[SYNC_FIELD]) if payload.get(SYNC_FIELD) else None,
         )
 
     def public(self) -> dict[str, Any]:
         """What clients see of the item: its id, uri, metadata and caption text (and where in
-        its video a frame is)."""
+        its video a frame is, and the source it is synced from)."""
         shown = {"id": self.id, "uri": self.uri, "metadata": self.metadata, "text": self.text}
         if self.video is not None:
             shown["video"] = {"id": self.video.id, "t": self.video.t}
+        if self.source is not None:
+            shown["source"] = {"id": self.source.id, "key": self.source.key}
         return shown
 
     def with_metadata(self, metadata: dict[str, Any]) -> ItemPayload:

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from mmsearch.infra.catalog.payload import (
+    SOURCE_ID_KEY,
+    SYNC_FIELD,
     TENANT_FIELD,
     VIDEO_ID_KEY,
     metadata_field,
@@ -59,6 +61,8 @@ def first_version(
     payload_schema = {metadata_key(name): kind for name, kind in fields.items()}
     payload_schema[TENANT_FIELD] = FieldType.KEYWORD  # the tenant index: one group per tenant
     payload_schema[VIDEO_ID_KEY] = FieldType.KEYWORD  # a video's frames, found together
+    payload_schema[SOURCE_ID_KEY] = FieldType.KEYWORD  # a source's items, for its syncs
+    payload_schema[SYNC_FIELD] = FieldType.KEYWORD  # which sync last saw each of them
     spec = CollectionSpec(version_name(public, 1), dim, model, payload_schema, index)
     return replace(
         spec, public_name=public, version=1, id_namespace=public, incarnation=new_incarnation()

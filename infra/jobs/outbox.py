@@ -38,13 +38,19 @@ class Outbox:
 
     def record(self, job_id: str, tasks: dict[str, SentTask]) -> None:
         """Note tasks about to be sent (call before sending: a crash in between re-sends)."""
+        pipe = self._redis.pipeline(transaction=False)
+        self.record_on(pipe, job_id, tasks)
+        pipe.execute()
+
+    def record_on(self, pipe: Any, job_id: str, tasks: dict[str, SentTask]) -> None:
+        """Add the writes of `record` to a pipeline (one transaction with other writes)."""
+        if not tasks:
+            return
         sent_key = self._store.keys(job_id)[4]
         mapping = {key: json.dumps({"task": t.task, "args": t.args}) for key, t in tasks.items()}
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.hset(sent_key, mapping=mapping)  # type: ignore[arg-type]
+        pipe.hset(sent_key, mapping=mapping)
         pipe.expire(sent_key, self._ttl_s)
         pipe.sadd(ACTIVE, job_id)
-        pipe.execute()
 
     def pending(self, job_id: str) -> dict[str, SentTask]:
         raw = self._redis.hgetall(self._store.keys(job_id)[4])

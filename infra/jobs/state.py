@@ -36,6 +36,30 @@ class ItemFailure:
         return {"uri": self.uri, "id": self.id, "code": self.code, "message": self.message}
 
 
+@dataclass(frozen=True)
+class SyncCounts:
+    """What a source's sync found: objects new, changed, unchanged and gone (their items
+    removed); `dry_run`: it only compared (nothing ingested or removed)."""
+
+    source_id: str
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    dry_run: bool = False
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, str]) -> SyncCounts | None:
+        """The counts of a sync job's hash (None: not a sync job)."""
+        if not fields.get("sync_source"):
+            return None
+        counts = {name: int(fields.get(name, 0)) for name in SYNC_COUNTERS}
+        return cls(fields["sync_source"], **counts, dry_run=fields.get("dry_run") == "1")
+
+
+SYNC_COUNTERS = ("added", "updated", "unchanged", "removed")
+
+
 @dataclass
 class JobState:
     job_id: str
@@ -63,6 +87,7 @@ class JobState:
     embedded: int = 0  # of those, items embedded
     videos: int = 0  # of the succeeded items, videos
     frames: int = 0  # their frames indexed
+    sync: SyncCounts | None = None  # a source's sync: what it found
 
     @property
     def done(self) -> int:

@@ -17,6 +17,7 @@ from mmsearch.infra.jobs.state import (  # noqa: F401 - the job types, importabl
     ItemFailure,
     JobState,
     JobStatus,
+    SyncCounts,
     derive_status,
     switch_due,
 )
@@ -111,12 +112,14 @@ class JobStore:
         tenant: str | None = None,
         incarnation: str | None = None,
         job_id: str | None = None,
+        extra: dict[str, str | int] | None = None,
     ) -> str:
         """A new queued job (under `job_id`, else a new id); `listing`: the total is still being
         counted, or its items are still being queued; `switch_alias`: point that alias at
         `collection` once the job has completed; `options`: the ingest options its batches run
         with (kept for retries); `incarnation`: that of the collection the job is for, so it
-        never writes into another one made later under the same name."""
+        never writes into another one made later under the same name; `extra`: more fields of
+        its hash (a sync's, see mmsearch.infra.sync.progress)."""
         job_id = job_id or new_job_id()
         now = repr(time.time())
         key = self.keys(job_id)[0]
@@ -136,6 +139,7 @@ class JobStore:
             "retries": 0,
             "tenant": tenant or "",
             "incarnation": incarnation or "",
+            **(extra or {}),
         }
         pipe = self._redis.pipeline()
         pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
@@ -285,6 +289,7 @@ class JobStore:
             started_at=float(fields["started_at"]) if fields.get("started_at") else None,
             loaded=_in_flight(in_flight, ":loaded"),
             embedded=_in_flight(in_flight, ":embedded"),
+            sync=SyncCounts.from_fields(fields),
         )
 
 

@@ -84,10 +84,24 @@ def list_files(
 ) -> Iterator[str]:
     """References of the regular files under a folder whose names `keep` accepts, in key order
     (by the bytes of the path below the folder, as S3 lists keys), spelt below the folder's
-    reference as given. A symlink is followed where it leads out of the folder to a path
-    `may_read` accepts; one into the folder is not (its target is listed under its own name),
-    and a folder reached twice is listed once."""
+    reference as given (see `walk_files`)."""
+    for key, _ in walk_files(prefix, keep, may_read):
+        yield file_uri_below(prefix.uri, key)
+
+
+def walk_files(
+    prefix: MediaRef,
+    keep: Callable[[str], bool],
+    may_read: Callable[[Path], bool],
+    start_after: str | None = None,
+) -> Iterator[tuple[str, str]]:
+    """(key, path) of the regular files under a folder whose names `keep` accepts, in key order
+    (by the bytes of the path below the folder, as S3 lists keys), after key `start_after` when
+    given (folders wholly before it are not read). A symlink is followed where it leads out of
+    the folder to a path `may_read` accepts; one into the folder is not (its target is listed
+    under its own name), and a folder reached twice is listed once."""
     top = Path(prefix.path)
+    after = os.fsencode(start_after) if start_after is not None else None
 
     def follow(target: Path) -> bool:
         return not target.is_relative_to(top) and may_read(target)
@@ -105,16 +119,20 @@ def list_files(
         entry = next(entries, None)
         if entry is None:
             folders.pop()
-        elif not entry.folder:
-            yield file_uri_below(prefix.uri, below + entry.name)
-        else:
-            try:
-                if (identity := _identity(entry.path)) not in seen:
-                    seen.add(identity)
-                    inner = _entries(entry.path, keep, follow)
-                    folders.append((f"{below}{entry.name}/", iter(inner)))
-            except OSError as exc:
-                log.warning("skipping folder %s: %s", entry.path, exc.strerror)
+            continue
+        key = os.fsencode(below) + entry.key
+        if after is not None and key <= after and not (entry.folder and after.startswith(key)):
+            continue  # listed before `start_after` (a folder: everything in it is)
+        if not entry.folder:
+            yield below + entry.name, entry.path
+            continue
+        try:
+            if (identity := _identity(entry.path)) not in seen:
+                seen.add(identity)
+                inner = _entries(entry.path, keep, follow)
+                folders.append((f"{below}{entry.name}/", iter(inner)))
+        except OSError as exc:
+            log.warning("skipping folder %s: %s", entry.path, exc.strerror)
 
 
 def _identity(folder: str) -> tuple[int, int]:

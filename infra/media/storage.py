@@ -26,7 +26,8 @@ _NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "404", "NotFound"}
 _DENIED = {"AccessDenied", "403", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
 
 
-def _client_error(ref: MediaRef, exc: ClientError) -> ItemError:
+def s3_error(ref: MediaRef, exc: ClientError) -> ItemError:
+    """The item error an S3 error response stands for."""
     code = str(exc.response.get("Error", {}).get("Code", ""))
     if code in _NOT_FOUND:
         what = "bucket" if code == "NoSuchBucket" else "object"
@@ -104,7 +105,7 @@ class ObjectStore:
                 raise ItemError(ItemErrorCode.TOO_LARGE, f"{size} bytes exceeds {limit}")
             data: bytes = body.read(limit + 1)
         except ClientError as exc:
-            raise _client_error(ref, exc) from exc
+            raise s3_error(ref, exc) from exc
         except BotoCoreError as exc:
             raise ItemError(ItemErrorCode.FETCH_FAILED, f"S3 request failed: {exc}") from exc
         if len(data) > limit:
@@ -117,13 +118,13 @@ class ObjectStore:
         if prefix.scheme == "s3":
             listed = self._list_s3(prefix)
         else:
-            listed = list_files(prefix, is_media_name, lambda path: self._may_read(path, tenant))
+            listed = list_files(prefix, is_media_name, lambda path: self.may_read(path, tenant))
         for count, uri in enumerate(listed):
             if count >= limit:
                 raise ItemError(ItemErrorCode.TOO_LARGE, f"prefix holds more than {limit} images")
             yield uri
 
-    def _may_read(self, path: Path, tenant: str | None) -> bool:
+    def may_read(self, path: Path, tenant: str | None) -> bool:
         """Whether a local path lies within the file root and `tenant`'s sources."""
         try:
             self.parse(file_uri(path), tenant=tenant)
@@ -140,6 +141,6 @@ class ObjectStore:
                     if not key.endswith("/") and is_media_name(key):
                         yield f"s3://{prefix.bucket}/{key}"
         except ClientError as exc:
-            raise _client_error(prefix, exc) from exc
+            raise s3_error(prefix, exc) from exc
         except BotoCoreError as exc:
             raise ItemError(ItemErrorCode.FETCH_FAILED, f"S3 listing failed: {exc}") from exc

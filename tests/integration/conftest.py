@@ -27,6 +27,8 @@ def platform(
         max_request_bytes=str(4 * 1024 * 1024),
         max_image_bytes=str(8 * 1024 * 1024),
         max_video_duration_s="60",
+        sync_tick_s="1",
+        bucket_events_key="mmsearch:test-bucket-events",
     )
     running = Platform(env, data_dir / "standalone.log")
     yield running

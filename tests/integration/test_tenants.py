@@ -307,3 +307,30 @@ def test_media_never_runs_in_the_page_nor_leaves_the_tenants_sources(
         assert refused.status_code == 400 and refused.json()["error"]["code"] == "forbidden_uri"
     for who, item in (("a", "page"), ("b", "stolen")):
         c[who].ok("POST", f"/v1/collections/{name}/items:delete", json={"ids": [item]})
+
+
+def test_sources_are_the_tenants_own(tenants: dict[str, Any], tiny_model: str) -> None:
+    """A tenant key adds sources within its tenant's scopes alone; their items are the tenant's,
+    with the same ids as another tenant's without clashing; neither sees the other's source."""
+    c, bucket = tenants["clients"], tenants["bucket"]
+    name = unique_name("synced")
+    c["admin"].ok("POST", "/v1/collections", json={"name": name, "model": tiny_model})
+    base = f"/v1/collections/{name}/sources"
+    refused = c["a"]("POST", base, json={"uri": f"s3://{bucket}/globex/"})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "forbidden_uri"
+    assert c["a-read"]("POST", base, json={"uri": f"s3://{bucket}/acme/"}).status_code == 403
+    mine = {
+        who: c[who].ok("POST", base, json={"uri": f"s3://{bucket}/{tenant}/"})["source_id"]
+        for who, tenant in (("a", "acme"), ("b", "globex"))
+    }
+    for who, source_id in mine.items():
+        job = c[who].ok("POST", f"{base}/{source_id}/sync", json={})
+        assert c[who].wait(job["job_id"])["added"] == (4 if who == "a" else 3)
+        assert [s["source_id"] for s in c[who].ok("GET", base)["data"]] == [source_id]
+    other = c["b"]("GET", f"{base}/{mine['a']}")
+    assert other.status_code == 404 and other.json()["error"]["code"] == "source_not_found"
+    assert c["b"]("POST", f"{base}/{mine['a']}/sync", json={}).status_code == 404
+    assert c["b"]("DELETE", f"{base}/{mine['a']}").status_code == 404
+    counts = {who: c[who].ok("GET", f"/v1/collections/{name}")["count"] for who in ("a", "b")}
+    assert counts == {"a": 4, "b": 3}
+    assert len(c["admin"].ok("GET", base)["data"]) == 2

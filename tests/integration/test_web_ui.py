@@ -191,3 +191,38 @@ def test_videos_show_their_best_moments_and_play_from_one(
     assert abs(playing - moment) < 1.0
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "ui-video.png"))
+
+
+def test_the_sources_tab_shows_each_source_with_its_last_sync(
+    platform: Platform, browser: Any, s3_client: Any, tiny_model: str
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    bucket = upload_bucket(s3_client, generated_photos(3), prefix="lib/", label="ui-sources")
+    name = new_collection(platform, "ui-sources", tiny_model)
+    base = f"/v1/collections/{name}/sources"
+    source_id = platform.expect(201, "POST", base, json={"uri": f"s3://{bucket}/lib/"})["source_id"]
+    first = platform.expect(202, "POST", f"{base}/{source_id}/sync", json={})["job_id"]
+    assert platform.wait_job(first)["added"] == 3
+    browser.get(f"{platform.base}/#sources")
+    script = f"""
+      const row = document.querySelector('#sources tr.source[data-id="{source_id}"]');
+      return row ? [...row.querySelectorAll('td')].map(c => c.textContent) : null;"""
+    cells = wait_for(browser, lambda d: d.execute_script(script))
+    assert cells[:2] == [name, f"s3://{bucket}/lib/"]
+    assert "succeeded" in cells[3] and cells[4:9] == ["3", "0", "0", "0", "0"]
+    row = browser.find_element(By.CSS_SELECTOR, f'#sources tr.source[data-id="{source_id}"]')
+    row.find_element(By.CSS_SELECTOR, "button.sync-now").click()
+    path = f"{base}/{source_id}"
+    second = wait_for(
+        browser,
+        lambda _: (platform.expect(200, "GET", path)["last_sync"] or {}).get("job_id") != first,
+    )
+    assert second
+    job = platform.wait_job(platform.expect(200, "GET", path)["last_sync"]["job_id"])
+    assert (job["added"], job["unchanged"]) == (0, 3)
+    unchanged = wait_for(browser, lambda d: (d.execute_script(script) or [""] * 9)[7] == "3")
+    assert unchanged
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "ui-sources.png"))
+    platform.expect(200, "DELETE", path)

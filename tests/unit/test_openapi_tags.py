@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from mmsearch.api.openapi import build_openapi
 
-GROUPS = {"collections", "ingest & jobs", "search", "items", "points", "operations"}
+GROUPS = {
+    "collections",
+    "ingest & jobs",
+    "sources",
+    "search",
+    "items",
+    "points",
+    "operations",
+}
 
 
 def test_every_operation_has_a_declared_group_tag() -> None:

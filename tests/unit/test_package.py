@@ -17,7 +17,12 @@ FOLDERS = ("api", "workers", "encoders", "infra")
 # A layer may import the layers after it, never one before it (the API enqueues through
 # workers.dispatch only; infra.runtime builds encoders).
 LAYERS = ("api", "workers", "infra", "encoders")
-API_MAY_IMPORT_FROM_WORKERS = {"mmsearch.workers.dispatch", "mmsearch.workers.celery_app"}
+# What sends tasks: batches and listings (dispatch), source syncs and their schedule (schedule).
+API_MAY_IMPORT_FROM_WORKERS = {
+    "mmsearch.workers.dispatch",
+    "mmsearch.workers.celery_app",
+    "mmsearch.workers.schedule",
+}
 
 
 def _module_name(path: Path) -> str:

@@ -61,8 +61,11 @@ def test_version_names() -> None:
 def test_first_and_next_versions() -> None:
     fields = {"album": FieldType.KEYWORD}
     v1 = first_version("photos", 512, "a", fields, IndexConfig())
-    # the tenant is indexed too, and the video a frame belongs to
-    assert v1.payload_schema == {**SCHEMA, "video.id": FieldType.KEYWORD}
+    # the tenant is indexed too, the video a frame belongs to, and a synced item's source and
+    # the sync that last saw it
+    keyword = FieldType.KEYWORD
+    indexed = {"video.id": keyword, "source.id": keyword, "sync": keyword}
+    assert v1.payload_schema == {**SCHEMA, **indexed}
     assert metadata_fields(v1) == fields
     assert (v1.name, v1.public_name, v1.version, v1.id_namespace) == (
         "photos--v1",

@@ -1,5 +1,5 @@
 // The mmsearch web page: search a collection by text, by image or both, with metadata filters
-// (videos: their best moments, played from the moment); follow ingest jobs. It only calls the public HTTP API, with the key the user enters.
+// (videos: their best moments, played from the moment); follow ingest jobs (sources: sources.js). It only calls the public HTTP API, with the key the user enters.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -244,13 +244,16 @@ async function showErrors(jobId) {
   $("job-errors").replaceChildren(title, list);
 }
 
+const VIEWS = ["search", "jobs", "sources"];
+
 function route() {
-  const jobs = location.hash === "#jobs";
-  $("search-view").hidden = jobs;
-  $("jobs-view").hidden = !jobs;
-  $("tab-search").classList.toggle("active", !jobs);
-  $("tab-jobs").classList.toggle("active", jobs);
-  if (jobs) refreshJobs();
+  const shown = VIEWS.find((view) => location.hash === `#${view}`) || "search";
+  for (const view of VIEWS) {
+    $(`${view}-view`).hidden = view !== shown;
+    $(`tab-${view}`).classList.toggle("active", view === shown);
+  }
+  if (shown === "jobs") refreshJobs();
+  if (shown === "sources" && window.refreshSources) window.refreshSources();
 }
 
 function init() {

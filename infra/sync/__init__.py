@@ -1,0 +1,1 @@
+"""Collections kept in sync with their buckets and folders: sources, listing, comparing."""

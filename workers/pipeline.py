@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -50,9 +51,11 @@ def embed_and_upsert(
     items: Sequence[IngestItem],
     options: IngestOptions = NO_OPTIONS,
     progress: BatchProgress | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> BatchOutcome:
     """Index a batch; bad items become failures, a store failure raises UpsertFailed, and a
-    collection deleted (or made again) meanwhile raises CollectionNotFound."""
+    collection deleted (or made again) meanwhile raises CollectionNotFound. A batch whose job
+    `cancelled` says was cancelled while it was embedded writes nothing."""
     step, on_loaded, on_embedded = None, None, None
     if progress is not None:
         step, on_loaded, on_embedded = progress.step, progress.loaded, progress.embedded
@@ -100,6 +103,8 @@ def embed_and_upsert(
             payload = payload.with_metadata({**item.metadata, auto.field: labels[row]})
         points.append(VectorPoint(id=ids[row], vectors=named, payload=payload.to_payload()))
     written = [kept[row] for row in range(len(kept)) if row not in skipped]
+    if cancelled is not None and cancelled():
+        return BatchOutcome(cancelled=True)
     try:
         if points:
             # Checked again just before writing: the collection may have been deleted and made
@@ -151,8 +156,10 @@ def run_batch(
     try:
         spec = bound_spec(jobs, vectors, job_id, collection)
         encoder = encoders(spec.model)
-        outcome = embed_and_upsert(vectors, media, encoder, spec, items, options, progress)
-        mirror_to_migration(jobs, vectors, media, encoders, spec, items, options)
+        stop = partial(jobs.is_cancelled, job_id)
+        outcome = embed_and_upsert(vectors, media, encoder, spec, items, options, progress, stop)
+        if not outcome.cancelled:
+            mirror_to_migration(jobs, vectors, media, encoders, spec, items, options)
     except CollectionNotFound as exc:
         outcome = failed_batch(raw_items, ItemErrorCode.COLLECTION_DELETED, exc.message)
     except ModelUnavailable as exc:  # the registry logged why, once

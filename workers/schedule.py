@@ -49,13 +49,14 @@ class Syncs:
         gone."""
         spec = self.vectors.get_collection(source.collection).spec
         job_id = new_job_id()
-        running = self.sources.claim(source.id, job_id, self._is_running)
+        full = keys is None
+        running = self.sources.claim(source.id, job_id, self._is_running, full=full)
         if running is not None:
             raise SyncRunning(
                 f"source {source.id} is being synced by job {running}",
                 details={"job_id": running},
             )
-        kind = SyncKind.EVENTS if keys is not None else SyncKind.FULL
+        kind = SyncKind.FULL if full else SyncKind.EVENTS
         try:
             if keys:
                 SyncProgress(self.jobs, self.sender.outbox).store_keys(job_id, keys)
@@ -116,7 +117,7 @@ def _start_due(syncs: Syncs, source: Source, now: float) -> str | None:
             syncs.sources.add_pending(source.id, keys)  # looked at by a later sync
             raise
     if source.interval_s:
-        last = syncs.sources.slot(source.id).started_at or source.created_at
+        last = syncs.sources.slot(source.id).full_at or source.created_at
         if now >= last + source.interval_s:
             return syncs.start(source)
     return None
@@ -151,6 +152,8 @@ def _event_objects(raw: Iterable[bytes | str]) -> Iterable[tuple[str, str]]:
             log.warning("bucket events: an entry that is not JSON was dropped")
             continue
         for access in decoded if isinstance(decoded, list) else [decoded]:
+            if not isinstance(access, dict):
+                continue
             records = access.get("Event") or access.get("Records") or []
             for record in records if isinstance(records, list) else []:
                 s3: Any = record.get("s3") if isinstance(record, dict) else None

@@ -3,30 +3,26 @@ what is new or changed as ingest batches, and remove the items of objects that a
 
 Every item of a source that a sync sees is marked with the sync's job id (`sync`), as are the
 items its batches write; once the whole listing is written, the source's items with another mark
-are those of objects gone, and are removed. Nothing else is held across pages, so a source of
-any size is synced in the memory of one page.
+are those whose objects may be gone: each one's object is looked up, and the item goes only when
+the object is. Nothing else is held across pages, so a source of any size is synced in the
+memory of one page. One runner at a time holds a sync (a lease renewed from a thread), and a
+page is written only by the runner that holds it (see mmsearch.infra.sync.progress).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Any
 
 from mmsearch.infra.catalog.metadata import MetadataLimits
-from mmsearch.infra.catalog.payload import (
-    ItemPayload,
-)
-from mmsearch.infra.catalog.points import item_point_id
+from mmsearch.infra.catalog.payload import ItemPayload
 from mmsearch.infra.catalog.versions import metadata_fields
 from mmsearch.infra.errors import CollectionNotFound, ItemError, ItemErrorCode
-from mmsearch.infra.jobs.store import FINAL_STATUSES, ItemFailure, JobStore
+from mmsearch.infra.jobs.store import FINAL_STATUSES, JobStore
 from mmsearch.infra.media.storage import ObjectStore
-from mmsearch.infra.sync.captions import Captions, load_captions
-from mmsearch.infra.sync.diff import Change, compare
+from mmsearch.infra.sync.captions import MAX_MANIFEST_BYTES, Captions, load_captions
 from mmsearch.infra.sync.listing import Listed, content_hash, list_source, look_up
 from mmsearch.infra.sync.points import (
     ITEMS_ONLY,
@@ -36,11 +32,12 @@ from mmsearch.infra.sync.points import (
     source_filter,
     unseen_filter,
 )
-from mmsearch.infra.sync.progress import Checkpoint, Phase, SyncKind, SyncProgress
+from mmsearch.infra.sync.progress import Checkpoint, Page, Phase, SyncKind, SyncProgress
 from mmsearch.infra.sync.sources import Source, SourceStore
 from mmsearch.infra.vectors import CollectionSpec, VectorStore
 from mmsearch.workers.dispatch import TaskSender, batch_tasks, checked_items, chunked
 from mmsearch.workers.pipeline import bound_spec, finish_if_done
+from mmsearch.workers.sync_page import PageInput, compare_page
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +54,7 @@ class SyncContext:
     page_size: int
     batch_size: int
     limits: MetadataLimits
-    max_bytes: int  # the largest file hashed, and the largest caption manifest read
+    max_bytes: int  # the largest file hashed
 
     @property
     def progress(self) -> SyncProgress:
@@ -77,66 +74,70 @@ class _Run:
     captions: Captions | None
 
 
-def run_sync(ctx: SyncContext, job_id: str) -> None:
-    """Run (or resume) sync job `job_id` up to its last page; its batches do the rest."""
+def run_sync(ctx: SyncContext, job_id: str) -> bool:
+    """Run (or resume) sync job `job_id` up to its last page; its batches do the rest. False
+    when another runner holds the sync (its task is then tried again later)."""
     state = ctx.jobs.get(job_id, errors_limit=0)
     if state.status in FINAL_STATUSES:
-        return  # a copy of a task whose sync has ended
+        return True  # a copy of a task whose sync has ended
     at = ctx.progress.load(job_id)
     source = ctx.sources.find(at.source_id)
     if source is None:
         ctx.jobs.fail(job_id, f"{ItemErrorCode.SOURCE_REMOVED}: source {at.source_id} was removed")
-        return
+        return True
     try:
         spec = bound_spec(ctx.jobs, ctx.vectors, job_id, state.collection)
     except CollectionNotFound as exc:
         ctx.jobs.fail(job_id, f"{ItemErrorCode.COLLECTION_DELETED}: {exc.message}")
-        return
+        return True
     runner = uuid.uuid4().hex
-    if not ctx.progress.hold(job_id, runner):
-        log.info("sync %s is being run by another worker", job_id)
-        return
-    try:
-        _run(ctx, job_id, runner, state.collection, source, spec)
-    finally:
-        ctx.progress.let_go(job_id, runner)
+    with ctx.progress.held(job_id, runner) as mine:
+        if not mine:
+            log.info("sync %s is being run by another worker", job_id)
+            return False
+        _run(ctx, _Run(job_id, runner, state.collection, source, spec, at, None))
+    return True
 
 
-def _run(
-    ctx: SyncContext,
-    job_id: str,
-    runner: str,
-    collection: str,
-    source: Source,
-    spec: CollectionSpec,
-) -> None:
+def _run(ctx: SyncContext, run: _Run) -> None:
+    job_id = run.job_id
     ctx.jobs.mark_started(job_id)
-    at = ctx.progress.load(job_id)  # where the last runner left it
     try:
+        ctx.progress.settle_refused(job_id)  # a page written before its runner stopped
+        at = ctx.progress.load(job_id)  # where the last runner left it
         captions = None
-        if source.captions:
-            captions = load_captions(ctx.objects, source, ctx.max_bytes)
-        run = _Run(job_id, runner, collection, source, spec, at, captions)
+        if run.source.captions:
+            captions = load_captions(ctx.objects, run.source, MAX_MANIFEST_BYTES)
+        run = replace(run, at=at, captions=captions)
         if at.phase == Phase.LISTING and not _write_pages(ctx, run):
-            return  # cancelled
-        if at.kind == SyncKind.FULL:
+            return  # cancelled, its source removed, or taken over
+        if at.kind == SyncKind.FULL and not _stopped(ctx, run):
             _remove_unseen(ctx, run)
     except ItemError as exc:
-        log.warning("sync %s of %s failed: %s", job_id, source.uri, exc.message)
+        log.warning("sync %s of %s failed: %s", job_id, run.source.uri, exc.message)
         ctx.jobs.fail(job_id, f"{exc.code}: {exc.message}")
+        return
+    except CollectionNotFound as exc:
+        ctx.jobs.fail(job_id, f"{ItemErrorCode.COLLECTION_DELETED}: {exc.message}")
+        return
+    if _stopped(ctx, run):
         return
     ctx.progress.finish(job_id)
     ctx.jobs.end_listing(job_id)
     finish_if_done(ctx.jobs, ctx.vectors, job_id)
 
 
+def _stopped(ctx: SyncContext, run: _Run) -> bool:
+    """Whether the sync should stop: its job was cancelled, or its source removed."""
+    return ctx.jobs.is_cancelled(run.job_id) or ctx.sources.find(run.source.id) is None
+
+
 def _write_pages(ctx: SyncContext, run: _Run) -> bool:
-    """Compare and write every page left; False when the job was cancelled meanwhile (or
-    another runner took the sync over after this one stalled)."""
+    """Compare and write every page left; False when the sync stopped meanwhile (or another
+    runner took it over)."""
     for number, (found, gone) in enumerate(_pages(ctx, run), start=run.at.page):
-        if ctx.jobs.is_cancelled(run.job_id) or not ctx.progress.renew(run.job_id, run.runner):
+        if _stopped(ctx, run) or not _write_page(ctx, run, number, found, gone):
             return False
-        _write_page(ctx, run, number, found, gone)
     return True
 
 
@@ -148,106 +149,101 @@ def _pages(ctx: SyncContext, run: _Run) -> Iterator[tuple[list[Listed], list[str
         return
     number = run.at.page
     while keys := ctx.progress.keys_page(run.job_id, number, ctx.page_size):
-        now = {key: look_up(ctx.objects, run.source, key) for key in keys}
-        yield [entry for entry in now.values() if entry], [k for k, e in now.items() if not e]
+        now = {key: _look_up(ctx, run.source, key) for key in keys}
+        found = [entry for entry in now.values() if isinstance(entry, Listed)]
+        yield found, [key for key, entry in now.items() if entry is None]
         number += 1
+
+
+def _look_up(ctx: SyncContext, source: Source, key: str) -> Listed | None | ItemError:
+    """The object at `key` now, None when it is gone, or why that cannot be told."""
+    try:
+        return look_up(ctx.objects, source, key)
+    except ItemError as exc:
+        return exc
 
 
 def _write_page(
     ctx: SyncContext, run: _Run, number: int, found: list[Listed], gone: list[str]
-) -> None:
-    source, spec = run.source, run.spec
-    ids = [item_point_id(spec, source.item_id(e.key), source.tenant) for e in found]
-    stored = {
-        point.id: ItemPayload.from_payload(point.payload, point.id)
-        for point in (ctx.vectors.retrieve(spec.name, ids) if ids else [])
-    }
-    counts: Counter[str] = Counter()
-    seen: list[str] = []
-    restamped: dict[str, dict[str, Any]] = {}
-    ingest: list[dict[str, Any]] = []
-    refused: list[ItemFailure] = []
-    others = {i.source.id for i in stored.values() if i.source and i.source.id != source.id}
-    live = {other for other in others if ctx.sources.find(other) is not None}
-    for entry, point_id in zip(found, ids, strict=True):
-        item = stored.get(point_id)
-        caption = run.captions.get(entry.key) if run.captions is not None else None
-        verdict = compare(
-            source.id,
-            entry,
-            item,
-            caption,
-            run.captions is not None,
-            lambda e: content_hash(e, ctx.max_bytes),
-            run.at.listed_ns,
-            live.__contains__,
-        )
-        item_id = source.item_id(entry.key)
-        if verdict.change == Change.CONFLICT:
-            message = f"item {item_id!r} is already synced from source {verdict.owner}"
-            refused.append(ItemFailure(entry.uri, item_id, ItemErrorCode.ID_CONFLICT, message))
-            continue
-        if item is not None:
-            seen.append(point_id)
-            if item.source is not None and item.source.id == source.id:
-                counts["matched"] += 1  # of the source's items: those not gone
-        if verdict.change == Change.RESTAMPED:
-            restamped[point_id] = verdict.stamp.to_payload()
-        if verdict.change in (Change.ADDED, Change.UPDATED):
-            counts[str(verdict.change)] += 1
-            if not run.at.dry_run:
-                stamp = verdict.stamp
-                if stamp.hash is None and entry.path is not None:
-                    stamp = replace(stamp, hash=content_hash(entry, ctx.max_bytes))
-                kept = item.metadata if item is not None else {}
-                ingest.append(
-                    {
-                        "uri": entry.uri,
-                        "id": item_id,
-                        "metadata": kept,  # edits made to the item stay (the source's go under)
-                        "text": caption,
-                        "source": stamp.to_payload(),
-                        "sync": run.job_id,
-                    }
-                )
-        else:
-            counts[str(Change.UNCHANGED)] += 1
+) -> bool:
+    """Compare one page, write what it changes and send its batches; False when another
+    runner wrote it (this one no longer holds the sync)."""
+    names = _versions(ctx, run.collection)
+    compared = compare_page(ctx.vectors, _page_input(ctx, run, names[0]), found)
+    counts, after = compared.counts, max([e.key for e in found[-1:]] + gone[-1:])
     if run.at.dry_run:
         if gone:
-            flt = keys_filter(source, gone, items_only=True)
-            counts["removed"] += ctx.vectors.count(spec.name, flt)
-        ctx.progress.commit_page(run.job_id, _last_key(found, gone), counts, 0, {})
-        return
-    seen_items = {point_id: stored[point_id] for point_id in seen}
-    mark_seen(ctx.vectors, spec.name, source, run.job_id, seen_items, restamped)
-    counts["removed"] += remove_keys(ctx.vectors, spec.name, source, gone)
-    raw, bad = checked_items(ingest, source.metadata, ctx.limits, metadata_fields(spec))
-    refused += bad
-    if refused:
-        ctx.jobs.complete_batch(run.job_id, f"s{number}-refused", succeeded=0, failed=refused)
-    options = source.job_options() or None
+            items = keys_filter(run.source, gone, items_only=True)
+            counts["removed"] += ctx.vectors.count(names[0], items)
+        return ctx.progress.commit_page(run.job_id, run.runner, Page(number, after, counts))
+    mark_seen(ctx.vectors, names[0], run.source, run.job_id, compared.seen, compared.restamped)
+    for position, name in enumerate(names):
+        removed = remove_keys(ctx.vectors, name, run.source, gone)
+        counts["removed"] += removed if position == 0 else 0
+    schema = metadata_fields(run.spec)
+    raw, bad = checked_items(compared.ingest, run.source.metadata, ctx.limits, schema)
+    refused = compared.refused + bad
+    options = run.source.job_options() or None
     tasks = batch_tasks(
         run.job_id, run.collection, raw, ctx.batch_size, tag=f"s{number}-", options=options
     )
-    ctx.progress.commit_page(
-        run.job_id, _last_key(found, gone), counts, len(raw) + len(refused), tasks
-    )
+    page = Page(number, after, counts, len(raw) + len(refused), tasks, refused)
+    if not ctx.progress.commit_page(run.job_id, run.runner, page):
+        return False
+    ctx.progress.settle_refused(run.job_id)
     ctx.sender.send(tasks)
+    return True
 
 
-def _last_key(found: list[Listed], gone: list[str]) -> str:
-    return max([entry.key for entry in found[-1:]] + gone[-1:])
+def _page_input(ctx: SyncContext, run: _Run, collection: str) -> PageInput:
+    return PageInput(
+        run.source,
+        run.spec,
+        collection,
+        run.job_id,
+        run.at.listed_ns,
+        run.captions,
+        run.at.dry_run,
+        lambda entry: content_hash(entry, ctx.max_bytes),
+        lambda source_id: ctx.sources.find(source_id) is not None,
+    )
+
+
+def _versions(ctx: SyncContext, collection: str) -> list[str]:
+    """The collection's serving version now, then the one a re-embed is building, if any."""
+    names = [ctx.vectors.spec(collection).name]
+    building = ctx.jobs.migration_target(collection)
+    return names + [building] if building and building not in names else names
 
 
 def _remove_unseen(ctx: SyncContext, run: _Run) -> None:
-    """Once every page is written: remove the source's items this sync did not see (a dry run
-    counts them: the source's items less those it saw)."""
-    at, name = ctx.progress.load(run.job_id), run.spec.name
+    """Once every page is written: remove the items of the source's objects that are gone.
+
+    The candidates are the source's items this sync did not mark; each one's object is looked
+    up before its item goes, so an item whose object exists (a write that raced the listing, a
+    folder that could not be read) is kept and marked. A dry run counts the candidates alone:
+    the source's items less those it saw.
+    """
+    at, names = ctx.progress.load(run.job_id), _versions(ctx, run.collection)
     if at.dry_run:
-        held = ctx.vectors.count(name, source_filter(run.source, {"must_not": ITEMS_ONLY}))
+        held = ctx.vectors.count(names[0], source_filter(run.source, {"must_not": ITEMS_ONLY}))
         ctx.progress.start_removing(run.job_id, max(0, held - at.matched))
         return
-    if at.phase == Phase.LISTING:  # counted once: a resumed removal keeps the first count
-        items = unseen_filter(run.source, run.job_id, items_only=True)
-        ctx.progress.start_removing(run.job_id, ctx.vectors.count(name, items))
-    ctx.vectors.delete_by_filter(name, unseen_filter(run.source, run.job_id))
+    ctx.progress.start_removing(run.job_id)
+    unseen = unseen_filter(run.source, run.job_id, items_only=True)
+    previous: set[str] = set()
+    while not _stopped(ctx, run):
+        page, _ = ctx.vectors.scroll(names[0], limit=ctx.page_size, filter=unseen)
+        items = {p.id: ItemPayload.from_payload(p.payload, p.id) for p in page}
+        if not items or set(items) == previous:
+            return
+        previous = set(items)
+        keys = {item.source.key for item in items.values() if item.source is not None}
+        now = {key: _look_up(ctx, run.source, key) for key in sorted(keys)}
+        gone = [key for key, entry in now.items() if entry is None]
+        for position, name in enumerate(names):
+            removed = remove_keys(ctx.vectors, name, run.source, gone)
+            if position == 0:
+                ctx.progress.add_removed(run.job_id, removed)
+        there = {i: item for i, item in items.items() if item.source and now[item.source.key]}
+        mark_seen(ctx.vectors, names[0], run.source, run.job_id, there, {})

@@ -18,6 +18,7 @@ from mmsearch.infra.errors import CollectionNotFound, ItemError, ItemErrorCode, 
 from mmsearch.infra.logs import log_context
 from mmsearch.infra.media.video_items import VideoPolicy
 from mmsearch.infra.runtime import Runtime, get_runtime
+from mmsearch.infra.sync.progress import LEASE_MS
 from mmsearch.infra.threads import lower_this_thread
 from mmsearch.workers.celery_app import (
     COPY_COLLECTION,
@@ -204,11 +205,13 @@ def syncs(task: Task, runtime: Runtime) -> Syncs:
     return Syncs(runtime.jobs, runtime.sources, task_sender(task, runtime), runtime.vectors)
 
 
-@celery_app.task(bind=True, name=SYNC_SOURCE)
+@celery_app.task(bind=True, name=SYNC_SOURCE, max_retries=None)
 def sync_source(self: Task, job_id: str) -> None:
-    """Sync a source (or resume its sync): compare, queue what changed, remove what is gone."""
+    """Sync a source (or resume its sync): compare, queue what changed, remove what is gone.
+    While another runner holds the sync, try again once its lease could have lapsed."""
     with log_context(job=job_id):
-        run_sync(sync_context(self, get_runtime()), job_id)
+        if not run_sync(sync_context(self, get_runtime()), job_id):
+            raise self.retry(countdown=LEASE_MS / 1000)
 
 
 @celery_app.task(bind=True, name=SYNC_DUE)

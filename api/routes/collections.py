@@ -7,6 +7,7 @@ from flask import Response, jsonify
 from mmsearch.api.routes import caller_tenant, parse, render, runtime, task_sender
 from mmsearch.api.schemas.resources import CollectionCreate, CollectionsPublic, ReembedRequest
 from mmsearch.api.services import collections
+from mmsearch.api.services.sources import stop_collection_sources
 
 
 def create_collection() -> tuple[Response, int]:
@@ -55,6 +56,5 @@ def delete_collection(name: str) -> tuple[Response, int]:
     """Delete a collection with all its versions, or one inactive version by its name."""
     rt = runtime()
     deleted = collections.delete_collection(rt.vectors, name)
-    for source in rt.sources.of_collection(name):  # nothing left to sync into
-        rt.sources.remove(source.id)
+    stop_collection_sources(rt.sources, rt.jobs, name)  # nothing left to sync into
     return jsonify({"name": name, "deleted": True, "versions": deleted}), 200

@@ -17,11 +17,12 @@ from mmsearch.api.schemas.sources import (
 from mmsearch.infra.catalog.coerce import typed_request_metadata
 from mmsearch.infra.catalog.versions import metadata_fields
 from mmsearch.infra.errors import JobNotFound, SourceNotFound
-from mmsearch.infra.jobs.store import JobStatus
+from mmsearch.infra.jobs.store import JobStatus, JobStore
 from mmsearch.infra.media.storage import ObjectStore
 from mmsearch.infra.sync.captions import manifest_uri
+from mmsearch.infra.sync.listing import probe
 from mmsearch.infra.sync.points import ITEMS_ONLY, source_filter
-from mmsearch.infra.sync.sources import Source, new_source_id
+from mmsearch.infra.sync.sources import Source, SourceStore, new_source_id
 from mmsearch.workers.schedule import Syncs
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,8 @@ def add_source(
     syncs: Syncs, objects: ObjectStore, collection: str, body: SourceCreate, tenant: str | None
 ) -> SourcePublic:
     """Add a source to a collection (404 for no collection; 400 `invalid_uri` for a reference
-    that cannot be listed, 403-like `forbidden_uri` outside the server's or tenant's limits)."""
+    that cannot be listed, `forbidden_uri` outside the server's or tenant's limits, and
+    `not_found` or `access_denied` for a bucket or folder that is not there or not readable)."""
     spec = syncs.vectors.get_collection(collection).spec
     metadata = typed_request_metadata(metadata_fields(spec), body.metadata)
     uri = body.uri if body.uri.endswith("/") else body.uri + "/"
@@ -57,6 +59,7 @@ def add_source(
     )
     if source.captions is not None:
         objects.parse(manifest_uri(source), tenant=tenant)
+    probe(objects, source)  # a bucket or folder that cannot be listed is refused now
     syncs.sources.add(source)
     log.info("collection %s: source %s added (%s)", collection, source.id, uri)
     return source_public(syncs, source)
@@ -84,13 +87,7 @@ def start_sync(syncs: Syncs, source: Source, body: SyncRequest) -> JobAccepted:
 
 def remove_source(syncs: Syncs, source: Source, purge: bool) -> SourceDeleted:
     """Stop syncing a source (its running sync is cancelled); `purge`: delete its items too."""
-    slot = syncs.sources.slot(source.id)
-    syncs.sources.remove(source.id)
-    if slot.job_id is not None:
-        try:
-            syncs.jobs.cancel(slot.job_id)
-        except JobNotFound:
-            pass
+    stop_source(syncs.sources, syncs.jobs, source)
     purged = 0
     if purge:
         for name in _versions_written(syncs, source.collection):
@@ -99,6 +96,23 @@ def remove_source(syncs: Syncs, source: Source, purge: bool) -> SourceDeleted:
             purged = max(purged, counted)
     log.info("source %s removed (%d items purged)", source.id, purged)
     return SourceDeleted(source_id=source.id, deleted=True, purged=purged)
+
+
+def stop_source(sources: SourceStore, jobs: JobStore, source: Source) -> None:
+    """Forget a source and cancel its running sync (its batches not yet written are skipped)."""
+    slot = sources.slot(source.id)
+    sources.remove(source.id)
+    if slot.job_id is not None:
+        try:
+            jobs.cancel(slot.job_id)
+        except JobNotFound:
+            pass
+
+
+def stop_collection_sources(sources: SourceStore, jobs: JobStore, collection: str) -> None:
+    """Forget the sources of a collection that is gone, their running syncs cancelled."""
+    for source in sources.of_collection(collection):
+        stop_source(sources, jobs, source)
 
 
 def _versions_written(syncs: Syncs, collection: str) -> list[str]:
@@ -115,7 +129,7 @@ def source_public(syncs: Syncs, source: Source) -> SourcePublic:
         last = _summary(syncs, slot.job_id, slot.started_at or source.created_at)
     next_at = None
     if source.interval_s:
-        next_at = _iso((slot.started_at or source.created_at) + source.interval_s)
+        next_at = _iso((slot.full_at or source.created_at) + source.interval_s)
     return SourcePublic(
         source_id=source.id,
         collection=source.collection,

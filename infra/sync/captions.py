@@ -23,6 +23,7 @@ from mmsearch.infra.sync.sources import Source
 KEY_COLUMNS = ("key", "image", "file", "path", "name")
 TEXT_COLUMNS = ("caption", "text")
 MAX_CAPTION = 2000
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024  # a manifest is read whole, once per sync
 
 
 class Captions:

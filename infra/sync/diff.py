@@ -61,6 +61,8 @@ def compare(
         if live(old.id):
             return Verdict(Change.CONFLICT, stamp, owner=old.id)
         verdict = _versions(old, entry, stored, stamp, caption, captioned, hash_of)
+        if verdict.change in _SAME and stored.uri != entry.uri:
+            return replace(verdict, change=Change.UPDATED)  # its uri names another object
         return replace(verdict, change=Change.RESTAMPED) if verdict.change in _SAME else verdict
     return _versions(old, entry, stored, stamp, caption, captioned, hash_of)
 

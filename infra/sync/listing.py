@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -54,7 +55,7 @@ def list_source(
 
 def look_up(objects: ObjectStore, source: Source, key: str) -> Listed | None:
     """The object at `key` below the source as it is now; None when it is gone (or not one of
-    the source's items)."""
+    the source's items); ItemError when that cannot be told (denied, unreachable)."""
     if not source.takes(key):
         return None
     ref = source_ref(objects, source)
@@ -75,8 +76,31 @@ def look_up(objects: ObjectStore, source: Source, key: str) -> Listed | None:
     try:  # confined as any reference is: to the file root and the tenant's sources
         path = objects.parse(file_uri_below(source.uri, key), tenant=source.tenant).path
     except ItemError:
+        return None  # not a file the source could list
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
         return None
-    return _file(source, key, path) if os.path.isfile(path) else None
+    except OSError as exc:  # unreadable now: not known to be gone
+        raise ItemError(ItemErrorCode.FETCH_FAILED, f"cannot tell: {exc.strerror}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return Listed(key, file_uri_below(source.uri, key), info.st_size, None, info.st_mtime_ns, path)
+
+
+def probe(objects: ObjectStore, source: Source) -> None:
+    """Raise the ItemError a listing of the source would (its bucket or folder missing or
+    unreadable), reading one key at most."""
+    ref = source_ref(objects, source)
+    if ref.scheme == "s3":
+        try:
+            objects.s3.list_objects_v2(Bucket=ref.bucket, Prefix=ref.path, MaxKeys=1)
+        except ClientError as exc:
+            raise s3_error(ref, exc) from exc
+        except BotoCoreError as exc:
+            raise ItemError(ItemErrorCode.FETCH_FAILED, f"S3 listing failed: {exc}") from exc
+    elif not os.path.isdir(ref.path):
+        raise ItemError(ItemErrorCode.NOT_FOUND, f"folder not found: {ref.uri}")
 
 
 def content_hash(entry: Listed, limit: int) -> str | None:

@@ -1,26 +1,38 @@
 """Where a sync job stands, kept in its job's hash so that a sync whose worker died resumes.
 
 A sync takes its source's listing a page at a time. Each page's outcome (its counts, the batch
-tasks it sends, and the key it ended at) is written in one transaction before its tasks are
-sent: a sync started again skips the pages written, and the outbox sends again any task of them
-that was lost. A page whose transaction never ran is compared again from the start; what it did
-before (marking unchanged items as seen) is idempotent.
+tasks it sends, the items it refused, and the key it ended at) is written in one transaction
+before its tasks are sent: a sync started again skips the pages written, and the outbox sends
+again any task of them that was lost. A page whose transaction never ran is compared again from
+the start; what it did before (marking unchanged items as seen) is idempotent. One runner holds
+a sync at a time (a lease its thread renews; it lapses a minute after the runner's process is
+gone), and the transaction runs only for the runner holding it, on the page that comes next, so
+a second copy of the task never writes a page twice.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from enum import StrEnum
+
+import redis
 
 from mmsearch.infra.jobs.outbox import Outbox, SentTask
 from mmsearch.infra.jobs.state import SYNC_COUNTERS
-from mmsearch.infra.jobs.store import JobStore
+from mmsearch.infra.jobs.store import ItemFailure, JobStore
+
+log = logging.getLogger(__name__)
 
 _KEYS = ":sync-keys"  # an event sync's keys to look at, in order
 _LEASE = ":sync-lease"  # the runner holding the sync (a copy of its task finds it held)
-LEASE_MS = 300_000  # renewed at each page: a runner that died frees it this long after
+_REFUSED = ":sync-refused"  # items a written page refused, until they are counted
+LEASE_MS = 60_000  # renewed from a thread: a runner that died frees the sync this long after
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -53,6 +65,19 @@ class Checkpoint:
     after: str | None = None
     phase: Phase = Phase.LISTING
     matched: int = 0
+
+
+@dataclass(frozen=True)
+class Page:
+    """One written page: its number, the key it ended at, its counts (the sync counters and
+    `matched`), the items it sent (or refused) and the batch tasks that send them."""
+
+    number: int
+    after: str
+    counts: Mapping[str, int]
+    items: int = 0
+    tasks: dict[str, SentTask] = field(default_factory=dict)
+    refused: list[ItemFailure] = field(default_factory=list)
 
 
 def sync_fields(
@@ -96,42 +121,87 @@ class SyncProgress:
     def commit_page(
         self,
         job_id: str,
-        after: str,
-        counts: Mapping[str, int],
-        items: int,
-        tasks: dict[str, SentTask],
-    ) -> None:
-        """Write one page's outcome: `counts` (the sync counters and `matched`), `items` more
-        in the job's total, the batch `tasks` to send, and the key it ended at."""
-        key = self._jobs.keys(job_id)[0]
-        pipe = self._redis.pipeline(transaction=True)
-        for name, value in counts.items():
-            if value:
-                pipe.hincrby(key, name if name in SYNC_COUNTERS else f"sync_{name}", value)
-        pipe.hincrby(key, "total", items)
-        pipe.hincrby(key, "sync_page", 1)
-        pipe.hset(key, mapping={"sync_after": after, "updated_at": repr(time.time())})
-        self._outbox.record_on(pipe, job_id, tasks)
-        pipe.execute()
+        runner: str,
+        page: Page,
+    ) -> bool:
+        """Write one page's outcome in one transaction, fenced: only while `runner` holds the
+        sync and the page is the next one (False otherwise: another runner took over)."""
+        key, lease = self._jobs.keys(job_id)[0], self._jobs.keys(job_id)[0] + _LEASE
+        refused = [json.dumps({**f.public(), "item": f.item}) for f in page.refused]
+        with self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(lease)
+                    held, number = pipe.get(lease), pipe.hget(key, "sync_page")
+                    if _text(held or b"") != runner or int(number or 0) != page.number:
+                        pipe.unwatch()
+                        return False
+                    pipe.multi()
+                    for name, value in page.counts.items():
+                        if value:
+                            field = name if name in SYNC_COUNTERS else f"sync_{name}"
+                            pipe.hincrby(key, field, value)
+                    pipe.hincrby(key, "total", page.items)
+                    pipe.hincrby(key, "sync_page", 1)
+                    pipe.hset(
+                        key, mapping={"sync_after": page.after, "updated_at": repr(time.time())}
+                    )
+                    if refused:
+                        pipe.hset(key + _REFUSED, str(page.number), json.dumps(refused))
+                        pipe.expire(key + _REFUSED, self._jobs.ttl_s)
+                    self._outbox.record_on(pipe, job_id, page.tasks)
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
 
-    def hold(self, job_id: str, runner: str) -> bool:
-        """Take the sync for `runner` unless another runner holds it."""
+    def settle_refused(self, job_id: str) -> None:
+        """Count the refused items of the pages written (once per page, whoever counts)."""
+        name = self._jobs.keys(job_id)[0] + _REFUSED
+        for number, raw in self._redis.hgetall(name).items():
+            failures = [ItemFailure(**json.loads(entry)) for entry in json.loads(raw)]
+            batch = f"s{_text(number)}-refused"
+            self._jobs.complete_batch(job_id, batch, succeeded=0, failed=failures)
+            self._redis.hdel(name, number)
+
+    @contextmanager
+    def held(self, job_id: str, runner: str) -> Iterator[bool]:
+        """Hold the sync for `runner` while in the block (renewed from a thread, so it lapses
+        only once the process is gone); False when another runner holds it."""
         name = self._jobs.keys(job_id)[0] + _LEASE
-        return bool(self._redis.set(name, runner, nx=True, px=LEASE_MS))
+        if not self._redis.set(name, runner, nx=True, px=LEASE_MS):
+            yield False
+            return
+        stop = threading.Event()
 
-    def renew(self, job_id: str, runner: str) -> bool:
-        """Keep holding the sync; False once `runner` no longer holds it."""
-        name = self._jobs.keys(job_id)[0] + _LEASE
-        return bool(self._renew(keys=[name], args=[runner, LEASE_MS]))
+        def renew() -> None:
+            while not stop.wait(LEASE_MS / 4000):
+                try:
+                    if not self._renew(keys=[name], args=[runner, LEASE_MS]):
+                        return
+                except redis.RedisError as exc:
+                    log.warning("sync %s: could not renew its lease: %s", job_id, exc)
 
-    def let_go(self, job_id: str, runner: str) -> None:
-        if self.renew(job_id, runner):
-            self._redis.delete(self._jobs.keys(job_id)[0] + _LEASE)
+        thread = threading.Thread(target=renew, name=f"lease-{job_id[:8]}", daemon=True)
+        thread.start()
+        try:
+            yield True
+        finally:
+            stop.set()
+            thread.join()
+            if self._renew(keys=[name], args=[runner, LEASE_MS]):
+                self._redis.delete(name)
 
-    def start_removing(self, job_id: str, removed: int) -> None:
-        """Every page is written; `removed` items are about to go."""
+    def start_removing(self, job_id: str, removed: int | None = None) -> None:
+        """Every page is written: what is gone goes now (a dry run: `removed` would)."""
         key = self._jobs.keys(job_id)[0]
-        self._redis.hset(key, mapping={"removed": removed, "sync_phase": str(Phase.REMOVING)})
+        self._redis.hset(key, "sync_phase", str(Phase.REMOVING))
+        if removed is not None:
+            self._redis.hset(key, "removed", removed)
+
+    def add_removed(self, job_id: str, removed: int) -> None:
+        if removed:
+            self._redis.hincrby(self._jobs.keys(job_id)[0], "removed", removed)
 
     def finish(self, job_id: str) -> None:
         self._redis.hset(self._jobs.keys(job_id)[0], "sync_phase", str(Phase.DONE))

@@ -99,10 +99,12 @@ class Source:
 
 @dataclass(frozen=True)
 class SyncSlot:
-    """A source's latest sync: its job and when it started (none yet: both None)."""
+    """A source's latest sync: its job and when it started, and when its latest full sync
+    started (none yet: None)."""
 
     job_id: str | None = None
     started_at: float | None = None
+    full_at: float | None = None
 
 
 class SourceStore:
@@ -146,15 +148,23 @@ class SourceStore:
     def slot(self, source_id: str) -> SyncSlot:
         raw = self._redis.hgetall(_STATE + source_id)
         fields = {_text(k): _text(v) for k, v in raw.items()}
-        started = fields.get("started_at")
-        return SyncSlot(fields.get("job") or None, float(started) if started else None)
+        started, full = fields.get("started_at"), fields.get("full_at")
+        return SyncSlot(
+            fields.get("job") or None,
+            float(started) if started else None,
+            float(full) if full else None,
+        )
 
     def claim(
-        self, source_id: str, job_id: str, is_running: Callable[[str, float | None], bool]
+        self,
+        source_id: str,
+        job_id: str,
+        is_running: Callable[[str, float | None], bool],
+        full: bool = True,
     ) -> str | None:
-        """Make `job_id` the source's sync unless `is_running(job, claimed_at)` says its
-        current one runs; None when claimed, else the running sync's job id. Two claims at
-        once: one wins, the other sees it running."""
+        """Make `job_id` the source's sync (`full`: one of the whole source) unless
+        `is_running(job, claimed_at)` says its current one runs; None when claimed, else the
+        running sync's job id. Two claims at once: one wins, the other sees it running."""
         key = _STATE + source_id
         with self._redis.pipeline() as pipe:
             while True:
@@ -166,7 +176,10 @@ class SourceStore:
                         pipe.unwatch()
                         return current
                     pipe.multi()
-                    pipe.hset(key, mapping={"job": job_id, "started_at": repr(time.time())})
+                    now = repr(time.time())
+                    pipe.hset(key, mapping={"job": job_id, "started_at": now})
+                    if full:
+                        pipe.hset(key, "full_at", now)
                     pipe.execute()
                     return None
                 except redis.WatchError:

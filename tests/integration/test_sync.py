@@ -132,11 +132,11 @@ def test_sources_refuse_what_they_cannot_sync(platform: Platform, tiny_model: st
     assert bad["error"]["code"] == "invalid_request"
     platform.expect(404, "POST", "/v1/collections/none-such/sources", json={"uri": "s3://b/"})
     platform.expect(404, "POST", f"{base}/src_nothing/sync", json={})
-    source_id = platform.expect(201, "POST", base, json={"uri": "s3://no-such-bucket-here/"})[
-        "source_id"
-    ]
-    failed = sync(platform, name, source_id)
-    assert failed["status"] == "failed" and "not_found" in failed["message"]
+    missing = platform.expect(400, "POST", base, json={"uri": "s3://no-such-bucket-here/"})
+    assert missing["error"]["code"] == "not_found"
+    folder = f"file://{platform.media_root}/no-such-folder/"
+    assert platform.expect(400, "POST", base, json={"uri": folder})["error"]["code"] == "not_found"
+    assert platform.expect(200, "GET", base)["data"] == []
 
 
 def test_a_schedule_and_bucket_events_sync_by_themselves(
@@ -201,3 +201,34 @@ def test_the_sources_commands(platform: Platform, tiny_model: str) -> None:
     assert removed.returncode == 0 and "3 items deleted" in removed.stdout
     missing = mmsearch(platform, "sources", "sync", name, source_id)
     assert missing.returncode == 2 and "404 source_not_found" in missing.stderr
+
+
+def test_the_scheduler_command_sends_sync_due_every_tick(
+    private_broker: str, tmp_path: Path
+) -> None:
+    """Compose's `scheduler` service: Celery beat sending the task that starts due syncs."""
+    import os
+    import subprocess
+    import sys
+
+    from mmsearch.workers import tasks
+    from mmsearch.workers.celery_app import SYNC_DUE
+    from tests.fixtures.broker import queued_tasks
+
+    assert tasks.sync_due.name == SYNC_DUE  # what a worker runs when it comes
+    env = {
+        **os.environ,
+        "MMSEARCH_REDIS_URL": private_broker,
+        "MMSEARCH_SYNC_TICK_S": "0.5",
+        "MMSEARCH_DATA_DIR": str(tmp_path),
+    }
+    schedule = str(tmp_path / "beat-schedule")
+    command = [sys.executable, "-m", "mmsearch.api.cli", "scheduler", "--schedule-file", schedule]
+    beat = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        broker = redis.Redis.from_url(private_broker)
+        sent = wait_for(lambda: len([t for t, _ in queued_tasks(broker) if t == SYNC_DUE]) >= 2)
+        assert sent
+    finally:
+        beat.terminate()
+        beat.wait(timeout=30)

@@ -194,6 +194,43 @@ def test_a_sync_that_died_part_way_resumes_without_duplicates(library: Library) 
     assert len(library.stores.points()) == 20
 
 
+def test_an_item_whose_object_is_there_at_removal_is_kept(library: Library) -> None:
+    """An object missing from the listing (deleted, then written again before the removal, as
+    a folder that could not be read, or a write racing the listing) keeps its item."""
+    for i in range(4):
+        library.write(f"p{i}.jpg", i)
+    library.sync()
+    back = (library.folder / "p1.jpg").read_bytes()
+    (library.folder / "p1.jpg").unlink()
+    (library.folder / "p2.jpg").unlink()
+
+    class Dies(TaskSender):
+        def send(self, tasks: dict[str, SentTask], producer: Any = None) -> None:
+            raise ConnectionError("worker lost after its last page was written")
+
+    job_id = library.syncs.start(library.source)
+    with pytest.raises(ConnectionError):
+        run_sync(library.context(Dies(library.sender.celery, library.sender.outbox), 10), job_id)
+    (library.folder / "p1.jpg").write_bytes(back)
+    assert run_sync(library.context(), job_id)  # resumed: no page left, then the removal
+    state = library.work(job_id)
+    assert state.status == JobStatus.SUCCEEDED and counts(state) == (0, 0, 1, 2)
+    assert sorted(library.items()) == ["p0.jpg", "p1.jpg", "p3.jpg"]
+
+
+def test_a_second_runner_of_one_sync_writes_nothing(library: Library) -> None:
+    for i in range(3):
+        library.write(f"p{i}.jpg", i)
+    job_id = library.syncs.start(library.source)
+    progress = library.context().progress
+    with progress.held(job_id, "another-worker") as mine:
+        assert mine
+        assert not run_sync(library.context(), job_id)  # its task is tried again later
+        assert library.stores.outbox.pending(job_id).keys() == {"listing"}
+    assert run_sync(library.context(), job_id)
+    assert counts(library.work(job_id)) == (3, 0, 0, 0)
+
+
 def test_a_dry_run_counts_and_changes_nothing(library: Library) -> None:
     for i in range(6):
         library.write(f"p{i}.jpg", i)
@@ -321,11 +358,23 @@ def test_the_schedule_and_bucket_events_start_syncs(
     }
     entry = f'[{{"Event": [{_json(record)}], "EventTime": "2026-12-01T00:00:00Z"}}]'
     elsewhere = {**record, "s3": {"bucket": {"name": "shots"}, "object": {"key": "2023/x.jpg"}}}
-    state_redis.rpush("events", entry, f'[{{"Event": [{_json(elsewhere)}]}}]', "not json")
+    odd = f'[{{"Event": [{_json(elsewhere)}]}}]'
+    state_redis.rpush("events", entry, odd, "not json", '[1, "x", {"Event": 3}]')
     sources = library.sources.all()
-    assert take_events(state_redis, "events", sources, library.sources) == 3
+    assert take_events(state_redis, "events", sources, library.sources) == 4
     assert library.sources.take_pending(bucket.id, 10) == ["beach day.jpg"]
     assert not library.sources.has_pending(library.source.id)
+
+    # an event sync does not push the next scheduled full sync back
+    run_sync(library.context(), started[0])
+    library.work(started[0])
+    full_at = library.sources.slot(scheduled.id).full_at
+    library.sources.add_pending(scheduled.id, ["a.jpg"])
+    events_job = tick(library.syncs, None)
+    assert len(events_job) == 1 and library.sources.slot(scheduled.id).full_at == full_at
+    run_sync(library.context(), events_job[0])
+    library.work(events_job[0])
+    assert tick(library.syncs, None, now=full_at + 61)  # due by the full sync's start
 
 
 def test_an_event_sync_looks_at_its_keys_alone(library: Library) -> None:

@@ -117,7 +117,8 @@ def _start_due(syncs: Syncs, source: Source, now: float) -> str | None:
             syncs.sources.add_pending(source.id, keys)  # looked at by a later sync
             raise
     if source.interval_s:
-        last = syncs.sources.slot(source.id).full_at or source.created_at
+        slot = syncs.sources.slot(source.id)
+        last = slot.full_at or slot.started_at or source.created_at
         if now >= last + source.interval_s:
             return syncs.start(source)
     return None

@@ -14,16 +14,16 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from mmsearch.infra.catalog.metadata import MetadataLimits
 from mmsearch.infra.catalog.payload import ItemPayload
 from mmsearch.infra.catalog.versions import metadata_fields
 from mmsearch.infra.errors import CollectionNotFound, ItemError, ItemErrorCode
-from mmsearch.infra.jobs.store import FINAL_STATUSES, JobStore
+from mmsearch.infra.jobs.store import FINAL_STATUSES, ItemFailure, JobStore
 from mmsearch.infra.media.storage import ObjectStore
 from mmsearch.infra.sync.captions import MAX_MANIFEST_BYTES, Captions, load_captions
-from mmsearch.infra.sync.listing import Listed, content_hash, list_source, look_up
+from mmsearch.infra.sync.listing import Listed, content_hash, list_source, look_up, probe
 from mmsearch.infra.sync.points import (
     ITEMS_ONLY,
     keys_filter,
@@ -111,7 +111,7 @@ def _run(ctx: SyncContext, run: _Run) -> None:
         run = replace(run, at=at, captions=captions)
         if at.phase == Phase.LISTING and not _write_pages(ctx, run):
             return  # cancelled, its source removed, or taken over
-        if at.kind == SyncKind.FULL and not _stopped(ctx, run):
+        if at.kind == SyncKind.FULL and at.phase != Phase.DONE and not _stopped(ctx, run):
             _remove_unseen(ctx, run)
     except ItemError as exc:
         log.warning("sync %s of %s failed: %s", job_id, run.source.uri, exc.message)
@@ -135,23 +135,39 @@ def _stopped(ctx: SyncContext, run: _Run) -> bool:
 def _write_pages(ctx: SyncContext, run: _Run) -> bool:
     """Compare and write every page left; False when the sync stopped meanwhile (or another
     runner took it over)."""
-    for number, (found, gone) in enumerate(_pages(ctx, run), start=run.at.page):
-        if _stopped(ctx, run) or not _write_page(ctx, run, number, found, gone):
+    for number, listed in enumerate(_pages(ctx, run), start=run.at.page):
+        if _stopped(ctx, run) or not _write_page(ctx, run, number, listed):
             return False
     return True
 
 
-def _pages(ctx: SyncContext, run: _Run) -> Iterator[tuple[list[Listed], list[str]]]:
-    """The pages left: the objects found, and (event syncs) the keys whose objects are gone."""
+@dataclass(frozen=True)
+class _Listed:
+    """A page of the source: objects found, keys whose objects are gone (event syncs), those
+    that could not be looked up (failed as items), and the last key."""
+
+    found: list[Listed]
+    last: str
+    gone: list[str] = field(default_factory=list)
+    unknown: list[ItemFailure] = field(default_factory=list)
+
+
+def _pages(ctx: SyncContext, run: _Run) -> Iterator[_Listed]:
+    """The pages left."""
     if run.at.kind == SyncKind.FULL:
         for page in chunked(list_source(ctx.objects, run.source, run.at.after), ctx.page_size):
-            yield page, []
+            yield _Listed(page, page[-1].key)
         return
     number = run.at.page
     while keys := ctx.progress.keys_page(run.job_id, number, ctx.page_size):
         now = {key: _look_up(ctx, run.source, key) for key in keys}
+        unknown = [
+            ItemFailure(run.source.uri + key, run.source.item_id(key), exc.code, exc.message)
+            for key, exc in now.items()
+            if isinstance(exc, ItemError)
+        ]
         found = [entry for entry in now.values() if isinstance(entry, Listed)]
-        yield found, [key for key, entry in now.items() if entry is None]
+        yield _Listed(found, keys[-1], [k for k, e in now.items() if e is None], unknown)
         number += 1
 
 
@@ -163,31 +179,32 @@ def _look_up(ctx: SyncContext, source: Source, key: str) -> Listed | None | Item
         return exc
 
 
-def _write_page(
-    ctx: SyncContext, run: _Run, number: int, found: list[Listed], gone: list[str]
-) -> bool:
+def _write_page(ctx: SyncContext, run: _Run, number: int, listed: _Listed) -> bool:
     """Compare one page, write what it changes and send its batches; False when another
-    runner wrote it (this one no longer holds the sync)."""
-    names = _versions(ctx, run.collection)
-    compared = compare_page(ctx.vectors, _page_input(ctx, run, names[0]), found)
-    counts, after = compared.counts, max([e.key for e in found[-1:]] + gone[-1:])
+    runner holds the sync (this one wrote nothing of the page then)."""
+    if not ctx.progress.holds(run.job_id, run.runner):
+        return False
+    names, gone = _versions(ctx, run.collection), listed.gone
+    compared = compare_page(ctx.vectors, _page_input(ctx, run, names[0]), listed.found)
+    counts = compared.counts
     if run.at.dry_run:
         if gone:
             items = keys_filter(run.source, gone, items_only=True)
             counts["removed"] += ctx.vectors.count(names[0], items)
-        return ctx.progress.commit_page(run.job_id, run.runner, Page(number, after, counts))
+        page = Page(number, listed.last, counts)
+        return ctx.progress.commit_page(run.job_id, run.runner, page)
     mark_seen(ctx.vectors, names[0], run.source, run.job_id, compared.seen, compared.restamped)
     for position, name in enumerate(names):
         removed = remove_keys(ctx.vectors, name, run.source, gone)
         counts["removed"] += removed if position == 0 else 0
     schema = metadata_fields(run.spec)
     raw, bad = checked_items(compared.ingest, run.source.metadata, ctx.limits, schema)
-    refused = compared.refused + bad
+    refused = compared.refused + bad + listed.unknown
     options = run.source.job_options() or None
     tasks = batch_tasks(
         run.job_id, run.collection, raw, ctx.batch_size, tag=f"s{number}-", options=options
     )
-    page = Page(number, after, counts, len(raw) + len(refused), tasks, refused)
+    page = Page(number, listed.last, counts, len(raw) + len(refused), tasks, refused)
     if not ctx.progress.commit_page(run.job_id, run.runner, page):
         return False
     ctx.progress.settle_refused(run.job_id)
@@ -221,8 +238,10 @@ def _remove_unseen(ctx: SyncContext, run: _Run) -> None:
 
     The candidates are the source's items this sync did not mark; each one's object is looked
     up before its item goes, so an item whose object exists (a write that raced the listing, a
-    folder that could not be read) is kept and marked. A dry run counts the candidates alone:
-    the source's items less those it saw.
+    folder that could not be read) is kept and marked. Each step first checks that the source
+    can still be listed (an unmounted folder or a vanished bucket fails the sync rather than
+    emptying the collection) and that this runner still holds the sync. A dry run counts the
+    candidates alone: the source's items less those it saw.
     """
     at, names = ctx.progress.load(run.job_id), _versions(ctx, run.collection)
     if at.dry_run:
@@ -230,14 +249,13 @@ def _remove_unseen(ctx: SyncContext, run: _Run) -> None:
         ctx.progress.start_removing(run.job_id, max(0, held - at.matched))
         return
     ctx.progress.start_removing(run.job_id)
-    unseen = unseen_filter(run.source, run.job_id, items_only=True)
-    previous: set[str] = set()
-    while not _stopped(ctx, run):
-        page, _ = ctx.vectors.scroll(names[0], limit=ctx.page_size, filter=unseen)
-        items = {p.id: ItemPayload.from_payload(p.payload, p.id) for p in page}
-        if not items or set(items) == previous:
+    unseen, after = unseen_filter(run.source, run.job_id, items_only=True), None
+    while True:
+        if _stopped(ctx, run) or not ctx.progress.holds(run.job_id, run.runner):
             return
-        previous = set(items)
+        probe(ctx.objects, run.source)
+        page, after = ctx.vectors.scroll(names[0], limit=ctx.page_size, after=after, filter=unseen)
+        items = {p.id: ItemPayload.from_payload(p.payload, p.id) for p in page}
         keys = {item.source.key for item in items.values() if item.source is not None}
         now = {key: _look_up(ctx, run.source, key) for key in sorted(keys)}
         gone = [key for key, entry in now.items() if entry is None]
@@ -247,3 +265,7 @@ def _remove_unseen(ctx: SyncContext, run: _Run) -> None:
                 ctx.progress.add_removed(run.job_id, removed)
         there = {i: item for i, item in items.items() if item.source and now[item.source.key]}
         mark_seen(ctx.vectors, names[0], run.source, run.job_id, there, {})
+        if after is None:
+            break
+    # Left unmarked now: frames whose video item went (or was never written): none is needed.
+    ctx.vectors.delete_by_filter(names[0], unseen_filter(run.source, run.job_id))

@@ -93,7 +93,8 @@ def compare_page(vectors: VectorStore, page: PageInput, found: list[Listed]) -> 
             {
                 "uri": entry.uri,
                 "id": item_id,
-                "metadata": item.metadata if item is not None else {},  # edits made stay
+                # edits made to the item stay (not to an item of another object taken over)
+                "metadata": item.metadata if item is not None and item.uri == entry.uri else {},
                 "text": caption,
                 "source": stamp.to_payload(),
                 "sync": page.sync,

@@ -205,13 +205,15 @@ def syncs(task: Task, runtime: Runtime) -> Syncs:
     return Syncs(runtime.jobs, runtime.sources, task_sender(task, runtime), runtime.vectors)
 
 
-@celery_app.task(bind=True, name=SYNC_SOURCE, max_retries=None)
+@celery_app.task(bind=True, name=SYNC_SOURCE, max_retries=3)
 def sync_source(self: Task, job_id: str) -> None:
     """Sync a source (or resume its sync): compare, queue what changed, remove what is gone.
-    While another runner holds the sync, try again once its lease could have lapsed."""
+    While another runner holds the sync, try again once its lease could have lapsed (a few
+    times: a runner that lives goes on, and a job that stops moving is sent again)."""
     with log_context(job=job_id):
         if not run_sync(sync_context(self, get_runtime()), job_id):
-            raise self.retry(countdown=LEASE_MS / 1000)
+            if self.request.retries < (self.max_retries or 0):
+                raise self.retry(countdown=LEASE_MS / 1000)
 
 
 @celery_app.task(bind=True, name=SYNC_DUE)

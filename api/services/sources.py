@@ -129,7 +129,8 @@ def source_public(syncs: Syncs, source: Source) -> SourcePublic:
         last = _summary(syncs, slot.job_id, slot.started_at or source.created_at)
     next_at = None
     if source.interval_s:
-        next_at = _iso((slot.full_at or source.created_at) + source.interval_s)
+        full = slot.full_at or slot.started_at or source.created_at
+        next_at = _iso(full + source.interval_s)
     return SourcePublic(
         source_id=source.id,
         collection=source.collection,

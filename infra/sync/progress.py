@@ -33,6 +33,10 @@ _KEYS = ":sync-keys"  # an event sync's keys to look at, in order
 _LEASE = ":sync-lease"  # the runner holding the sync (a copy of its task finds it held)
 _REFUSED = ":sync-refused"  # items a written page refused, until they are counted
 LEASE_MS = 60_000  # renewed from a thread: a runner that died frees the sync this long after
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -103,6 +107,7 @@ class SyncProgress:
     def __init__(self, jobs: JobStore, outbox: Outbox) -> None:
         self._jobs, self._outbox, self._redis = jobs, outbox, jobs.redis
         self._renew = self._redis.register_script(_RENEW)
+        self._release = self._redis.register_script(_RELEASE)
 
     def load(self, job_id: str) -> Checkpoint:
         raw = self._redis.hgetall(self._jobs.keys(job_id)[0])
@@ -188,20 +193,31 @@ class SyncProgress:
             yield True
         finally:
             stop.set()
-            thread.join()
-            if self._renew(keys=[name], args=[runner, LEASE_MS]):
-                self._redis.delete(name)
+            thread.join(timeout=LEASE_MS / 1000)
+            try:
+                self._release(keys=[name], args=[runner])
+            except redis.RedisError as exc:  # it lapses by itself
+                log.warning("sync %s: could not release its lease: %s", job_id, exc)
+
+    def holds(self, job_id: str, runner: str) -> bool:
+        """Whether `runner` still holds the sync."""
+        held = self._redis.get(self._jobs.keys(job_id)[0] + _LEASE)
+        return held is not None and _text(held) == runner
 
     def start_removing(self, job_id: str, removed: int | None = None) -> None:
         """Every page is written: what is gone goes now (a dry run: `removed` would)."""
         key = self._jobs.keys(job_id)[0]
-        self._redis.hset(key, "sync_phase", str(Phase.REMOVING))
+        self._redis.hset(
+            key, mapping={"sync_phase": str(Phase.REMOVING), "updated_at": repr(time.time())}
+        )
         if removed is not None:
             self._redis.hset(key, "removed", removed)
 
     def add_removed(self, job_id: str, removed: int) -> None:
-        if removed:
-            self._redis.hincrby(self._jobs.keys(job_id)[0], "removed", removed)
+        """Count items removed (and that the sync is moving)."""
+        key = self._jobs.keys(job_id)[0]
+        self._redis.hincrby(key, "removed", removed)
+        self._redis.hset(key, "updated_at", repr(time.time()))
 
     def finish(self, job_id: str) -> None:
         self._redis.hset(self._jobs.keys(job_id)[0], "sync_phase", str(Phase.DONE))

@@ -218,6 +218,27 @@ def test_an_item_whose_object_is_there_at_removal_is_kept(library: Library) -> N
     assert sorted(library.items()) == ["p0.jpg", "p1.jpg", "p3.jpg"]
 
 
+def test_a_source_gone_before_the_removal_fails_the_sync_and_keeps_its_items(
+    library: Library,
+) -> None:
+    for i in range(3):
+        library.write(f"p{i}.jpg", i)
+    library.sync()
+
+    class Dies(TaskSender):
+        def send(self, tasks: dict[str, SentTask], producer: Any = None) -> None:
+            raise ConnectionError("worker lost after its last page was written")
+
+    job_id = library.syncs.start(library.source)
+    with pytest.raises(ConnectionError):
+        run_sync(library.context(Dies(library.sender.celery, library.sender.outbox)), job_id)
+    library.folder.rename(library.folder.with_name("unmounted"))
+    run_sync(library.context(), job_id)
+    state = library.stores.jobs.get(job_id)
+    assert state.status == JobStatus.FAILED and "not_found" in (state.message or "")
+    assert len(library.items()) == 3
+
+
 def test_a_second_runner_of_one_sync_writes_nothing(library: Library) -> None:
     for i in range(3):
         library.write(f"p{i}.jpg", i)
@@ -384,10 +405,14 @@ def test_an_event_sync_looks_at_its_keys_alone(library: Library) -> None:
     (library.folder / "p0.jpg").unlink()
     (library.folder / "p1.jpg").unlink()
     library.write("p9.jpg", 9)
-    job_id = library.syncs.start(library.source, keys=["p0.jpg", "p9.jpg", "../p2.jpg"])
+    unreadable = "x" * 300 + ".jpg"  # a name no file system takes: cannot be looked up
+    keys = ["p0.jpg", "p9.jpg", "../p2.jpg", unreadable]
+    job_id = library.syncs.start(library.source, keys=keys)
     run_sync(library.context(), job_id)
     state = library.work(job_id)
     assert counts(state) == (1, 0, 1, 0)
+    assert state.failed == 1 and state.errors[0].id == unreadable
+    assert state.status == JobStatus.COMPLETED_WITH_ERRORS
     assert sorted(library.items()) == ["p1.jpg", "p2.jpg", "p3.jpg", "p9.jpg"]
 
 

@@ -198,7 +198,7 @@ class Settings(BaseSettings):
         default=1000, ge=1, le=10_000, description="Objects a source's sync compares per step"
     )
     sync_tick_s: float = Field(
-        default=10.0, gt=0, description="How often sync schedules and bucket events are checked"
+        default=5.0, gt=0, description="How often sync schedules and bucket events are checked"
     )
     bucket_events_key: str | None = Field(
         default=None, description="Redis list MinIO publishes bucket events to (access format)"

@@ -141,7 +141,12 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     if not settings.redis_url:
         sys.exit("mmsearch scheduler: MMSEARCH_REDIS_URL is not set")
     celery = configure_celery(settings)
-    celery.conf.beat_schedule = {"sync-due": {"task": SYNC_DUE, "schedule": settings.sync_tick_s}}
+    # A tick a busy queue held past the next one is dropped, not run late (they pile up behind
+    # long ingests otherwise).
+    tick = {"expires": settings.sync_tick_s}
+    celery.conf.beat_schedule = {
+        "sync-due": {"task": SYNC_DUE, "schedule": settings.sync_tick_s, "options": tick}
+    }
     state = args.schedule_file or f"{tempfile.gettempdir()}/mmsearch-beat-schedule"
     celery.Beat(loglevel=settings.log_level, schedule=state, quiet=True).run()
     return 0

@@ -81,6 +81,9 @@ class QueryFields(Strict):
         return [k for k in ("text", "image", "item_id", "query") if getattr(self, k) is not None]
 
 
+MAX_GROUP_DEPTH = 10_000  # groups a grouped page may reach (offset + limit)
+
+
 class Paging(Strict):
     filter: dict[str, Any] | None = None
     limit: int = Field(default=10, ge=1, le=1000)
@@ -105,8 +108,8 @@ class SearchRequest(QueryFields, Paging):
             raise ValueError("mode 'hybrid' does not combine with group_by or recommend")
         if self.mode == SearchMode.HYBRID and self.score_threshold is not None:
             raise ValueError("score_threshold is a cosine bound; hybrid scores are rank fusion")
-        if self.group_by and self.offset:
-            raise ValueError("offset is not available with group_by; raise limit instead")
+        if self.group_by and self.offset + self.limit > MAX_GROUP_DEPTH:
+            raise ValueError(f"with group_by, offset + limit must not exceed {MAX_GROUP_DEPTH}")
         return self
 
 

@@ -109,11 +109,11 @@ def _ranked(
             vector,
             group_by=VIDEO_ID_KEY if body.group_by == "video" else metadata_key(body.group_by),
             group_size=body.group_size,
-            limit=body.limit,
+            limit=body.offset + body.limit,  # groups come in one order: a page is a slice
             using=using,
             filter=flt,
             score_threshold=body.score_threshold,
-        )
+        )[body.offset :]
         return SearchResponse(
             groups=[SearchGroup(key=g.key, results=[to_hit(h) for h in g.hits]) for g in groups],
             took_ms=_ms(started),

@@ -15,7 +15,7 @@ from typing import Any
 
 from mmsearch.infra.errors import InvalidRequest
 
-MIN_PREFETCH = 100
+MIN_PREFETCH = 1000  # a hybrid page's fused window: pages to this depth agree with each other
 MAX_SCROLL = 10_000
 _PATH_ITEM = re.compile(r"^([^.\[\]]+)(?:\[(\d*)\])?$")
 
@@ -64,7 +64,8 @@ def check_prefetch(
     """The prefetch limit of a hybrid search over `vectors`; raise InvalidRequest.
 
     It defaults to max(limit + offset, MIN_PREFETCH): each ranking is cut there before fusion,
-    so it also decides which ranks count (a larger one changes RRF scores).
+    so it also decides which ranks count (a larger one changes RRF scores). One window for
+    every page to that depth makes offset pages the slices of one ranking.
     """
     if not isinstance(vectors, dict) or not vectors:
         raise InvalidRequest("a hybrid search needs at least one named query vector")

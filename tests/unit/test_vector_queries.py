@@ -20,6 +20,7 @@ from mmsearch.infra.errors import (
     ItemNotFound,
 )
 from mmsearch.infra.vectors import EdgeVectorStore, Hit, VectorPoint, VectorStore
+from mmsearch.infra.vectors.arguments import MIN_PREFETCH
 from mmsearch.infra.vectors.edge import groups as edge_groups
 from mmsearch.infra.vectors.ranking import group_keys
 from tests.fixtures.vectors import (
@@ -82,7 +83,7 @@ def test_hybrid_search_agrees_and_is_rrf(stores: list[VectorStore]) -> None:
             exact_ranking(image, points=DISTINCT),
             exact_ranking(text, "text", points=DISTINCT),
         ]
-        expected = rrf(rankings, 100)
+        expected = rrf(rankings, MIN_PREFETCH)  # the default window
         best = sorted(expected.items(), key=lambda kv: (-round(kv[1], 6), kv[0]))[:20]
         assert [h.id for h in hits] == [i for i, _ in best]
         np.testing.assert_allclose([h.score for h in hits], [s for _, s in best], atol=ATOL)

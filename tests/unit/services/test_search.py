@@ -233,3 +233,43 @@ def test_fanout_merges_collections_of_one_model_by_score(
     with pytest.raises(InvalidRequest) as refused:
         fanout(QueryStores(vectors, load, texts, objects, settings), mixed, {})
     assert refused.value.code == "model_mismatch"
+
+
+def test_deep_pages_concatenated_are_the_first_results_of_one_query(
+    run: Run, vectors: EdgeVectorStore, indexed: CollectionSpec, encoder: Encoder
+) -> None:
+    """500 results paged by 50 in every mode, with and without a filter, and grouped results
+    paged by 7 groups: each concatenation equals one query for the same depth."""
+    from mmsearch.infra.catalog.payload import ItemPayload
+    from mmsearch.infra.vectors import VectorPoint
+
+    rng = np.random.default_rng(7)
+    rows = rng.standard_normal((600, 2, encoder.dim)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=2, keepdims=True)
+    points = []
+    for n, (image, text) in enumerate(rows):
+        item_id = f"d{n:03d}"
+        metadata = {"parity": ["even", "odd"][n % 2], "album": f"a{n % 40:02d}"}
+        payload = ItemPayload(f"s3://deep/{item_id}.jpg", item_id, metadata, f"caption {n}")
+        point = VectorPoint(item_point_id(indexed, item_id), {"image": image, "text": text}, {})
+        points.append(VectorPoint(point.id, point.vectors, payload.to_payload()))
+    vectors.upsert("photos", points)
+    even = {"must": [{"key": "parity", "match": {"value": "even"}}]}
+    for mode in ("image", "text", "hybrid"):
+        for flt in (None, even):
+            body = {"text": QUERY, "mode": mode, "filter": flt}
+            depth = 300 if flt else 500
+            whole = ranked(run({**body, "limit": depth}))
+            assert len(whole) == depth
+            pages = [ranked(run({**body, "limit": 50, "offset": o})) for o in range(0, depth, 50)]
+            assert [hit for page in pages for hit in page] == whole, (mode, flt)
+    grouped = {"text": QUERY, "group_by": "album", "group_size": 3}
+    every = run({**grouped, "limit": 35}).groups
+    assert every is not None and len(every) == 35
+    paged = [run({**grouped, "limit": 7, "offset": o}).groups or [] for o in range(0, 35, 7)]
+    flat = [group for page in paged for group in page]
+    assert [(g.key, [h.id for h in g.results]) for g in flat] == [
+        (g.key, [h.id for h in g.results]) for g in every
+    ]
+    with pytest.raises(ValueError, match="offset \\+ limit"):
+        run({**grouped, "limit": 1000, "offset": 9001})

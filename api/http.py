@@ -139,6 +139,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", f"{_COLLECTION}/reembed", collections.reembed, ADMIN,
              "Re-embed into a new version with another model", 202,
              request=s.ReembedRequest, response=s.JobAccepted),
+    Endpoint("POST", f"{_COLLECTION}/keyword", collections.add_keyword, ADMIN,
+             "Add a keyword (BM25) index to a collection made without one; a job fills it in "
+             "(409 keyword_index_exists once complete)", 202,
+             request=s.KeywordSettings, response=s.JobAccepted),
     # Jobs
     Endpoint("POST", f"{_COLLECTION}/ingest", jobs.ingest, WRITE,
              "Ingest media (header Idempotency-Key: a repeated request returns the first job)",

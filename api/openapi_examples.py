@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from mmsearch.api.schemas import keyword as kw
 from mmsearch.api.schemas import points as p
 from mmsearch.api.schemas import queries as q
 from mmsearch.api.schemas import resources as s
@@ -19,6 +20,7 @@ _INDEX = {
     "quantization": "int8",
     "indexing_threshold": 10000,
 }
+_KEYWORD = {"language": "english", "avg_len": 16.0, "fields": ["text"], "ready": True}
 _COLLECTION = {
     "name": "photos",
     "version": "photos--v1",
@@ -29,6 +31,7 @@ _COLLECTION = {
     "payload_schema": {"album": "keyword", "year": "integer"},
     "index": _INDEX,
     "random_weights": False,
+    "keyword": _KEYWORD,
 }
 _JOB_ID = "9f1c2e7a4b6d4e0f8a3b5c7d9e1f2a3b"
 _HIT = {
@@ -111,6 +114,9 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     s.CollectionPublic: _COLLECTION,
     s.CollectionsPublic: {"data": [_COLLECTION], "count": 1},
     s.ReembedRequest: {"model": "ViT-L-14/datacomp_xl_s13b_b90k"},
+    kw.KeywordSettings: {"language": "english"},
+    kw.KeywordPublic: _KEYWORD,
+    kw.HybridWeights: {"image": 1.0, "text": 0.5, "keyword": 2.0},
     s.IngestRequest: {
         "items": [
             {
@@ -209,6 +215,14 @@ SEARCH_EXAMPLES: dict[str, dict[str, Any]] = {
     },
     "captions": {"value": {"text": "two people hiking", "mode": "text"}},
     "hybrid": {"value": {"text": "two people hiking", "mode": "hybrid"}},
+    "keyword": {"value": {"text": "dalmatian", "mode": "keyword"}},
+    "hybrid_weighted": {
+        "value": {
+            "text": "a dalmatian in the snow",
+            "mode": "hybrid",
+            "weights": {"image": 1.0, "text": 0.5, "keyword": 2.0},
+        }
+    },
     "recommend": {"value": {"recommend": {"positive": ["a", "b"], "negative": ["c"]}}},
     "grouped": {"value": {"text": "sunset", "group_by": "album", "group_size": 1, "limit": 5}},
 }

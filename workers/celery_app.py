@@ -24,6 +24,7 @@ COPY_COLLECTION = "mmsearch.copy_collection"
 FAN_OUT_ITEMS = "mmsearch.fan_out_items"
 SYNC_SOURCE = "mmsearch.sync_source"
 SYNC_DUE = "mmsearch.sync_due"
+FILL_KEYWORDS = "mmsearch.fill_keywords"
 
 celery_app = Celery("mmsearch", include=["mmsearch.workers.tasks", "mmsearch.workers.sweeper"])
 

@@ -20,6 +20,7 @@ from mmsearch.workers.celery_app import (
     COPY_COLLECTION,
     EXPAND_PREFIX,
     FAN_OUT_ITEMS,
+    FILL_KEYWORDS,
     INGEST_BATCH,
     SYNC_SOURCE,
 )
@@ -97,6 +98,10 @@ class TaskSender:
     def collection_copy(self, job_id: str, source: str, target: str) -> None:
         """Queue the task that re-embeds every item of `source` into `target`."""
         self._listing(job_id, COPY_COLLECTION, [job_id, source, target])
+
+    def keyword_fill(self, job_id: str, collection: str) -> None:
+        """Queue the task that fills in the keyword vectors of a collection's older points."""
+        self._listing(job_id, FILL_KEYWORDS, [job_id, collection])
 
     def source_sync(self, job_id: str) -> None:
         """Queue the task that syncs a source (the job holds which, and where it stands)."""

@@ -24,6 +24,7 @@ from mmsearch.workers.celery_app import (
     COPY_COLLECTION,
     EXPAND_PREFIX,
     FAN_OUT_ITEMS,
+    FILL_KEYWORDS,
     INGEST_BATCH,
     SYNC_DUE,
     SYNC_SOURCE,
@@ -31,6 +32,7 @@ from mmsearch.workers.celery_app import (
 )
 from mmsearch.workers.dispatch import TaskSender, chunked
 from mmsearch.workers.enrich import IngestOptions
+from mmsearch.workers.keywords import fill_keywords
 from mmsearch.workers.listing import (
     collection_items,
     fan_out_stored,
@@ -182,6 +184,14 @@ def copy_collection(self: Task, job_id: str, source: str, target: str) -> None:
         queue_listing(runtime.jobs, sender, runtime.vectors, job_id, target, chunks)
     except CollectionNotFound as exc:
         runtime.jobs.fail(job_id, f"collection_not_found: {exc.message}")
+
+
+@celery_app.task(bind=True, name=FILL_KEYWORDS)
+def fill_keyword_vectors(self: Task, job_id: str, collection: str) -> None:
+    """Fill in the keyword vectors of a collection given its keyword index late."""
+    runtime = get_runtime()
+    with log_context(job=job_id, collection=collection):
+        fill_keywords(runtime.jobs, runtime.vectors, job_id, collection)
 
 
 def sync_context(task: Task, runtime: Runtime) -> SyncContext:

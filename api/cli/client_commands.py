@@ -180,7 +180,12 @@ def cmd_collections(args: argparse.Namespace) -> int:
         body = {"name": args.name, **({"model": args.model} if args.model else {})}
         if args.payload_schema:
             body["payload_schema"] = payload_schema(args.payload_schema)
+        if args.no_keyword:
+            body["keyword"] = None
         print_json(client.call("POST", "/v1/collections", json=body))
+    elif args.action == "keyword":
+        accepted = client.call("POST", f"/v1/collections/{args.name}/keyword", json={})
+        return watch(client, [accepted["job_id"]])
     elif args.action == "show":
         print_json(client.call("GET", f"/v1/collections/{args.name}"))
     else:
@@ -236,8 +241,10 @@ def register(sub: Any) -> None:
         parser.set_defaults(func=lambda args: run(func, parser, args))
         return parser
 
-    collections = command("collections", cmd_collections, "create, list, show or delete")
-    collections.add_argument("action", choices=["create", "list", "show", "delete"])
+    collections = command(
+        "collections", cmd_collections, "create, list, show or delete; keyword: add its BM25 index"
+    )
+    collections.add_argument("action", choices=["create", "list", "show", "delete", "keyword"])
     collections.add_argument("name", nargs="?")
     collections.add_argument("--model", default=None, help="for create (server default if unset)")
     collections.add_argument(
@@ -245,6 +252,9 @@ def register(sub: Any) -> None:
         default=None,
         metavar="JSON",
         help='for create: indexed metadata fields, e.g. \'{"year": "integer"}\', or @file.json',
+    )
+    collections.add_argument(
+        "--no-keyword", action="store_true", help="for create: no keyword (BM25) index"
     )
     collections.add_argument("--yes", action="store_true", help="for delete: do not ask")
     ingest = command("ingest", cmd_ingest, "index a folder, an s3:// prefix or a manifest")

@@ -57,6 +57,10 @@ def print_results(found: dict[str, Any]) -> None:
 
 def cmd_search(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {**query_of(args), "limit": args.limit}
+    if args.mode:
+        if args.mode == "keyword" and "text" not in body:
+            raise UsageError("--mode keyword searches words: give a TEXT, without --image")
+        body["mode"] = args.mode
     if args.filter:
         try:
             body["filter"] = json.loads(args.filter)
@@ -85,6 +89,13 @@ def add_search_arguments(search: argparse.ArgumentParser) -> None:
         type=float,
         default=1.0,
         help="with both TEXT and --image: the image's weight (the text's is 1)",
+    )
+    search.add_argument(
+        "--mode",
+        choices=["image", "text", "hybrid", "keyword"],
+        default=None,
+        help="rank by image vectors (default), caption vectors, both fused with keywords "
+        "(hybrid), or words alone (keyword: BM25 over captions and text fields)",
     )
     search.add_argument("--limit", type=int, default=10)
     search.add_argument("--filter", default=None, help="Qdrant-style filter JSON")

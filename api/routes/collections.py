@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response, jsonify
 
 from mmsearch.api.routes import caller_tenant, parse, render, runtime, task_sender
+from mmsearch.api.schemas.keyword import KeywordSettings
 from mmsearch.api.schemas.resources import CollectionCreate, CollectionsPublic, ReembedRequest
 from mmsearch.api.services import collections
 from mmsearch.api.services.sources import stop_collection_sources
@@ -50,6 +51,12 @@ def reembed(name: str) -> tuple[Response, int]:
         rt.vectors, rt.jobs, task_sender(), rt.encoder, rt.settings.allowed_models, name, body
     )
     return render(accepted, 202)
+
+
+def add_keyword(name: str) -> tuple[Response, int]:
+    """Give a collection a keyword index; a job fills it in for the items it holds."""
+    rt, body = runtime(), parse(KeywordSettings)
+    return render(collections.add_keyword(rt.vectors, rt.jobs, task_sender(), name, body), 202)
 
 
 def delete_collection(name: str) -> tuple[Response, int]:

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from mmsearch.api.schemas.keyword import HybridWeights
 from mmsearch.api.schemas.omits import OmitsUnset
 from mmsearch.api.schemas.resources import (
     MAX_TEXT,
@@ -23,7 +24,8 @@ QueryText = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
 class SearchMode(StrEnum):
     IMAGE = "image"  # query against image embeddings
     TEXT = "text"  # query against caption embeddings
-    HYBRID = "hybrid"  # reciprocal rank fusion of both
+    HYBRID = "hybrid"  # reciprocal rank fusion of both, and of keyword for a text query
+    KEYWORD = "keyword"  # BM25 over the words of captions and `text` metadata fields
 
 
 class ImageRef(Strict):
@@ -91,11 +93,22 @@ class Paging(Strict):
     score_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
 
 
+def check_mode(mode: SearchMode, body: QueryFields, score_threshold: float | None) -> None:
+    """What a mode other than image or text asks of the query; raise ValueError."""
+    if mode == SearchMode.KEYWORD and body.text is None:
+        raise ValueError("mode 'keyword' searches words: give the query as 'text'")
+    if mode in (SearchMode.HYBRID, SearchMode.KEYWORD) and score_threshold is not None:
+        raise ValueError(f"score_threshold is a cosine bound; mode {mode.value!r} scores otherwise")
+
+
 class SearchRequest(QueryFields, Paging):
     recommend: RecommendSpec | None = None
     mode: SearchMode = SearchMode.IMAGE
     group_by: FieldName | None = None
     group_size: int = Field(default=1, ge=1, le=100)
+    weights: HybridWeights | None = Field(
+        default=None, description="mode hybrid: each ranking's weight in the fusion"
+    )
 
     @model_validator(mode="after")
     def _one_query(self) -> SearchRequest:
@@ -104,10 +117,13 @@ class SearchRequest(QueryFields, Paging):
             raise ValueError(
                 "give exactly one of 'text', 'image', 'item_id', 'query' or 'recommend'"
             )
-        if self.mode == SearchMode.HYBRID and (self.group_by or self.recommend):
-            raise ValueError("mode 'hybrid' does not combine with group_by or recommend")
-        if self.mode == SearchMode.HYBRID and self.score_threshold is not None:
-            raise ValueError("score_threshold is a cosine bound; hybrid scores are rank fusion")
+        fused = self.mode in (SearchMode.HYBRID, SearchMode.KEYWORD)
+        if fused and (self.group_by or self.recommend):
+            mode = self.mode.value
+            raise ValueError(f"mode {mode!r} does not combine with group_by or recommend")
+        check_mode(self.mode, self, self.score_threshold)
+        if self.weights is not None and self.mode != SearchMode.HYBRID:
+            raise ValueError("weights apply to mode 'hybrid'")
         if self.group_by and self.offset + self.limit > MAX_GROUP_DEPTH:
             raise ValueError(f"with group_by, offset + limit must not exceed {MAX_GROUP_DEPTH}")
         return self
@@ -125,6 +141,7 @@ class FanoutSearchRequest(QueryFields, Paging):
             raise ValueError("item_id terms name one collection; not available across several")
         if len(set(self.collections)) != len(self.collections):
             raise ValueError("collections must be distinct")
+        check_mode(self.mode, self, self.score_threshold)
         return self
 
 

@@ -16,6 +16,8 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
+from mmsearch.api.schemas.keyword import KeywordPublic as KeywordPublic
+from mmsearch.api.schemas.keyword import KeywordSettings as KeywordSettings
 from mmsearch.api.schemas.omits import OmitsUnset
 from mmsearch.infra.catalog.metadata import MetadataLimits, metadata_problem
 from mmsearch.infra.errors import ItemErrorCode
@@ -113,6 +115,9 @@ class CollectionCreate(Strict):
     payload_schema: dict[FieldName, FieldType] = Field(default_factory=dict, max_length=64)
     index: IndexSettings = Field(default_factory=IndexSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    keyword: KeywordSettings | None = Field(
+        default_factory=KeywordSettings, description="the BM25 index; null: none"
+    )
 
 
 class CollectionPublic(BaseModel):
@@ -128,6 +133,7 @@ class CollectionPublic(BaseModel):
         default_factory=ClusterSettings, description="nulls: one copy, as a single node keeps it"
     )
     random_weights: bool = Field(description="True when the model has random test weights")
+    keyword: KeywordPublic | None = Field(default=None, description="null: no keyword index")
 
 
 class ReembedRequest(Strict):

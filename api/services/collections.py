@@ -15,6 +15,8 @@ from mmsearch.api.schemas.resources import (
     CollectionPublic,
     IndexSettings,
     JobAccepted,
+    KeywordPublic,
+    KeywordSettings,
     ReembedRequest,
 )
 from mmsearch.encoders import (
@@ -29,6 +31,8 @@ from mmsearch.infra.catalog.tenancy import scoped
 from mmsearch.infra.catalog.versions import (
     first_version,
     is_listed,
+    keyword_config,
+    keyword_fields,
     metadata_fields,
     next_version,
     public_name,
@@ -45,6 +49,8 @@ from mmsearch.infra.errors import (
 )
 from mmsearch.infra.jobs.store import JobStatus, JobStore
 from mmsearch.infra.vectors import CollectionInfo, VectorStore
+from mmsearch.infra.vectors.keyword_store import MISSING_KEYWORD
+from mmsearch.infra.vectors.types import KeywordConfig
 from mmsearch.workers.dispatch import TaskSender
 
 log = logging.getLogger(__name__)
@@ -64,6 +70,17 @@ def collection_public(info: CollectionInfo, active: str | None = None) -> Collec
         cluster=ClusterSettings.of(spec.cluster),
         random_weights=parse_model_name(spec.model).is_random,
         active=active is None or active == spec.name,
+        keyword=keyword_public(spec.keyword),
+    )
+
+
+def keyword_public(config: KeywordConfig | None) -> KeywordPublic | None:
+    """The public view of a collection's keyword index."""
+    if config is None:
+        return None
+    fields = keyword_fields(config)
+    return KeywordPublic(
+        language=config.language, avg_len=config.avg_len, fields=fields, ready=config.ready
     )
 
 
@@ -147,8 +164,9 @@ def create_collection(
     if _exists(vectors, body.name):
         raise CollectionExists(f"collection {body.name!r} already exists")
     encoder = load_encoder(vectors, load, allowed_models, body.model or default_model)
+    words = (body.keyword.language, body.keyword.avg_len) if body.keyword else None
     spec = first_version(
-        body.name, encoder.dim, encoder.name, body.payload_schema, body.index.config()
+        body.name, encoder.dim, encoder.name, body.payload_schema, body.index.config(), words
     )
     spec = replace(spec, cluster=body.cluster.config())
     vectors.create_collection(spec)
@@ -227,3 +245,22 @@ def reembed(
         "job %s: re-embedding %s into %s with %s", job_id, source.name, target.name, target.model
     )
     return JobAccepted(job_id=job_id, status=JobStatus.QUEUED, total=None, collection=target.name)
+
+
+def add_keyword(
+    vectors: VectorStore, jobs: JobStore, sender: TaskSender, name: str, body: KeywordSettings
+) -> JobAccepted:
+    """Give a collection's active version a keyword index, and start the job that fills it in
+    for the items it holds (409 keyword_index_exists once it has a complete one)."""
+    spec = vectors.spec(name)
+    if spec.keyword is not None and spec.keyword.ready:
+        raise Conflict(
+            f"collection {name!r} already has a keyword index", code="keyword_index_exists"
+        )
+    config = keyword_config(spec.payload_schema, body.language, body.avg_len)
+    spec = vectors.enable_keyword(spec.name, config)
+    total = vectors.count(spec.name, MISSING_KEYWORD)
+    job_id = jobs.create(spec.name, total, listing=True, incarnation=spec.incarnation)
+    sender.keyword_fill(job_id, spec.name)
+    log.info("job %s: filling the keyword index of %s (%d items)", job_id, spec.name, total)
+    return JobAccepted(job_id=job_id, status=JobStatus.QUEUED, total=total, collection=spec.name)

@@ -22,7 +22,8 @@ from mmsearch.infra.catalog.filters import to_payload_filter
 from mmsearch.infra.catalog.payload import VIDEO_ID_KEY, ItemPayload, metadata_key
 from mmsearch.infra.catalog.points import item_point_ids
 from mmsearch.infra.catalog.tenancy import scoped
-from mmsearch.infra.errors import InvalidRequest, ItemNotFound
+from mmsearch.infra.catalog.versions import public_name
+from mmsearch.infra.errors import Conflict, InvalidRequest, ItemNotFound
 from mmsearch.infra.vectors import IMAGE_VECTOR, TEXT_VECTOR, CollectionSpec, Hit, VectorStore
 
 _FANOUT = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fanout")
@@ -53,6 +54,14 @@ def search(
     if body.recommend is not None:
         with phase("search"):
             hits = _recommend(vectors, spec, body, flt, tenant)
+        return _response(hits, started)
+    if body.mode == SearchMode.KEYWORD:
+        assert body.text is not None  # the request's check
+        keyword_index(vectors, spec)
+        with phase("search"):
+            hits = vectors.search_keyword(
+                spec.name, body.text, filter=flt, limit=body.limit, offset=body.offset
+            )
         return _response(hits, started)
     with phase("encode"):
         encoder = stores.encoder(spec.model)
@@ -119,9 +128,18 @@ def _ranked(
             took_ms=_ms(started),
         )
     if body.mode == SearchMode.HYBRID:
+        weights = body.weights.model_dump() if body.weights else {}
+        explicit = body.weights is not None and "keyword" in body.weights.model_fields_set
+        keyword = (
+            _keyword_text(store, spec, body.text, explicit) if weights.get("keyword", 1) else None
+        )
+        if keyword is None:
+            weights.pop("keyword", None)
         hits = store.search_hybrid(
             spec.name,
             {IMAGE_VECTOR: vector, TEXT_VECTOR: vector},
+            keyword=keyword,
+            weights=weights,
             filter=flt,
             limit=body.limit,
             offset=body.offset,
@@ -139,6 +157,42 @@ def _ranked(
     return _response(hits, started)
 
 
+def _keyword_text(
+    store: VectorStore, spec: CollectionSpec, text: str | None, explicit: bool
+) -> str | None:
+    """The text a hybrid query ranks by keyword too: a text query's, where the collection's
+    keyword index can be searched (or the caller weighted it, and hears why it cannot)."""
+    if text is None:
+        return None
+    if explicit:
+        keyword_index(store, spec)  # no index, or one still filling: the caller is told
+        return text
+    try:
+        store.keyword_config(spec.name)
+    except (InvalidRequest, Conflict):
+        return None
+    return text
+
+
+def keyword_index(store: VectorStore, spec: CollectionSpec) -> None:
+    """Raise, with the way out, where the collection's keyword index cannot be searched."""
+    public = public_name(spec)
+    try:
+        store.keyword_config(spec.name)
+    except InvalidRequest as exc:
+        raise InvalidRequest(
+            f"collection {public!r} has no keyword index: add one with POST "
+            f"/v1/collections/{public}/keyword (a job fills it in), or re-embed the collection",
+            code=exc.code,
+        ) from None
+    except Conflict as exc:
+        raise Conflict(
+            f"the keyword index of {public!r} is still being filled in: search it once its "
+            "job has completed",
+            code=exc.code,
+        ) from None
+
+
 def fanout(
     stores: QueryStores,
     body: FanoutSearchRequest,
@@ -150,16 +204,26 @@ def fanout(
     vectors = stores.vectors
     specs = [vectors.spec(name) for name in body.collections]
     _same_model(specs)
-    with phase("encode"):
-        encoder = stores.encoder(specs[0].model)
-        vector = query_vector(stores, encoder, body, uploads, tenant=tenant)
+    vector = np.zeros(1, dtype=np.float32)
+    if body.mode != SearchMode.KEYWORD:
+        with phase("encode"):
+            encoder = stores.encoder(specs[0].model)
+            vector = query_vector(stores, encoder, body, uploads, tenant=tenant)
     flt = scoped(to_payload_filter(body.filter), tenant)
     depth = body.limit + body.offset
 
     def one(spec: CollectionSpec) -> list[Hit]:
+        if body.mode == SearchMode.KEYWORD:
+            assert body.text is not None  # the request's check
+            keyword_index(vectors, spec)
+            return vectors.search_keyword(spec.name, body.text, filter=flt, limit=depth)
         if body.mode == SearchMode.HYBRID:
             return vectors.search_hybrid(
-                spec.name, {IMAGE_VECTOR: vector, TEXT_VECTOR: vector}, filter=flt, limit=depth
+                spec.name,
+                {IMAGE_VECTOR: vector, TEXT_VECTOR: vector},
+                keyword=_keyword_text(vectors, spec, body.text, explicit=False),
+                filter=flt,
+                limit=depth,
             )
         return vectors.search(
             spec.name,

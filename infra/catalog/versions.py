@@ -18,12 +18,13 @@ from mmsearch.infra.catalog.payload import (
     SOURCE_ID_KEY,
     SYNC_FIELD,
     TENANT_FIELD,
+    TEXT_FIELD,
     VIDEO_ID_KEY,
     metadata_field,
     metadata_key,
 )
 from mmsearch.infra.catalog.points import id_namespace
-from mmsearch.infra.vectors.types import CollectionSpec, FieldType, IndexConfig
+from mmsearch.infra.vectors.types import CollectionSpec, FieldType, IndexConfig, KeywordConfig
 
 _VERSIONED = re.compile(r"^(?P<public>.+)--v(?P<n>\d+)$")
 
@@ -54,33 +55,62 @@ def is_versioned(spec: CollectionSpec) -> bool:
     return spec.public_name is not None
 
 
+def keyword_config(
+    payload_schema: dict[str, FieldType], language: str = "english", avg_len: float = 16.0
+) -> KeywordConfig:
+    """A keyword index over an item's caption and the `text` metadata fields of its schema."""
+    texts = [k for k, kind in payload_schema.items() if kind == FieldType.TEXT]
+    fields = (TEXT_FIELD, *sorted(k for k in texts if metadata_field(k) is not None))
+    return KeywordConfig(fields, language, avg_len)
+
+
+def keyword_fields(config: KeywordConfig) -> list[str]:
+    """The fields of a keyword index by the names clients use: "text" is the caption."""
+    return [metadata_field(f) or f for f in config.fields]
+
+
 def first_version(
-    public: str, dim: int, model: str, fields: dict[str, FieldType], index: IndexConfig
+    public: str,
+    dim: int,
+    model: str,
+    fields: dict[str, FieldType],
+    index: IndexConfig,
+    keyword: tuple[str, float] | None = ("english", 16.0),
 ) -> CollectionSpec:
-    """Version 1 of a new collection indexing metadata `fields`; ids derive from its name."""
+    """Version 1 of a new collection indexing metadata `fields`; ids derive from its name.
+    `keyword`: the language and average length of its keyword index (None: none)."""
     payload_schema = {metadata_key(name): kind for name, kind in fields.items()}
     payload_schema[TENANT_FIELD] = FieldType.KEYWORD  # the tenant index: one group per tenant
     payload_schema[VIDEO_ID_KEY] = FieldType.KEYWORD  # a video's frames, found together
     payload_schema[SOURCE_ID_KEY] = FieldType.KEYWORD  # a source's items, for its syncs
     payload_schema[SYNC_FIELD] = FieldType.KEYWORD  # which sync last saw each of them
     spec = CollectionSpec(version_name(public, 1), dim, model, payload_schema, index)
+    words = keyword_config(payload_schema, *keyword) if keyword else None
     return replace(
-        spec, public_name=public, version=1, id_namespace=public, incarnation=new_incarnation()
+        spec,
+        public_name=public,
+        version=1,
+        id_namespace=public,
+        incarnation=new_incarnation(),
+        keyword=words,
     )
 
 
 def next_version(
     source: CollectionSpec, latest: int, dim: int, model: str, index: IndexConfig
 ) -> CollectionSpec:
-    """The version after `latest` of `source`'s public name: same fields, same point ids."""
+    """The version after `latest` of `source`'s public name: same fields, same point ids, and
+    a keyword index (as the source's, or the default one where the source has none)."""
     public, number, schema = public_name(source), latest + 1, dict(source.payload_schema)
     spec = CollectionSpec(version_name(public, number), dim, model, schema, index)
+    words = source.keyword or keyword_config(schema)
     return replace(
         spec,
         public_name=public,
         version=number,
         id_namespace=id_namespace(source),
         incarnation=new_incarnation(),
+        keyword=replace(words, ready=True),  # every item is written into it afresh
     )
 
 

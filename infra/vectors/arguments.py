@@ -53,9 +53,27 @@ class Page:
     limit: int
     offset: int = 0
     score_threshold: float | None = None
+    with_payload: bool = True  # False: hits carry ids and scores alone
+    ties: bool = True  # complete a tie at the page's end (see ranking.rank_page)
 
     def __post_init__(self) -> None:
         check_page(self.limit, self.offset, self.score_threshold)
+
+
+def check_weights(weights: Mapping[str, float] | None, names: Sequence[str]) -> dict[str, float]:
+    """Each ranking's fusion weight (1 unless given); raise InvalidRequest for a weight that is
+    negative or not finite, or names no ranking of the query."""
+    weights = dict(weights or {})
+    unknown = sorted(set(weights) - set(names))
+    if unknown:
+        raise InvalidRequest(f"weights name no ranking of this query: {unknown}")
+    for key, value in weights.items():
+        if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            raise InvalidRequest(f"weight {key!r} must be a finite number, 0 or more")
+    chosen = {name: float(weights.get(name, 1.0)) for name in names}
+    if not any(chosen.values()):
+        raise InvalidRequest("at least one ranking needs a weight above 0")
+    return chosen
 
 
 def check_prefetch(

@@ -3,8 +3,8 @@ server (qdrant/); its searches check their arguments here, once for both. Data t
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from abc import abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -16,9 +16,14 @@ from mmsearch.infra.vectors.arguments import (
     check_groups,
     check_prefetch,
     check_scroll,
+    check_weights,
 )
+from mmsearch.infra.vectors.keyword_store import KeywordSearches
+from mmsearch.infra.vectors.keywords import Sparse, query_vector
+from mmsearch.infra.vectors.ranking import fuse
 from mmsearch.infra.vectors.types import (
     IMAGE_VECTOR,
+    KEYWORD_VECTOR,
     VECTOR_NAMES,
     CollectionInfo,
     CollectionSpec,
@@ -39,8 +44,9 @@ def check_vector_name(name: str) -> str:
 _T = TypeVar("_T")
 
 
-class VectorStore(ABC):
-    """Collections of named cosine vectors ("image", "text") with JSON payloads.
+class VectorStore(KeywordSearches):
+    """Collections of named cosine vectors ("image", "text") with JSON payloads, and a sparse
+    BM25 vector ("keyword") where the spec has a KeywordConfig (see keyword_store).
 
     Every method that takes a collection name also takes an alias of one (see set_alias);
     aliases and collections share one namespace. The searches and scroll check their arguments
@@ -149,23 +155,48 @@ class VectorStore(ABC):
         name: str,
         vectors: dict[str, np.ndarray],
         *,
+        keyword: str | None = None,
+        weights: Mapping[str, float] | None = None,
         filter: FilterJSON | None = None,
         limit: int = 10,
         offset: int = 0,
         prefetch_limit: int | None = None,
     ) -> list[Hit]:
-        """Reciprocal rank fusion of the top `prefetch_limit` on each named vector (k=2).
+        """Reciprocal rank fusion (k=2) of the top `prefetch_limit` on each named vector, and
+        by BM25 on the keyword vector when `keyword` text is given (see search_keyword).
 
-        Hit.score is the RRF score, sum of 1/(2 + rank) over the rankings a point is in (rank
-        from 0); a point lacking a vector is not in that ranking. `prefetch_limit` defaults to
-        max(limit + offset, 100). Order: score desc (compared to 1e-6), then id. Points with
-        equal scores within one ranking take their ranks in the engine's order.
+        Each ranking is cut at `prefetch_limit` (default max(limit + offset, 1000)); a point
+        lacking a vector is not in that ranking. Hit.score is Qdrant's weighted RRF: the sum of
+        1 / ((rank + 1) / weight + 1) over the rankings a point is in (rank from 0; hits of
+        equal score share the best rank), which is 1 / (2 + rank) at weight 1, the default for
+        every ranking (`weights` by vector name or "keyword"; 0 leaves a ranking out). Order:
+        fused score desc, then id.
         """
         page = Page(filter, limit, offset)
         depth = check_prefetch(vectors, limit, offset, prefetch_limit)
         for using in vectors:
             check_vector_name(using)
-        return self._search_hybrid(name, vectors, page, depth)
+        queries: dict[str, Any] = dict(vectors)
+        if keyword is not None:
+            queries[KEYWORD_VECTOR] = query_vector(self.keyword_config(name), keyword)
+        chosen = check_weights(weights, list(queries))
+        # each ranking's window as the engine cuts it (a tie across its end is not completed:
+        # the same query gets the same window), and payloads for the page alone
+        window = Page(filter, depth, with_payload=False, ties=False)
+        rankings = [
+            (self._ranking(name, using, query, window), chosen[using])
+            for using, query in queries.items()
+            if chosen[using] > 0
+        ]
+        fused = fuse(rankings, page.limit, page.offset)
+        stored = {p.id: p.payload for p in self.retrieve(name, [h.id for h in fused])}
+        # a point deleted since it was ranked is left out
+        return [Hit(h.id, h.score, stored[h.id]) for h in fused if h.id in stored]
+
+    def _ranking(self, name: str, using: str, query: Any, window: Page) -> list[Hit]:
+        if isinstance(query, Sparse):
+            return self._search_sparse(name, query, window)
+        return self._search(name, query, using, window)
 
     def recommend(
         self,
@@ -254,12 +285,6 @@ class VectorStore(ABC):
     @abstractmethod
     def _search(self, name: str, vector: np.ndarray, using: str, page: Page) -> list[Hit]:
         """search(): the vector's length is the engine's to check, against the collection."""
-
-    @abstractmethod
-    def _search_hybrid(
-        self, name: str, vectors: dict[str, np.ndarray], page: Page, depth: int
-    ) -> list[Hit]:
-        """search_hybrid() with the prefetch limit `depth`; vector names checked, not lengths."""
 
     @abstractmethod
     def _recommend(

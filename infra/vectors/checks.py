@@ -15,15 +15,18 @@ import numpy as np
 from mmsearch.infra.errors import InvalidRequest
 from mmsearch.infra.vectors.arguments import canonical_id
 from mmsearch.infra.vectors.base import check_vector_name
+from mmsearch.infra.vectors.keywords import check_keyword
 from mmsearch.infra.vectors.types import (
     COLLECTION_NAME_RE,
     LEGACY_INDEX,
     QUANTIZATIONS,
     SINGLE_NODE,
+    VECTOR_NAMES,
     ClusterConfig,
     CollectionSpec,
     FieldType,
     IndexConfig,
+    KeywordConfig,
     VectorPoint,
 )
 
@@ -66,7 +69,9 @@ def check_point(point: VectorPoint, dim: int) -> tuple[str, dict[str, list[float
 
 def read_point(point_id: str, vectors: Any, payload: dict[str, Any] | None) -> VectorPoint:
     """A VectorPoint from an engine's record (vectors: name → list, or None when not asked)."""
-    arrays = {k: np.asarray(v, dtype=np.float32) for k, v in (vectors or {}).items()}
+    # the keyword vector is derived from the payload: a point is read with its dense ones
+    dense = {k: v for k, v in (vectors or {}).items() if k in VECTOR_NAMES}
+    arrays = {k: np.asarray(v, dtype=np.float32) for k, v in dense.items()}
     return VectorPoint(id=point_id, vectors=arrays, payload=dict(payload or {}))
 
 
@@ -86,6 +91,7 @@ def spec_to_json(spec: CollectionSpec) -> dict[str, Any]:
         **versioning,
         "incarnation": spec.incarnation,
         **_cluster_json(spec.cluster),
+        **({"keyword": _keyword_json(spec.keyword)} if spec.keyword else {}),
         # The same fields where the previous release reads them, so its workers and API (during
         # a rolling upgrade, or after a rollback) still see which version is which.
         "extra": {key: value for key, value in versioning.items() if value is not None},
@@ -108,7 +114,18 @@ def spec_from_json(data: dict[str, Any]) -> CollectionSpec:
         id_namespace=_optional_str(versioning.get("id_namespace")),
         incarnation=_optional_str(data.get("incarnation")),
         cluster=ClusterConfig(**data["cluster"]) if "cluster" in data else SINGLE_NODE,
+        keyword=_keyword_config(data.get("keyword")),
     )
+
+
+def _keyword_json(config: KeywordConfig) -> dict[str, Any]:
+    return {**asdict(config), "fields": list(config.fields)}
+
+
+def _keyword_config(data: Any) -> KeywordConfig | None:
+    if not isinstance(data, dict):
+        return None
+    return KeywordConfig(**{**data, "fields": tuple(data["fields"])})
 
 
 def _cluster_json(cluster: ClusterConfig) -> dict[str, Any]:
@@ -135,6 +152,8 @@ def check_spec(spec: CollectionSpec) -> CollectionSpec:
             raise InvalidRequest(f"unknown field type {kind!r} for {key!r}") from None
     check_index(spec.index)
     check_cluster(spec.cluster)
+    if spec.keyword is not None:
+        check_keyword(spec.keyword)
     return spec
 
 

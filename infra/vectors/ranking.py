@@ -6,6 +6,7 @@ until the page no longer ends inside a tie, and then orders by score desc and id
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -17,7 +18,6 @@ from mmsearch.infra.vectors.arguments import payload_path
 from mmsearch.infra.vectors.types import Hit, HitGroup, VectorPoint
 
 RRF_K = 2  # Qdrant's default constant: a point ranked r (from 0) adds 1 / (RRF_K + r)
-RRF_DIGITS = 6  # RRF scores are f32 sums on one engine, f64 on another: compare to 1e-6
 GroupKey = str | int
 
 
@@ -28,12 +28,21 @@ def rank_key(digits: int | None = None) -> Callable[[Hit], tuple[float, str]]:
     return lambda h: (-round(h.score, digits), h.id)
 
 
+TIE_REACH = 1000  # hits past a page that tie completion fetches at most
+
+
 def rank_page(
-    fetch: Callable[[int], list[Hit]], limit: int, offset: int, digits: int | None = None
+    fetch: Callable[[int], list[Hit]],
+    limit: int,
+    offset: int,
+    digits: int | None = None,
+    ties: bool = True,
 ) -> list[Hit]:
     """Hits [offset, offset+limit) by score desc then id, from `fetch(n)` = the engine's top n.
 
-    When a tie straddles the end of the page more hits are fetched until the tie is complete.
+    When a tie straddles the end of the page more hits are fetched until the tie is complete,
+    up to TIE_REACH hits past the page (a word in thousands of equal captions ties them all:
+    past that the engine's choice among them stands); `ties=False` fetches the page alone.
     `digits`: compare scores rounded to that many decimals (for scores two engines compute with
     different float precision).
     """
@@ -41,17 +50,46 @@ def rank_page(
     if limit == 0:
         return []
     key = rank_key(digits)
-    n = want + 1
+    n = want + 1 if ties else want
     while True:
         hits = sorted(fetch(n), key=key)
-        if len(hits) < n or key(hits[-1])[0] != key(hits[want - 1])[0]:
+        if not ties or len(hits) < n or key(hits[-1])[0] != key(hits[want - 1])[0]:
             return hits[offset:want]
-        n *= 2
+        if n > want + TIE_REACH:
+            return hits[offset:want]
+        n = min(n * 2, want + TIE_REACH + 1)
 
 
-def rank_fused(fetch: Callable[[int], list[Hit]], limit: int, offset: int) -> list[Hit]:
-    """A page of RRF hits: score desc (to RRF_DIGITS decimals) then id."""
-    return rank_page(fetch, limit, offset, RRF_DIGITS)
+def rrf_score(rank: int, weight: float = 1.0) -> float:
+    """What a point ranked `rank` (from 0) adds to its fused score: Qdrant's weighted RRF,
+    1 / ((rank + 1) / weight + k - 1), which is 1 / (k + rank) at weight 1."""
+    return 1.0 / ((rank + 1) / weight + RRF_K - 1)
+
+
+def fuse(rankings: Sequence[tuple[list[Hit], float]], limit: int, offset: int = 0) -> list[Hit]:
+    """Reciprocal rank fusion of (hits best first, weight) rankings: hits [offset, offset +
+    limit) of every point in any of them, by fused score desc (to 1e-9, so that sums added in
+    another order tie) then id. Hits of equal score in a ranking share its best rank (1, 2, 2,
+    4), so the fusion does not depend on how ties were ordered. Payloads are the rankings'."""
+    scores: dict[str, float] = {}
+    first: dict[str, Hit] = {}
+    for hits, weight in rankings:
+        for hit, rank in zip(hits, shared_ranks([h.score for h in hits]), strict=True):
+            point, added = hit.id, rrf_score(rank, weight)
+            if point in scores:
+                scores[point] += added
+            else:
+                scores[point], first[point] = added, hit
+    top = heapq.nsmallest(offset + limit, ((-round(v, 9), k) for k, v in scores.items()))
+    return [Hit(k, scores[k], first[k].payload) for _, k in top[offset:]]
+
+
+def shared_ranks(scores: Sequence[float]) -> list[int]:
+    """Ranks from 0 of scores sorted best first, equal scores sharing the first one's rank."""
+    ranks: list[int] = []
+    for i, score in enumerate(scores):
+        ranks.append(ranks[-1] if i and score == scores[i - 1] else i)
+    return ranks
 
 
 def rank_batch(

@@ -12,6 +12,7 @@ import numpy as np
 IMAGE_VECTOR = "image"
 TEXT_VECTOR = "text"
 VECTOR_NAMES = (IMAGE_VECTOR, TEXT_VECTOR)
+KEYWORD_VECTOR = "keyword"  # the sparse BM25 vector of a collection with a KeywordConfig
 COLLECTION_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 # A validated Qdrant filter as JSON (must/should/must_not, match/range...), keys are payload paths.
@@ -74,6 +75,25 @@ class ClusterConfig:
 SINGLE_NODE = ClusterConfig()
 
 
+@dataclass(frozen=True)
+class KeywordConfig:
+    """A sparse BM25 vector ("keyword") over the words of some payload fields of each point.
+
+    - `fields`: the payload paths whose strings (or arrays of strings) make up a point's text.
+    - `language`: the stemmer and stopwords of qdrant-edge's Bm25 ("english", "french", ...).
+    - `avg_len`: the text length, in tokens, BM25 normalises term frequencies by.
+    - `ready`: False while a backfill fills in the vectors of points written before it.
+
+    The store derives each point's vector from its payload when it is written (and again when
+    a payload update touches one of the fields); the engine weighs terms by their IDF.
+    """
+
+    fields: tuple[str, ...]
+    language: str = "english"
+    avg_len: float = 16.0
+    ready: bool = True
+
+
 # Collections created before index settings were stored: the engines' own defaults.
 LEGACY_INDEX = IndexConfig(m=16, ef_construct=100, hnsw_ef=128, quantization=None)
 
@@ -88,7 +108,8 @@ class CollectionSpec:
     its id); all three are None for a collection created on its own. `incarnation` is unique to
     this one creation (each version has its own), so a job bound to a collection never writes
     into another one later created under the same name; None for collections made before it.
-    `cluster` is how a Qdrant cluster spreads it (see ClusterConfig).
+    `cluster` is how a Qdrant cluster spreads it (see ClusterConfig). `keyword`: the sparse
+    BM25 vector it keeps (None for a collection without one).
     """
 
     name: str
@@ -101,6 +122,7 @@ class CollectionSpec:
     id_namespace: str | None = None
     incarnation: str | None = None
     cluster: ClusterConfig = SINGLE_NODE
+    keyword: KeywordConfig | None = None
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ def test_collection_lifecycle_and_errors(platform: Platform, tiny_model: str) ->
             "write_consistency_factor": None,
         },
         "random_weights": True,
+        "keyword": {"language": "english", "avg_len": 16.0, "fields": ["text"], "ready": True},
     }
     tuned = {"m": 8, "ef_construct": 64, "hnsw_ef": 32, "quantization": None}
     custom = platform.create_collection(f"{name}-b", tiny_model, index=tuned)

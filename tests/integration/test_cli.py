@@ -43,9 +43,12 @@ def test_collection_commands_and_prefix_ingest_with_progress(
     platform: Platform, bucket: str, tiny_model: str
 ) -> None:
     name = unique_name("cli")
-    created = mmsearch(platform, "collections", "create", name, "--model", tiny_model)
+    created = mmsearch(
+        platform, "collections", "create", name, "--model", tiny_model, "--no-keyword"
+    )
     assert created.returncode == 0, created.stderr
     assert json.loads(created.stdout)["name"] == name
+    assert json.loads(created.stdout)["keyword"] is None
     done = mmsearch(platform, "ingest", f"s3://{bucket}/set/", "--collection", name)
     assert done.returncode == 0, done.stderr
     assert "succeeded: 6 indexed, 0 failed" in done.stdout
@@ -55,6 +58,15 @@ def test_collection_commands_and_prefix_ingest_with_progress(
     assert json.loads(mmsearch(platform, "collections", "show", name).stdout)["count"] == 6
     table = mmsearch(platform, "search", "red shapes", "--collection", name, "--limit", "3")
     assert table.returncode == 0 and "3 results in" in table.stdout
+    words = ("search", "red", "--collection", name, "--mode", "keyword")
+    refused = mmsearch(platform, *words)
+    assert refused.returncode == 2 and "422 no_keyword_index" in refused.stderr
+    filled = mmsearch(platform, "collections", "keyword", name)
+    assert filled.returncode == 0, filled.stderr
+    assert "succeeded: 6 indexed, 0 failed" in filled.stdout
+    shown = json.loads(mmsearch(platform, "collections", "show", name).stdout)
+    assert shown["keyword"]["ready"] is True
+    assert "0 results in" in mmsearch(platform, *words).stdout  # these items have no captions
     deleted = mmsearch(platform, "collections", "delete", name, "--yes")
     assert deleted.returncode == 0 and json.loads(deleted.stdout)["deleted"] is True
 
@@ -94,6 +106,8 @@ def test_manifest_ingest_detached_then_watched_and_retried(
     assert [(h["id"], h["metadata"]) for h in found["results"]] == [
         ("gen_0001.jpg", {"shelf": "1"})
     ]
+    by_word = mmsearch(platform, "search", "2", "--collection", name, "--mode", "keyword", "--json")
+    assert [h["id"] for h in json.loads(by_word.stdout)["results"]] == ["gen_0002.jpg"]
     retried = mmsearch(platform, "jobs", "retry", job_id)
     assert "1 failed item sent again" in retried.stdout and retried.returncode == 1
 

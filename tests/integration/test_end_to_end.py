@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,8 @@ import pytest
 
 from mmsearch.infra.testing.photos import Photo, generated_photos
 from mmsearch.infra.testing.platform import Platform
+from mmsearch.infra.vectors.keywords import document_vector, query_vector
+from mmsearch.infra.vectors.types import KeywordConfig
 from tests.fixtures.images import flickr_photos
 from tests.fixtures.platform import new_collection, unique_name
 from tests.fixtures.ranking import brute_force
@@ -60,10 +63,40 @@ def run_flow(platform: Platform, s3_client: Any, model: str, photos: list[Photo]
     got = platform.search(name, {"text": QUERIES[1], "limit": 50, "filter": ranged})["results"]
     assert sorted(hit["metadata"]["index"] for hit in got) == list(range(10, 20))
 
+    # keyword search: a rare caption word finds exactly the photos whose caption holds it
+    rare = rare_words(photos)
+    assert rare or len(photos) < 1000, "the Flickr captions hold rare words"
+    for word, holders in rare.items():
+        got = platform.search(name, {"text": word, "mode": "keyword", "limit": 10})["results"]
+        assert sorted(hit["id"] for hit in got) == sorted(holders), word
+        assert all(word in hit["text"].lower() for hit in got)
+
     again = platform.wait_job(platform.ingest(name, {"items": items}))
     assert again["status"] == "succeeded"
     info = platform.request("GET", f"/v1/collections/{name}").json()
     assert info["count"] == len(photos)
+
+
+def rare_words(photos: list[Photo], most: int = 5) -> dict[str, list[str]]:
+    """Up to 8 words in 1 to `most` captions, by plain whole-word matching, whose stem no other
+    caption holds in another form (so the word's holders are the photos to find)."""
+    holders: dict[str, set[str]] = {}
+    for photo in photos:
+        for word in set(re.findall(r"[a-z]{6,}", photo.caption.lower())):
+            holders.setdefault(word, set()).add(photo.name)
+    words = KeywordConfig(fields=("text",))
+    terms = {p.name: set(document_vector(words, {"text": p.caption}).indices) for p in photos}
+    found = {}
+    for word, names in sorted(holders.items()):
+        if len(names) > most:
+            continue
+        term = set(query_vector(words, word).indices)
+        by_stem = {name for name, held in terms.items() if term & held}
+        if term and by_stem == names:
+            found[word] = sorted(names)
+        if len(found) == 8:
+            break
+    return found
 
 
 @pytest.mark.slow

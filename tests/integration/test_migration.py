@@ -27,7 +27,9 @@ def test_reembed_switches_only_when_complete(
 ) -> None:
     pics, _ = real_or_generated(N + EXTRA)
     bucket = upload_bucket(s3_client, pics, label="mig")
-    name = new_collection(platform, "mig", tiny_model, payload_schema={"album": "keyword"})
+    name = new_collection(
+        platform, "mig", tiny_model, payload_schema={"album": "keyword"}, keyword=None
+    )
     items = [
         {
             "uri": f"s3://{bucket}/{p.name}",
@@ -78,6 +80,16 @@ def test_reembed_switches_only_when_complete(
     item = platform.request("GET", f"/v1/collections/{name}/items/{pics[4].name}").json()
     assert item["metadata"] == {"album": "a1"} and item["text"] == pics[4].caption
     assert item["vectors"] == ["image", "text"]
+    # the new version has the keyword index the old one lacked, filled by the copy
+    assert info["keyword"] == {
+        "language": "english",
+        "avg_len": 16.0,
+        "fields": ["text"],
+        "ready": True,
+    }
+    word = max(pics[4].caption.split(), key=len)
+    found = platform.search(name, {"text": word, "mode": "keyword", "limit": 100})["results"]
+    assert found and pics[4].name in {h["id"] for h in found}
     flt = {"must": [{"key": "album", "match": {"value": "a0"}}]}
     in_a0 = len([i for i in range(N + EXTRA) if i % 3 == 0])
     assert (

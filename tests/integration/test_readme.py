@@ -129,6 +129,12 @@ def check_the_walkthroughs_data(platform: Platform) -> None:
     assert "groups" not in found and all("collection" not in h for h in found["results"])
     archive = platform.expect(200, "GET", "/v1/collections/archive")
     assert archive["count"] == 4
+    surf = platform.search("photos", {"text": "surfers", "mode": "keyword"})["results"]
+    assert [hit["id"] for hit in surf] == ["surf"]  # the re-embedded version has the index too
+    plain = platform.expect(200, "GET", "/v1/collections/plain")
+    assert plain["keyword"]["ready"] is True and plain["count"] == 1
+    words = platform.search("plain", {"text": "pines in the fog", "mode": "keyword"})["results"]
+    assert [hit["id"] for hit in words] == ["forest"]
     body = {"recommend": {"positive": ["beach", "nope"], "negative": ["gone"]}}
     answer = platform.request("POST", "/v1/collections/photos/search", json=body)
     error = answer.json()["error"]

@@ -101,17 +101,33 @@ def test_caption_and_hybrid_modes(platform: Platform, gallery: Gallery, tiny_mod
     by_image = platform.search(gallery.name, body)["results"]
     assert len(by_image) == N  # uncaptioned items are still found by image
 
-    hybrid = platform.search(gallery.name, {**body, "mode": "hybrid"})["results"]
     image_rank = ranking(gallery.images @ q, names)
     text_rank = ranking(caption_scores, names, list(gallery.captions))
-    fused = {n: 0.0 for n in names}
-    for ranked in (image_rank, text_rank):
-        for position, name in enumerate(ranked):
-            fused[name] += 1.0 / (position + 2)  # Qdrant's RRF: 1 / (rank + k), k = 2, rank from 0
-    want = sorted(names, key=lambda n: -fused[n])
-    assert set(ids(hybrid)) == set(names)
-    np.testing.assert_allclose([h["score"] for h in hybrid], [fused[n] for n in want], atol=1e-5)
-    assert ids(hybrid)[:3] == want[:3]
+    # the keyword ranking (BM25, checked by hand in tests/unit/test_keyword_search.py): only
+    # captions sharing a word with the query; hits of equal score share the best rank
+    words = platform.search(gallery.name, {**body, "mode": "keyword"})["results"]
+    assert 0 < len(words) <= len(gallery.captions)
+    keyword_rank = {
+        h["id"]: sum(1 for other in words if other["score"] > h["score"]) for h in words
+    }
+    for weights in ({}, {"image": 0.5, "text": 1.0, "keyword": 3.0}, {"keyword": 0.0}):
+        hybrid = platform.search(gallery.name, {**body, "mode": "hybrid", "weights": weights})
+        fused = {n: 0.0 for n in names}
+        rankings = {
+            "image": {name: rank for rank, name in enumerate(image_rank)},
+            "text": {name: rank for rank, name in enumerate(text_rank)},
+            "keyword": keyword_rank,
+        }
+        for kind, ranks in rankings.items():
+            w = weights.get(kind, 1.0)
+            for name, rank in (ranks if w else {}).items():
+                # Qdrant's weighted RRF: 1 / ((rank + 1) / w + k - 1), k = 2, rank from 0
+                fused[name] += 1.0 / ((rank + 1) / w + 1)
+        want = sorted(names, key=lambda n: -fused[n])
+        got = hybrid["results"]
+        assert set(ids(got)) == set(names)
+        np.testing.assert_allclose([h["score"] for h in got], [fused[n] for n in want], atol=1e-9)
+        assert ids(got)[:3] == want[:3]
 
 
 def test_recommend_and_group_by(platform: Platform, gallery: Gallery) -> None:

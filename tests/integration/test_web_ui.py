@@ -48,6 +48,7 @@ def collection(platform: Platform, s3_client: Any, tiny_model: str) -> tuple[str
             "uri": f"s3://{bucket}/{p.name}",
             "id": p.name,
             "metadata": {"parity": ["even", "odd"][i % 2]},
+            "text": p.caption,
         }
         for i, p in enumerate(photos)
     ]
@@ -119,9 +120,18 @@ def test_search_page_shows_the_api_ranking_with_thumbnails(
     wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results .card")) == 4)
     assert shown_ids(browser, 4) == odd
 
+    browser.find_element(By.CSS_SELECTOR, ".filter-row button").click()  # drop the filter
+    mode = Select(browser.find_element(By.ID, "mode"))
+    mode.select_by_value("keyword")
+    search_from_the_page(browser, "number 3")  # "number" is in every caption, "3" in one
+    words = platform.search(name, {"text": "number 3", "mode": "keyword", "limit": 8})["results"]
+    assert words[0]["id"] == "gen_0003.jpg"
+    wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results .card")) == 8)
+    assert shown_ids(browser, 8) == [hit["id"] for hit in words]
+    mode.select_by_value("image")
+
     picture = tmp_path / "query.jpg"
     picture.write_bytes(generated_photos(8)[5].data)
-    browser.find_element(By.CSS_SELECTOR, ".filter-row button").click()  # drop the filter
     browser.find_element(By.ID, "query").clear()
     browser.find_element(By.ID, "image").send_keys(str(picture))
     browser.find_element(By.ID, "go").click()

@@ -95,6 +95,7 @@ EXPECTED_SCOPES = {
     ("DELETE", "/v1/collections/{name}"): "admin",
     ("GET", "/v1/collections/{name}/versions"): "read",
     ("POST", "/v1/collections/{name}/reembed"): "admin",
+    ("POST", "/v1/collections/{name}/keyword"): "admin",
     ("POST", "/v1/collections/{name}/ingest"): "write",
     ("POST", "/v1/collections/{name}/sources"): "write",
     ("GET", "/v1/collections/{name}/sources"): "read",

@@ -96,6 +96,12 @@ async function search(event) {
   const text = $("query").value.trim();
   const request = { limit: Number($("limit").value) || 24, filter: filterJson() };
   const byVideo = $("by-video").checked;
+  const mode = $("mode").value;
+  if (mode !== "image") request.mode = mode;
+  if (mode === "keyword" && (state.image || !text)) return say("Exact words need a text query.", true);
+  if (byVideo && (mode === "hybrid" || mode === "keyword")) {
+    return say("Videos' best moments rank by look or by caption meaning.", true);
+  }
   if (byVideo) Object.assign(request, { group_by: "video", group_size: 4 });
   if (state.image && text) request.query = [{ text, weight: 1 }, { image: { upload: "image" }, weight: 1 }];
   else if (state.image) request.image = { upload: "image" };

@@ -14,11 +14,19 @@ import qdrant_edge as qe
 
 from mmsearch.infra.errors import Unavailable
 from mmsearch.infra.vectors.checks import spec_from_json, spec_to_json
-from mmsearch.infra.vectors.types import VECTOR_NAMES, CollectionSpec, FieldType, IndexConfig
+from mmsearch.infra.vectors.types import (
+    KEYWORD_VECTOR,
+    VECTOR_NAMES,
+    CollectionSpec,
+    FieldType,
+    IndexConfig,
+)
 
 LOCK_FILE = ".lock"
 SPEC_FILE = "collection.json"
 SHARD_DIR = "shard"
+
+KEYWORD_PARAMS = qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)
 
 _INDEX_TYPES = {
     FieldType.KEYWORD: qe.PayloadSchemaType.Keyword,
@@ -30,11 +38,11 @@ _INDEX_TYPES = {
 }
 
 
-def shard_config(
-    dim: int, index: IndexConfig, max_segments: int, max_segment_points: int
-) -> qe.EdgeConfig:
-    """Named cosine vectors, the collection's HNSW / quantization settings, and optimizer
-    thresholds (`index` and the segment bounds count points; the engine takes KB)."""
+def shard_config(spec: CollectionSpec, max_segments: int, max_segment_points: int) -> qe.EdgeConfig:
+    """Named cosine vectors (and the IDF-weighted keyword vector where the spec has one), the
+    collection's HNSW / quantization settings, and optimizer thresholds (`index` and the
+    segment bounds count points; the engine takes KB)."""
+    dim, index = spec.dim, spec.index
 
     def kb(points: int) -> int:
         return max(1, points * dim * 4 // 1024)
@@ -54,8 +62,13 @@ def shard_config(
         quant = qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, always_ram=True)
     cosine = qe.Distance.Cosine
     vectors = {n: qe.EdgeVectorParams(size=dim, distance=cosine) for n in VECTOR_NAMES}
+    sparse = {KEYWORD_VECTOR: KEYWORD_PARAMS} if spec.keyword else None
     return qe.EdgeConfig(
-        vectors=vectors, optimizers=optimizers, hnsw_config=hnsw, quantization_config=quant
+        vectors=vectors,
+        sparse_vectors=sparse,
+        optimizers=optimizers,
+        hnsw_config=hnsw,
+        quantization_config=quant,
     )
 
 
@@ -87,6 +100,14 @@ def build_collection(target: Path, spec: CollectionSpec, config: qe.EdgeConfig) 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def write_spec(folder: Path, spec: CollectionSpec) -> None:
+    """Replace the spec stored in a collection folder, atomically."""
+    tmp = folder / f".{SPEC_FILE}.tmp"
+    write_json(tmp, spec_to_json(spec))
+    os.replace(tmp, folder / SPEC_FILE)
+    fsync_dir(folder)
 
 
 def read_spec(folder: Path) -> CollectionSpec:

@@ -19,8 +19,9 @@ from mmsearch.infra.vectors.checks import check_vector, check_vectors, read_poin
 from mmsearch.infra.vectors.edge.collection import EdgeCollection, EdgeCollections, edge_hits
 from mmsearch.infra.vectors.edge.filters import to_edge_filter
 from mmsearch.infra.vectors.edge.groups import search_groups
-from mmsearch.infra.vectors.ranking import RRF_K, example_target, rank_batch, rank_fused, rank_page
-from mmsearch.infra.vectors.types import FilterJSON, Hit, HitGroup, VectorPoint
+from mmsearch.infra.vectors.keywords import Sparse
+from mmsearch.infra.vectors.ranking import example_target, rank_batch, rank_page
+from mmsearch.infra.vectors.types import KEYWORD_VECTOR, FilterJSON, Hit, HitGroup, VectorPoint
 
 
 class EdgeSearches(VectorStore):
@@ -35,29 +36,13 @@ class EdgeSearches(VectorStore):
             query = qe.Query.Nearest(check_vector(vector, coll.spec.dim, "query vector"), using)
             return _nearest(coll, query, edge_filter, page)
 
-    def _search_hybrid(
-        self, name: str, vectors: dict[str, np.ndarray], page: Page, depth: int
-    ) -> list[Hit]:
+    def _search_sparse(self, name: str, query: Sparse, page: Page) -> list[Hit]:
         edge_filter = to_edge_filter(page.filter)
         with self._collections.query(name) as coll:
-            prefetches = [
-                qe.Prefetch(limit=depth, query=qe.Query.Nearest(vec, using), params=coll.params)
-                for using, vec in check_vectors(vectors, coll.spec.dim).items()
-            ]
-            fusion = qe.Fusion.Rrf(k=RRF_K)
-
-            def fetch(n: int) -> list[Hit]:
-                request = qe.QueryRequest(
-                    limit=n,
-                    query=fusion,  # type: ignore[arg-type]  # the stub omits Fusion
-                    prefetches=prefetches,
-                    filter=edge_filter,  # the engine applies it to every prefetch
-                    with_payload=True,
-                    with_vector=False,
-                )
-                return edge_hits(coll.shard.query(request))
-
-            return rank_fused(fetch, page.limit, page.offset)
+            if not query.indices:  # a text without terms matches nothing
+                return []
+            nearest = qe.Query.Nearest(edge_sparse(query), KEYWORD_VECTOR)
+            return _nearest(coll, nearest, edge_filter, page)
 
     def _recommend(
         self, name: str, positive: list[str], negative: list[str], using: str, page: Page
@@ -133,6 +118,11 @@ class EdgeSearches(VectorStore):
         return [read_point(str(r.id), r.vector if vectors else None, r.payload) for r in records]
 
 
+def edge_sparse(vector: Sparse) -> qe.SparseVector:
+    """The engine's form of a sparse vector."""
+    return qe.SparseVector(vector.indices, vector.values)
+
+
 def _nearest(coll: EdgeCollection, query: qe.Query, flt: qe.Filter | None, page: Page) -> list[Hit]:
     """One page of a nearest-vector search, ranked by score then id."""
 
@@ -142,10 +132,10 @@ def _nearest(coll: EdgeCollection, query: qe.Query, flt: qe.Filter | None, page:
             limit=n,
             filter=flt,
             params=coll.params,
-            with_payload=True,
+            with_payload=page.with_payload,
             with_vector=False,
             score_threshold=page.score_threshold,
         )
         return edge_hits(coll.shard.search(request))
 
-    return rank_page(fetch, page.limit, page.offset)
+    return rank_page(fetch, page.limit, page.offset, ties=page.ties)

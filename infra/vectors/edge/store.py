@@ -16,7 +16,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +32,23 @@ from mmsearch.infra.errors import (
 from mmsearch.infra.vectors.arguments import check_payload, unique_ids
 from mmsearch.infra.vectors.checks import check_collection_name, check_point, check_spec, read_point
 from mmsearch.infra.vectors.edge.collection import EdgeCollections
-from mmsearch.infra.vectors.edge.files import build_collection, fsync_dir, shard_config
+from mmsearch.infra.vectors.edge.files import (
+    build_collection,
+    fsync_dir,
+    shard_config,
+    write_spec,
+)
 from mmsearch.infra.vectors.edge.filters import to_edge_filter
 from mmsearch.infra.vectors.edge.indexing import IndexSchedule
-from mmsearch.infra.vectors.edge.queries import EdgeSearches
+from mmsearch.infra.vectors.edge.queries import EdgeSearches, edge_sparse
+from mmsearch.infra.vectors.keywords import Sparse, keyword_vector, refreshed_by
 from mmsearch.infra.vectors.types import (
+    KEYWORD_VECTOR,
     SINGLE_NODE,
     CollectionInfo,
     CollectionSpec,
     FilterJSON,
+    KeywordConfig,
     VectorPoint,
 )
 
@@ -163,7 +171,7 @@ class EdgeVectorStore(EdgeSearches):
     def upsert(self, name: str, points: Sequence[VectorPoint]) -> None:
         """Insert or overwrite points by id; durable on return."""
         with self._collections.use(name) as coll:
-            batch = [_edge_point(p, coll.spec.dim) for p in points]
+            batch = [_edge_point(p, coll.spec) for p in points]
             if batch:
                 coll.shard.update(qe.UpdateOperation.upsert_points(batch))
                 coll.written(len(batch))
@@ -203,6 +211,9 @@ class EdgeVectorStore(EdgeSearches):
                 coll.shard.update(qe.UpdateOperation.set_payload_by_filter(only, payload))
                 # a point moves out of its indexed segment: it counts towards the next optimize()
                 coll.written(len(wanted))
+            spec = coll.spec
+        if wanted and payload and refreshed_by(spec.keyword, payload):
+            self._refresh_keywords(name, spec, wanted)  # outside the lock: it takes the store's
 
     def delete_by_filter(self, name: str, filter: FilterJSON) -> int:
         """Delete the points matching `filter`; return how many were deleted."""
@@ -217,9 +228,38 @@ class EdgeVectorStore(EdgeSearches):
             return count
 
     def _config(self, spec: CollectionSpec) -> qe.EdgeConfig:
-        return shard_config(spec.dim, spec.index, self._max_segments, self._max_segment_points)
+        return shard_config(spec, self._max_segments, self._max_segment_points)
+
+    # -- the keyword vector (keyword_store) ----------------------------------------------------
+
+    def _set_keyword(self, name: str, config: KeywordConfig) -> None:
+        with self._collections.use(name) as coll:
+            if coll.spec.keyword is None:
+                sparse = qe.UpdateOperation.create_sparse_vector(KEYWORD_VECTOR, qe.Modifier.Idf)
+                coll.shard.update(sparse)
+                coll.shard.flush()
+            spec = replace(coll.spec, keyword=config)
+            write_spec(self.path / spec.name, spec)
+            coll.spec = spec
+
+    def _set_keywords(self, name: str, vectors: dict[str, Sparse]) -> None:
+        with self._collections.use(name) as coll:
+            # only points still there: by id alone the engine fails on the ones that are gone
+            held = {str(r.id) for r in coll.shard.retrieve(list(vectors), False, False)}
+            updates = [
+                qe.PointVectors(point_id, {KEYWORD_VECTOR: edge_sparse(vector)})
+                for point_id, vector in vectors.items()
+                if point_id in held
+            ]
+            if updates:
+                coll.shard.update(qe.UpdateOperation.update_vectors(updates))
+                coll.written(len(updates))
 
 
-def _edge_point(point: VectorPoint, dim: int) -> qe.Point:
-    point_id, vectors = check_point(point, dim)
-    return qe.Point(point_id, vectors, point.payload)  # type: ignore[arg-type]
+def _edge_point(point: VectorPoint, spec: CollectionSpec) -> qe.Point:
+    point_id, vectors = check_point(point, spec.dim)
+    named: dict[str, Any] = dict(vectors)
+    words = keyword_vector(spec, point.payload)
+    if words is not None:
+        named[KEYWORD_VECTOR] = edge_sparse(words)
+    return qe.Point(point_id, named, point.payload)

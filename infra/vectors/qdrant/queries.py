@@ -12,17 +12,16 @@ from mmsearch.infra.vectors.arguments import Page
 from mmsearch.infra.vectors.base import VectorStore
 from mmsearch.infra.vectors.checks import check_vector, check_vectors, read_point
 from mmsearch.infra.vectors.filters import parse_filter
+from mmsearch.infra.vectors.keywords import Sparse
 from mmsearch.infra.vectors.qdrant.collection import ServerCollection, ServerCollections
 from mmsearch.infra.vectors.ranking import (
     example_target,
     rank_batch,
-    rank_fused,
     rank_groups,
     rank_page,
 )
-from mmsearch.infra.vectors.types import FilterJSON, Hit, HitGroup, VectorPoint
+from mmsearch.infra.vectors.types import KEYWORD_VECTOR, FilterJSON, Hit, HitGroup, VectorPoint
 
-_RRF = models.FusionQuery(fusion=models.Fusion.RRF)  # k = 2, Qdrant's default (see RRF_K)
 _HITS: dict[str, Any] = {"with_payload": True, "with_vectors": False}  # what searches return
 
 
@@ -38,23 +37,12 @@ class ServerSearches(VectorStore):
         query = check_vector(vector, coll.spec.dim, "query vector")
         return _nearest(coll, query, using, query_filter, page)
 
-    def _search_hybrid(
-        self, name: str, vectors: dict[str, np.ndarray], page: Page, depth: int
-    ) -> list[Hit]:
+    def _search_sparse(self, name: str, query: Sparse, page: Page) -> list[Hit]:
         query_filter = parse_filter(page.filter)
         coll = self._server.open(name)
-        prefetch = [
-            models.Prefetch(query=vec, using=using, limit=depth, params=coll.params)
-            for using, vec in check_vectors(vectors, coll.spec.dim).items()
-        ]
-        fusion = {"prefetch": prefetch, "query_filter": query_filter, **_HITS}
-
-        def fetch(n: int) -> list[Hit]:
-            with coll.filtering(page.filter):
-                found = coll.client.query_points(coll.spec.name, query=_RRF, limit=n, **fusion)
-            return server_hits(found.points)
-
-        return rank_fused(fetch, page.limit, page.offset)
+        if not query.indices:  # a text without terms matches nothing
+            return []
+        return _nearest(coll, server_sparse(query), KEYWORD_VECTOR, query_filter, page)
 
     def _recommend(
         self, name: str, positive: list[str], negative: list[str], using: str, page: Page
@@ -140,6 +128,11 @@ class ServerSearches(VectorStore):
         return [read_point(str(r.id), r.vector if vectors else None, r.payload) for r in records]
 
 
+def server_sparse(vector: Sparse) -> models.SparseVector:
+    """qdrant-client's form of a sparse vector."""
+    return models.SparseVector(indices=vector.indices, values=vector.values)
+
+
 def server_hits(found: Sequence[models.ScoredPoint]) -> list[Hit]:
     """Hits from qdrant-client's scored points."""
     return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in found]
@@ -155,6 +148,7 @@ def _nearest_args(
         "score_threshold": page.score_threshold,
         "search_params": coll.params,
         **_HITS,
+        "with_payload": page.with_payload,
     }
 
 
@@ -169,4 +163,4 @@ def _nearest(
             found = coll.client.query_points(coll.spec.name, query=query, limit=n, **args)
         return server_hits(found.points)
 
-    return rank_page(fetch, page.limit, page.offset)
+    return rank_page(fetch, page.limit, page.offset, ties=page.ties)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from qdrant_client import QdrantClient, models
@@ -30,14 +31,17 @@ from mmsearch.infra.vectors.checks import (
     spec_to_json,
 )
 from mmsearch.infra.vectors.filters import parse_filter
+from mmsearch.infra.vectors.keywords import Sparse, keyword_vector, refreshed_by
 from mmsearch.infra.vectors.qdrant.collection import METADATA_KEY, ServerCollections
 from mmsearch.infra.vectors.qdrant.index import field_schema, index_config, optimizers_config
-from mmsearch.infra.vectors.qdrant.queries import ServerSearches
+from mmsearch.infra.vectors.qdrant.queries import ServerSearches, server_sparse
 from mmsearch.infra.vectors.types import (
+    KEYWORD_VECTOR,
     VECTOR_NAMES,
     CollectionInfo,
     CollectionSpec,
     FilterJSON,
+    KeywordConfig,
     VectorPoint,
 )
 
@@ -67,6 +71,7 @@ class QdrantServerStore(ServerSearches):
             self.client.create_collection(
                 spec.name,
                 vectors_config=dict.fromkeys(VECTOR_NAMES, params),
+                sparse_vectors_config={KEYWORD_VECTOR: KEYWORD_PARAMS} if spec.keyword else None,
                 metadata={METADATA_KEY: spec_to_json(spec)},
                 **index_config(spec),
             )
@@ -154,7 +159,9 @@ class QdrantServerStore(ServerSearches):
     def upsert(self, name: str, points: Sequence[VectorPoint]) -> None:
         """Insert or overwrite points by id; durable on return."""
         spec = self._server.spec(name)
-        structs = [_point_struct(p, spec.dim) for p in points]
+        if spec.keyword is None:  # another process may have added the keyword vector since
+            spec = self._fresh_spec(name)
+        structs = [_point_struct(p, spec) for p in points]
         with self._server.errors(name):
             for start in range(0, len(structs), UPSERT_BATCH):
                 batch = structs[start : start + UPSERT_BATCH]
@@ -200,6 +207,9 @@ class QdrantServerStore(ServerSearches):
             with coll.errors():  # by filter: by id the server answers 404 for unknown ids
                 selector = models.FilterSelector(filter=only)
                 self.client.set_payload(coll.spec.name, payload=payload, points=selector, wait=True)
+            spec = coll.spec if coll.spec.keyword else self._fresh_spec(name)
+            if refreshed_by(spec.keyword, payload):
+                self._refresh_keywords(name, spec, wanted)
 
     def delete_by_filter(self, name: str, filter: FilterJSON) -> int:
         """Delete the points matching `filter`; return how many were deleted."""
@@ -218,11 +228,49 @@ class QdrantServerStore(ServerSearches):
                 self.client.delete(coll.spec.name, points_selector=selector, wait=True)
         return count
 
+    # -- the keyword vector (keyword_store) ----------------------------------------------------
+
+    def _fresh_spec(self, name: str) -> CollectionSpec:
+        return self._server.spec(name, cached=False)
+
+    def _set_keyword(self, name: str, config: KeywordConfig) -> None:
+        spec = self._fresh_spec(name)
+        with self._server.errors(name):
+            held = self.client.get_collection(spec.name).config.params.sparse_vectors or {}
+            if KEYWORD_VECTOR not in held:  # (an earlier call may have added it, then failed)
+                sparse = models.SparseVectorConfig(modifier=models.Modifier.IDF)
+                self.client.create_vector_name(
+                    spec.name, KEYWORD_VECTOR, models.SparseVectorNameConfig(sparse=sparse)
+                )
+            metadata = {METADATA_KEY: spec_to_json(replace(spec, keyword=config))}
+            self.client.update_collection(spec.name, metadata=metadata)
+        self._server.forget(spec.name)
+
+    def _set_keywords(self, name: str, vectors: dict[str, Sparse]) -> None:
+        target = self._server.resolve(name)
+        with self._server.errors(name):
+            # only points still there: by id the server answers 404 for the ones that are gone
+            held = {str(r.id) for r in self.client.retrieve(target, ids=list(vectors))}
+            updates = [
+                models.PointVectors(id=i, vector={KEYWORD_VECTOR: server_sparse(v)})
+                for i, v in vectors.items()
+                if i in held
+            ]
+            if updates:
+                self.client.update_vectors(target, points=updates, wait=True)
+
+
+KEYWORD_PARAMS = models.SparseVectorParams(modifier=models.Modifier.IDF)
+
 
 def _delete_alias(alias: str) -> models.DeleteAliasOperation:
     return models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
 
 
-def _point_struct(point: VectorPoint, dim: int) -> models.PointStruct:
-    point_id, vectors = check_point(point, dim)
-    return models.PointStruct(id=point_id, vector=vectors, payload=point.payload)  # type: ignore[arg-type]
+def _point_struct(point: VectorPoint, spec: CollectionSpec) -> models.PointStruct:
+    point_id, vectors = check_point(point, spec.dim)
+    named: dict[str, Any] = dict(vectors)
+    words = keyword_vector(spec, point.payload)
+    if words is not None:
+        named[KEYWORD_VECTOR] = server_sparse(words)
+    return models.PointStruct(id=point_id, vector=named, payload=point.payload)

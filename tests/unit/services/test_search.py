@@ -175,8 +175,16 @@ def test_text_and_hybrid_modes_and_groups(
     vector = encoder.embed_texts([QUERY])[0]
     captions = vectors.search("photos", vector, using=TEXT_VECTOR)
     same(ranked(run({"text": QUERY, "mode": "text"})), expected(captions))
-    both = vectors.search_hybrid("photos", {IMAGE_VECTOR: vector, TEXT_VECTOR: vector}, limit=5)
-    same(ranked(run({"text": QUERY, "mode": "hybrid", "limit": 5})), expected(both))
+    both = {IMAGE_VECTOR: vector, TEXT_VECTOR: vector}
+    fused = vectors.search_hybrid("photos", both, keyword=QUERY, limit=5)
+    same(ranked(run({"text": QUERY, "mode": "hybrid", "limit": 5})), expected(fused))
+    weights = {"image": 0.5, "text": 2.0, "keyword": 0.0}
+    dense = vectors.search_hybrid("photos", both, weights={"image": 0.5, "text": 2.0}, limit=5)
+    body = {"text": QUERY, "mode": "hybrid", "limit": 5, "weights": weights}
+    same(ranked(run(body)), expected(dense))
+    words = vectors.search_keyword("photos", "picture number 3", limit=5)
+    assert [h.payload["id"] for h in words][0] == "p3"
+    same(ranked(run({"text": "picture number 3", "mode": "keyword", "limit": 5})), expected(words))
     grouped = run({"text": QUERY, "group_by": "parity", "group_size": 2, "limit": 2}).groups
     want = vectors.search_groups(
         "photos", vector, group_by="metadata.parity", group_size=2, limit=2

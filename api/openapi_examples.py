@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from mmsearch.api.schemas import keyword as kw
 from mmsearch.api.schemas import points as p
 from mmsearch.api.schemas import queries as q
+from mmsearch.api.schemas import ranking as kw
 from mmsearch.api.schemas import resources as s
 from mmsearch.api.schemas import sources as src
 
@@ -117,6 +117,8 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     kw.KeywordSettings: {"language": "english"},
     kw.KeywordPublic: _KEYWORD,
     kw.HybridWeights: {"image": 1.0, "text": 0.5, "keyword": 2.0},
+    kw.RerankSpec: {"model": "itm:Salesforce/blip-itm-base-coco", "top_k": 50},
+    kw.RerankDefault: {"model": "itm:Salesforce/blip-itm-base-coco", "top_k": 50},
     s.IngestRequest: {
         "items": [
             {
@@ -216,6 +218,12 @@ SEARCH_EXAMPLES: dict[str, dict[str, Any]] = {
     "captions": {"value": {"text": "two people hiking", "mode": "text"}},
     "hybrid": {"value": {"text": "two people hiking", "mode": "hybrid"}},
     "keyword": {"value": {"text": "dalmatian", "mode": "keyword"}},
+    "reranked": {
+        "value": {
+            "text": "a man riding a horse",
+            "rerank": {"model": "itm:Salesforce/blip-itm-base-coco", "top_k": 50},
+        }
+    },
     "hybrid_weighted": {
         "value": {
             "text": "a dalmatian in the snow",

@@ -26,6 +26,7 @@ from mmsearch.encoders.base import (
     UnknownModel,
     root_cause,
 )
+from mmsearch.encoders.hf_text_towers import hf_text_cfg, hf_tokenizer
 from mmsearch.encoders.hub import (
     hub_cached,
     hub_endpoint,
@@ -87,7 +88,10 @@ class OpenClipEncoder(TorchImageTower):
         self._model: Any = model
         self._preprocess: Any = preprocess
         self.image_prep = None if text_only else _image_prep(model)
-        self._tokenizer: Any = open_clip.get_tokenizer(ref.arch)
+        hf_text = hf_text_cfg(ref.arch, cache_dir)
+        self._tokenizer: Any = (
+            open_clip.get_tokenizer(ref.arch) if hf_text is None else hf_tokenizer(hf_text)
+        )
         self._trim = trim_mode(model)
         self._dtype = torch.float16 if precision == "fp16" else torch.float32
         self.dim = (
@@ -167,8 +171,11 @@ def _build(
     text_only: bool,
 ) -> tuple[Any, Any]:
     """The model and its preprocessing (None for a text tower built alone)."""
+    # an HF text tower is built from its local config folder (see hf_text_towers)
+    hf_text = hf_text_cfg(ref.arch, cache_dir)
+    tower: dict[str, Any] = {} if hf_text is None else {"text_cfg": hf_text}
     if text_only and checkpoint is not None:
-        return _text_tower(ref, checkpoint, precision, device), None
+        return _text_tower(ref, checkpoint, precision, device, tower), None
     # A pretrained tag again, for its preprocessing (the weights are cached now).
     model, _, preprocess = open_clip.create_model_and_transforms(
         ref.arch,
@@ -176,6 +183,7 @@ def _build(
         precision=precision,
         device=device,
         cache_dir=str(cache_dir) if cache_dir else None,
+        **tower,
     )
     return model, preprocess
 
@@ -236,10 +244,16 @@ def _downloaded(tag: dict[str, Any], cache_dir: Path | None) -> bool:
     return hub_cached(repo_id, names, cache_dir)
 
 
-def _text_tower(ref: ModelRef, path: str, precision: str, device: str) -> Any:
+def _text_tower(
+    ref: ModelRef, path: str, precision: str, device: str, tower: dict[str, Any]
+) -> Any:
     """The model with a placeholder image tower and the checkpoint's text-side weights."""
     model = open_clip.create_model(
-        ref.arch, pretrained=None, precision=precision, vision_cfg=dict(_PLACEHOLDER_VISION)
+        ref.arch,
+        pretrained=None,
+        precision=precision,
+        vision_cfg=dict(_PLACEHOLDER_VISION),
+        **tower,
     )
     model.visual = None
     state = _text_state_dict(path)

@@ -10,6 +10,7 @@ from typing import Any
 import redis
 
 from mmsearch.encoders import Encoder, configure_cache, get_encoder
+from mmsearch.encoders.rerankers import Reranker, get_reranker
 from mmsearch.encoders.text_queries import TextQueryCache
 from mmsearch.infra.errors import Unavailable
 from mmsearch.infra.jobs.outbox import Outbox
@@ -105,6 +106,11 @@ class Runtime:
             log_failure=log_failure,
             runtime=s.encoder_runtime,
         )
+
+    def reranker(self, model: str) -> Reranker:
+        """The loaded re-ranker for a model name (see mmsearch.encoders.rerankers)."""
+        s = self.settings
+        return get_reranker(model, s.device, s.model_cache_dir, s.weights_folders)
 
     def close(self) -> None:
         """Close the vector store, the Redis pool, the fetch threads and the feeder if they were

@@ -61,6 +61,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         if args.mode == "keyword" and "text" not in body:
             raise UsageError("--mode keyword searches words: give a TEXT, without --image")
         body["mode"] = args.mode
+    if args.rerank:
+        if "text" not in body:
+            raise UsageError("--rerank matches a TEXT against the images: give a TEXT")
+        body["rerank"] = {"model": args.rerank, "top_k": args.rerank_top_k}
     if args.filter:
         try:
             body["filter"] = json.loads(args.filter)
@@ -96,6 +100,15 @@ def add_search_arguments(search: argparse.ArgumentParser) -> None:
         default=None,
         help="rank by image vectors (default), caption vectors, both fused with keywords "
         "(hybrid), or words alone (keyword: BM25 over captions and text fields)",
+    )
+    search.add_argument(
+        "--rerank",
+        default=None,
+        metavar="MODEL",
+        help="re-score the first hits with an image-text matching model (itm:...)",
+    )
+    search.add_argument(
+        "--rerank-top-k", type=int, default=50, help="with --rerank: how many hits it re-scores"
     )
     search.add_argument("--limit", type=int, default=10)
     search.add_argument("--filter", default=None, help="Qdrant-style filter JSON")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, jsonify
 
 from mmsearch.api.routes import caller_tenant, parse, render, runtime, task_sender
-from mmsearch.api.schemas.keyword import KeywordSettings
+from mmsearch.api.schemas.ranking import KeywordSettings
 from mmsearch.api.schemas.resources import CollectionCreate, CollectionsPublic, ReembedRequest
 from mmsearch.api.services import collections
 from mmsearch.api.services.sources import stop_collection_sources

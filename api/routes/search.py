@@ -40,7 +40,9 @@ def _body_and_uploads() -> tuple[dict[str, Any], Uploads]:
 
 def _query_stores() -> QueryStores:
     rt = runtime()
-    return QueryStores(rt.vectors, rt.encoder, rt.text_queries, rt.objects, rt.settings)
+    return QueryStores(
+        rt.vectors, rt.encoder, rt.text_queries, rt.objects, rt.settings, rt.reranker
+    )
 
 
 def _timed(rendered: tuple[Response, int], timings: dict[str, float]) -> tuple[Response, int]:

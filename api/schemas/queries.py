@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from mmsearch.api.schemas.keyword import HybridWeights
 from mmsearch.api.schemas.omits import OmitsUnset
+from mmsearch.api.schemas.ranking import HybridWeights, RerankSpec
 from mmsearch.api.schemas.resources import (
     MAX_TEXT,
     BoundedMetadata,
@@ -109,6 +109,11 @@ class SearchRequest(QueryFields, Paging):
     weights: HybridWeights | None = Field(
         default=None, description="mode hybrid: each ranking's weight in the fusion"
     )
+    rerank: RerankSpec | Literal[False] | None = Field(
+        default=None,
+        description="re-score the first top_k hits with an image-text matching model; default: "
+        "the collection's re-ranker for a text query; false: none",
+    )
 
     @model_validator(mode="after")
     def _one_query(self) -> SearchRequest:
@@ -124,6 +129,8 @@ class SearchRequest(QueryFields, Paging):
         check_mode(self.mode, self, self.score_threshold)
         if self.weights is not None and self.mode != SearchMode.HYBRID:
             raise ValueError("weights apply to mode 'hybrid'")
+        if self.rerank and (self.text is None or self.group_by or self.recommend):
+            raise ValueError("rerank matches a 'text' query against images (not with group_by)")
         if self.group_by and self.offset + self.limit > MAX_GROUP_DEPTH:
             raise ValueError(f"with group_by, offset + limit must not exceed {MAX_GROUP_DEPTH}")
         return self
@@ -175,6 +182,9 @@ class SearchHit(OmitsUnset):
     collection: str | None = None
     video: VideoAt | None = Field(default=None, description="set on a frame of a video")
     source: SourceOf | None = Field(default=None, description="set on an item of a source")
+    rerank_score: float | None = Field(
+        default=None, description="the re-ranker's match score, where the hit was re-ranked"
+    )
 
 
 class SearchGroup(BaseModel):

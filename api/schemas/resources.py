@@ -16,9 +16,10 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
-from mmsearch.api.schemas.keyword import KeywordPublic as KeywordPublic
-from mmsearch.api.schemas.keyword import KeywordSettings as KeywordSettings
 from mmsearch.api.schemas.omits import OmitsUnset
+from mmsearch.api.schemas.ranking import KeywordPublic as KeywordPublic
+from mmsearch.api.schemas.ranking import KeywordSettings as KeywordSettings
+from mmsearch.api.schemas.ranking import RerankDefault
 from mmsearch.infra.catalog.metadata import MetadataLimits, metadata_problem
 from mmsearch.infra.errors import ItemErrorCode
 from mmsearch.infra.jobs.store import JobStatus
@@ -118,6 +119,9 @@ class CollectionCreate(Strict):
     keyword: KeywordSettings | None = Field(
         default_factory=KeywordSettings, description="the BM25 index; null: none"
     )
+    rerank: RerankDefault | None = Field(
+        default=None, description="the re-ranker text searches use unless they say otherwise"
+    )
 
 
 class CollectionPublic(BaseModel):
@@ -134,6 +138,7 @@ class CollectionPublic(BaseModel):
     )
     random_weights: bool = Field(description="True when the model has random test weights")
     keyword: KeywordPublic | None = Field(default=None, description="null: no keyword index")
+    rerank: RerankDefault | None = Field(default=None, description="null: no default re-ranker")
 
 
 class ReembedRequest(Strict):

@@ -7,7 +7,7 @@ new version beside the old one and switches the alias only when the new one is c
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 from mmsearch.api.schemas.resources import (
     ClusterSettings,
@@ -18,6 +18,7 @@ from mmsearch.api.schemas.resources import (
     KeywordPublic,
     KeywordSettings,
     ReembedRequest,
+    RerankDefault,
 )
 from mmsearch.encoders import (
     Encoder,
@@ -27,6 +28,7 @@ from mmsearch.encoders import (
     is_allowed,
     parse_model_name,
 )
+from mmsearch.encoders.rerankers import parse_reranker
 from mmsearch.infra.catalog.tenancy import scoped
 from mmsearch.infra.catalog.versions import (
     first_version,
@@ -50,7 +52,7 @@ from mmsearch.infra.errors import (
 from mmsearch.infra.jobs.store import JobStatus, JobStore
 from mmsearch.infra.vectors import CollectionInfo, VectorStore
 from mmsearch.infra.vectors.keyword_store import MISSING_KEYWORD
-from mmsearch.infra.vectors.types import KeywordConfig
+from mmsearch.infra.vectors.types import KeywordConfig, RerankConfig
 from mmsearch.workers.dispatch import TaskSender
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ def collection_public(info: CollectionInfo, active: str | None = None) -> Collec
         random_weights=parse_model_name(spec.model).is_random,
         active=active is None or active == spec.name,
         keyword=keyword_public(spec.keyword),
+        rerank=RerankDefault(**asdict(spec.rerank)) if spec.rerank else None,
     )
 
 
@@ -168,11 +171,29 @@ def create_collection(
     spec = first_version(
         body.name, encoder.dim, encoder.name, body.payload_schema, body.index.config(), words
     )
-    spec = replace(spec, cluster=body.cluster.config())
+    spec = replace(
+        spec, cluster=body.cluster.config(), rerank=_default_reranker(body, allowed_models)
+    )
     vectors.create_collection(spec)
     vectors.set_alias(body.name, spec.name)
     log.info("created collection %s (model %s, dim %d)", body.name, spec.model, spec.dim)
     return collection_public(vectors.get_collection(body.name))
+
+
+def _default_reranker(body: CollectionCreate, allowed_models: list[str]) -> RerankConfig | None:
+    """The collection's default re-ranker: an allowed `itm:` name (loaded at its first use)."""
+    if body.rerank is None:
+        return None
+    try:
+        parse_reranker(body.rerank.model)
+    except UnknownModel as exc:
+        raise InvalidRequest(str(exc), code="unknown_model") from exc
+    if not is_allowed(body.rerank.model, allowed_models, lambda: []):
+        raise ModelNotAllowed(
+            f"re-ranker {body.rerank.model!r} is not allowed here; an operator can add it to "
+            "MMSEARCH_MODELS"
+        )
+    return RerankConfig(body.rerank.model, body.rerank.top_k)
 
 
 def versions(vectors: VectorStore, name: str) -> list[CollectionPublic]:

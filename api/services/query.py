@@ -5,16 +5,25 @@ from __future__ import annotations
 import base64
 import binascii
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from mmsearch.api.schemas.queries import ImageRef, QueryFields, QueryPart
-from mmsearch.encoders import Encoder, EncoderLoader, WeightsNotAllowed
+from mmsearch.encoders import Encoder, EncoderLoader, UnknownModel, WeightsNotAllowed, is_allowed
+from mmsearch.encoders.base import root_cause
+from mmsearch.encoders.rerankers import Reranker
 from mmsearch.encoders.text_queries import TextQueryCache
 from mmsearch.infra.catalog.points import item_point_ids
-from mmsearch.infra.errors import InvalidRequest, ItemNotFound, ModelNotAllowed, TooLarge
+from mmsearch.infra.errors import (
+    InvalidRequest,
+    ItemNotFound,
+    ModelNotAllowed,
+    TooLarge,
+    Unavailable,
+)
 from mmsearch.infra.media.images import decode_image
 from mmsearch.infra.media.storage import ObjectStore
 from mmsearch.infra.settings import Settings
@@ -33,6 +42,7 @@ class QueryStores:
     texts: TextQueryCache
     objects: ObjectStore
     settings: Settings
+    rerankers: Callable[[str], Reranker] | None = None
 
     def encoder(self, model: str) -> Encoder:
         """A collection's encoder; weights outside the configured folders are refused as when a
@@ -41,6 +51,29 @@ class QueryStores:
             return self.load(model)
         except WeightsNotAllowed as exc:
             raise ModelNotAllowed("this collection's model is not allowed here") from exc
+
+    def reranker(self, model: str, spec: CollectionSpec) -> Reranker:
+        """A re-ranker a search names: one of MMSEARCH_MODELS or the collection's default
+        (else `model_not_allowed`); `unknown_model` for a name that is no re-ranker, and
+        `model_unavailable` where its weights cannot be had."""
+        default = spec.rerank.model if spec.rerank else None
+        in_use = [default] if default else []
+        refused = ModelNotAllowed(
+            "this re-ranker is not allowed here; an operator can add it to MMSEARCH_MODELS"
+        )
+        if self.rerankers is None or not is_allowed(model, self.settings.models, lambda: in_use):
+            raise refused
+        try:
+            return self.rerankers(model)
+        except WeightsNotAllowed as exc:
+            raise refused from exc
+        except UnknownModel as exc:
+            raise InvalidRequest(str(exc), code="unknown_model") from exc
+        except (OSError, RuntimeError) as exc:
+            raise Unavailable(
+                f"re-ranker {model!r} could not be loaded: {root_cause(exc)}",
+                code="model_unavailable",
+            ) from exc
 
 
 def image_bytes(

@@ -18,6 +18,7 @@ from mmsearch.api.schemas.queries import (
 )
 from mmsearch.api.server_timing import phase
 from mmsearch.api.services.query import QueryStores, Uploads, query_vector
+from mmsearch.api.services.rerank import rerank_plan
 from mmsearch.infra.catalog.filters import to_payload_filter
 from mmsearch.infra.catalog.payload import VIDEO_ID_KEY, ItemPayload, metadata_key
 from mmsearch.infra.catalog.points import item_point_ids
@@ -55,19 +56,30 @@ def search(
         with phase("search"):
             hits = _recommend(vectors, spec, body, flt, tenant)
         return _response(hits, started)
+    plan = rerank_plan(stores, spec, body)
+    window = body if plan is None else plan.window(body)  # its first K, re-ranked
     if body.mode == SearchMode.KEYWORD:
         assert body.text is not None  # the request's check
         keyword_index(vectors, spec)
         with phase("search"):
             hits = vectors.search_keyword(
-                spec.name, body.text, filter=flt, limit=body.limit, offset=body.offset
+                spec.name, body.text, filter=flt, limit=window.limit, offset=window.offset
             )
+    else:
+        with phase("encode"):
+            encoder = stores.encoder(spec.model)
+            vector = query_vector(stores, encoder, body, uploads, spec, tenant)
+        with phase("search"):
+            if body.group_by is not None:
+                return _grouped(vectors, spec, vector, body, flt, started)
+            hits = _hits(vectors, spec, vector, window, flt)
+    if plan is None:
         return _response(hits, started)
-    with phase("encode"):
-        encoder = stores.encoder(spec.model)
-        vector = query_vector(stores, encoder, body, uploads, spec, tenant)
-    with phase("search"):
-        return _ranked(vectors, spec, vector, body, flt, started)
+    with phase("rerank"):
+        ranked = plan.apply(stores, body, hits)
+    page = ranked[body.offset : body.offset + body.limit]
+    results = [to_hit(r.hit).model_copy(update={"rerank_score": r.score}) for r in page]
+    return SearchResponse(results=results, took_ms=_ms(started))
 
 
 def _recommend(
@@ -103,7 +115,7 @@ def _recommend(
         ) from exc
 
 
-def _ranked(
+def _grouped(
     store: VectorStore,
     spec: CollectionSpec,
     vector: np.ndarray,
@@ -111,22 +123,31 @@ def _ranked(
     flt: dict[str, Any] | None,
     started: float,
 ) -> SearchResponse:
-    using = _using(body.mode)
-    if body.group_by is not None:
-        groups = store.search_groups(
-            spec.name,
-            vector,
-            group_by=VIDEO_ID_KEY if body.group_by == "video" else metadata_key(body.group_by),
-            group_size=body.group_size,
-            limit=body.offset + body.limit,  # groups come in one order: a page is a slice
-            using=using,
-            filter=flt,
-            score_threshold=body.score_threshold,
-        )[body.offset :]
-        return SearchResponse(
-            groups=[SearchGroup(key=g.key, results=[to_hit(h) for h in g.hits]) for g in groups],
-            took_ms=_ms(started),
-        )
+    assert body.group_by is not None
+    groups = store.search_groups(
+        spec.name,
+        vector,
+        group_by=VIDEO_ID_KEY if body.group_by == "video" else metadata_key(body.group_by),
+        group_size=body.group_size,
+        limit=body.offset + body.limit,  # groups come in one order: a page is a slice
+        using=_using(body.mode),
+        filter=flt,
+        score_threshold=body.score_threshold,
+    )[body.offset :]
+    return SearchResponse(
+        groups=[SearchGroup(key=g.key, results=[to_hit(h) for h in g.hits]) for g in groups],
+        took_ms=_ms(started),
+    )
+
+
+def _hits(
+    store: VectorStore,
+    spec: CollectionSpec,
+    vector: np.ndarray,
+    body: SearchRequest,
+    flt: dict[str, Any] | None,
+) -> list[Hit]:
+    """A page of an image, text or hybrid search."""
     if body.mode == SearchMode.HYBRID:
         weights = body.weights.model_dump() if body.weights else {}
         explicit = body.weights is not None and "keyword" in body.weights.model_fields_set
@@ -135,7 +156,7 @@ def _ranked(
         )
         if keyword is None:
             weights.pop("keyword", None)
-        hits = store.search_hybrid(
+        return store.search_hybrid(
             spec.name,
             {IMAGE_VECTOR: vector, TEXT_VECTOR: vector},
             keyword=keyword,
@@ -144,17 +165,15 @@ def _ranked(
             limit=body.limit,
             offset=body.offset,
         )
-    else:
-        hits = store.search(
-            spec.name,
-            vector,
-            using=using,
-            filter=flt,
-            limit=body.limit,
-            offset=body.offset,
-            score_threshold=body.score_threshold,
-        )
-    return _response(hits, started)
+    return store.search(
+        spec.name,
+        vector,
+        using=_using(body.mode),
+        filter=flt,
+        limit=body.limit,
+        offset=body.offset,
+        score_threshold=body.score_threshold,
+    )
 
 
 def _keyword_text(

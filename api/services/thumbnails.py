@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 from dataclasses import replace
 
+from PIL import Image
+
 from mmsearch.api.services.items import find_point
 from mmsearch.infra.catalog.payload import ItemPayload
 from mmsearch.infra.errors import ItemError, ItemErrorCode, ItemNotFound
@@ -32,20 +34,28 @@ def thumbnail(
     spec = vectors.spec(collection)
     point = find_point(vectors, spec, item_id, tenant)
     item = ItemPayload.from_payload(point.payload)
-    limit = policy.max_bytes if item.video is not None else None
     try:
-        data = objects.fetch(objects.parse(item.uri, tenant=item.tenant), limit=limit)
+        image = item_image(objects, policy, item, t, THUMBNAIL_SIDE)
     except ItemError as exc:
         if exc.code == ItemErrorCode.NOT_FOUND:
             raise ItemNotFound(f"the image of {item_id!r} is gone", code="image_not_found") from exc
         raise
-    if item.video is not None:
-        limits = replace(policy.limits, min_side=THUMBNAIL_SIDE)
-        with VideoFrames(io.BytesIO(data), policy.defaults, limits) as video:
-            image = video.at(t or 0.0)
-    else:
-        image = decode_image(data, max_pixels=policy.limits.max_pixels, min_side=THUMBNAIL_SIDE)
     image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=85)
     return out.getvalue()
+
+
+def item_image(
+    objects: ObjectStore, policy: VideoPolicy, item: ItemPayload, t: float | None, side: int
+) -> Image.Image:
+    """An item's image (a video's frame `t` seconds in, the first without), decoded with at
+    least `side` pixels on its shorter side where it has them (no more are decoded than
+    that needs); raises ItemError."""
+    limit = policy.max_bytes if item.video is not None else None
+    data = objects.fetch(objects.parse(item.uri, tenant=item.tenant), limit=limit)
+    if item.video is not None:
+        limits = replace(policy.limits, min_side=side)
+        with VideoFrames(io.BytesIO(data), policy.defaults, limits) as video:
+            return video.at(t or 0.0)
+    return decode_image(data, max_pixels=policy.limits.max_pixels, min_side=side)

@@ -111,6 +111,7 @@ def next_version(
         id_namespace=id_namespace(source),
         incarnation=new_incarnation(),
         keyword=replace(words, ready=True),  # every item is written into it afresh
+        rerank=source.rerank,
     )
 
 

@@ -27,6 +27,7 @@ from mmsearch.infra.vectors.types import (
     FieldType,
     IndexConfig,
     KeywordConfig,
+    RerankConfig,
     VectorPoint,
 )
 
@@ -92,6 +93,7 @@ def spec_to_json(spec: CollectionSpec) -> dict[str, Any]:
         "incarnation": spec.incarnation,
         **_cluster_json(spec.cluster),
         **({"keyword": _keyword_json(spec.keyword)} if spec.keyword else {}),
+        **({"rerank": asdict(spec.rerank)} if spec.rerank else {}),
         # The same fields where the previous release reads them, so its workers and API (during
         # a rolling upgrade, or after a rollback) still see which version is which.
         "extra": {key: value for key, value in versioning.items() if value is not None},
@@ -115,6 +117,7 @@ def spec_from_json(data: dict[str, Any]) -> CollectionSpec:
         incarnation=_optional_str(data.get("incarnation")),
         cluster=ClusterConfig(**data["cluster"]) if "cluster" in data else SINGLE_NODE,
         keyword=_keyword_config(data.get("keyword")),
+        rerank=RerankConfig(**data["rerank"]) if isinstance(data.get("rerank"), dict) else None,
     )
 
 

@@ -94,6 +94,15 @@ class KeywordConfig:
     ready: bool = True
 
 
+@dataclass(frozen=True)
+class RerankConfig:
+    """A collection's default re-ranker: a matching model's name, and how many hits it
+    re-scores (see mmsearch.encoders.rerankers)."""
+
+    model: str
+    top_k: int = 50
+
+
 # Collections created before index settings were stored: the engines' own defaults.
 LEGACY_INDEX = IndexConfig(m=16, ef_construct=100, hnsw_ef=128, quantization=None)
 
@@ -109,7 +118,8 @@ class CollectionSpec:
     this one creation (each version has its own), so a job bound to a collection never writes
     into another one later created under the same name; None for collections made before it.
     `cluster` is how a Qdrant cluster spreads it (see ClusterConfig). `keyword`: the sparse
-    BM25 vector it keeps (None for a collection without one).
+    BM25 vector it keeps (None for a collection without one). `rerank`: the re-ranker text
+    searches use unless they say otherwise (None: none).
     """
 
     name: str
@@ -123,6 +133,7 @@ class CollectionSpec:
     incarnation: str | None = None
     cluster: ClusterConfig = SINGLE_NODE
     keyword: KeywordConfig | None = None
+    rerank: RerankConfig | None = None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ def platform(
         s3_endpoint,
         tiny_model,
         file_root=str(tmp_path_factory.mktemp("media")),
-        models="mmsearch-tiny/random:3,hf:tiny-clip/random:5",  # fan-out, migration
+        # fan-out, migration, re-ranking
+        models="mmsearch-tiny/random:3,hf:tiny-clip/random:5,itm:tiny-blip/random",
         batch_size="32",
         max_items_per_request="5000",
         max_request_bytes=str(4 * 1024 * 1024),

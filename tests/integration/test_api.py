@@ -64,6 +64,7 @@ def test_collection_lifecycle_and_errors(platform: Platform, tiny_model: str) ->
         },
         "random_weights": True,
         "keyword": {"language": "english", "avg_len": 16.0, "fields": ["text"], "ready": True},
+        "rerank": None,
     }
     tuned = {"m": 8, "ef_construct": 64, "hnsw_ef": 32, "quantization": None}
     custom = platform.create_collection(f"{name}-b", tiny_model, index=tuned)

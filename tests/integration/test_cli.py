@@ -108,6 +108,20 @@ def test_manifest_ingest_detached_then_watched_and_retried(
     ]
     by_word = mmsearch(platform, "search", "2", "--collection", name, "--mode", "keyword", "--json")
     assert [h["id"] for h in json.loads(by_word.stdout)["results"]] == ["gen_0002.jpg"]
+    reranked = mmsearch(
+        platform,
+        "search",
+        "picture",
+        "--collection",
+        name,
+        "--json",
+        "--rerank",
+        "itm:tiny-blip/random",
+        "--rerank-top-k",
+        "2",
+    )
+    hits = json.loads(reranked.stdout)["results"]
+    assert len(hits) == 3 and [("rerank_score" in h) for h in hits] == [True, True, False]
     retried = mmsearch(platform, "jobs", "retry", job_id)
     assert "1 failed item sent again" in retried.stdout and retried.returncode == 1
 

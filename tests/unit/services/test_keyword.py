@@ -10,8 +10,8 @@ import pytest
 import redis
 from pydantic import ValidationError
 
-from mmsearch.api.schemas.keyword import KeywordSettings
 from mmsearch.api.schemas.queries import SearchRequest, SearchResponse
+from mmsearch.api.schemas.ranking import KeywordSettings
 from mmsearch.api.schemas.resources import CollectionCreate
 from mmsearch.api.services.collections import add_keyword, collection_public, create_collection
 from mmsearch.api.services.query import QueryStores

@@ -1,4 +1,5 @@
-"""Typed bodies of keyword (BM25) search settings: a collection's index, a query's weights."""
+"""Typed settings of ranking beyond one vector: a collection's keyword (BM25) index, a hybrid
+query's weights, and re-ranking by an image-text matching model."""
 
 from __future__ import annotations
 
@@ -43,3 +44,23 @@ class HybridWeights(_Strict):
     image: float = Field(default=1.0, ge=0.0, le=100.0, description="query vs image vectors")
     text: float = Field(default=1.0, ge=0.0, le=100.0, description="query vs caption vectors")
     keyword: float = Field(default=1.0, ge=0.0, le=100.0, description="BM25 over the words")
+
+
+MAX_RERANK = 200  # candidates a search may re-rank
+
+
+class RerankSpec(_Strict):
+    """Re-score the first `top_k` hits with an image-text matching model (its name among
+    MMSEARCH_MODELS, such as itm:Salesforce/blip-itm-base-coco) and return them in that order."""
+
+    model: str | None = Field(
+        default=None, max_length=512, description="default: the collection's re-ranker"
+    )
+    top_k: int = Field(default=50, ge=1, le=MAX_RERANK, description="candidates re-scored")
+
+
+class RerankDefault(_Strict):
+    """A collection's re-ranker, applied to text searches that do not say otherwise."""
+
+    model: str = Field(min_length=1, max_length=512)
+    top_k: int = Field(default=50, ge=1, le=MAX_RERANK)

@@ -141,7 +141,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              request=s.ReembedRequest, response=s.JobAccepted),
     Endpoint("POST", f"{_COLLECTION}/keyword", collections.add_keyword, ADMIN,
              "Add a keyword (BM25) index to a collection made without one; a job fills it in "
-             "(409 keyword_index_exists once complete)", 202,
+             "(again: fills what is missing; other settings: 409 keyword_index_exists)", 202,
              request=s.KeywordSettings, response=s.JobAccepted),
     # Jobs
     Endpoint("POST", f"{_COLLECTION}/ingest", jobs.ingest, WRITE,

@@ -3,7 +3,8 @@
 # installs CUDA torch and onnxruntime-gpu, then for ViT-B-32 and ViT-L-14 (random weights: the
 # speed is the architecture's) measures the ingest pipeline against the bare forward
 # (bench/ingest.py) and the runtimes side by side (bench/runtimes.py: torch fp16 against ONNX
-# Runtime fp16 on CUDA). Figures go to stdout and to $OUT (default /tmp/mmsearch-gpu).
+# Runtime fp16 on CUDA), and what re-ranking with BLIP base adds (bench/rerank.py). Figures
+# go to stdout and to $OUT (default /tmp/mmsearch-gpu).
 #   bash bench/gpu.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,3 +25,5 @@ for model in ViT-B-32 ViT-L-14; do
   .venv/bin/python bench/runtimes.py --model "$model/random" --device cuda --n 2048 --batch 256 \
     --only torch/auto,onnx/fp16,onnx/fp32 | tee "$out/runtimes-$model.txt"
 done
+# Re-ranking: BLIP base's matching head (random weights) over top_k 20 / 50 / 100 candidates.
+.venv/bin/python bench/rerank.py --queries 3 | tee "$out/rerank.txt"

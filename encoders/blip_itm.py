@@ -65,11 +65,26 @@ class BlipMatcher:
             )
             inputs = {k: v.to(self.device) for k, v in inputs.items()}
             inputs["pixel_values"] = inputs["pixel_values"].to(self._dtype)
-            logits = self._model(**inputs, use_itm_head=True).itm_score
+            logits = self._matching_logits(inputs)
             found.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy())
         if not found:
             return np.zeros(0, dtype=np.float32)
         return np.concatenate(found).astype(np.float32)
+
+    def _matching_logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """BlipForImageTextRetrieval's matching head, as its forward runs it, with the image
+        attention mask on the model's device (its forward makes it on the CPU)."""
+        model = self._model
+        image_embeds = model.vision_model(pixel_values=inputs["pixel_values"]).last_hidden_state
+        image_mask = torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=self.device)
+        text = model.text_encoder(
+            input_ids=inputs["input_ids"],
+            attention_mask=inputs["attention_mask"],
+            encoder_hidden_states=image_embeds,
+            encoder_attention_mask=image_mask,
+        ).last_hidden_state
+        logits: torch.Tensor = model.itm_head(text[:, 0, :])
+        return logits
 
     def save_pretrained(self, directory: Path | str) -> Path:
         """Write model, tokenizer and processor, so `itm:LABEL/file:DIR` loads them back."""
@@ -91,8 +106,12 @@ def _load_pretrained(ref: ModelRef, cache_dir: Path | None) -> tuple[Any, Any]:
             require_reachable(hub_endpoint())
     cache = str(cache_dir) if cache_dir else None
     config = AutoConfig.from_pretrained(source, cache_dir=cache)
-    if config.model_type != "blip":
-        raise UnknownModel(f"{ref.name!r} is a {config.model_type!r} model, not BLIP")
+    heads = list(getattr(config, "architectures", None) or [])
+    if config.model_type != "blip" or "BlipForImageTextRetrieval" not in heads:
+        raise UnknownModel(
+            f"{ref.name!r} is not a BLIP image-text matching model (its architectures: {heads}); "
+            "use one such as itm:Salesforce/blip-itm-base-coco"
+        )
     model = BlipForImageTextRetrieval.from_pretrained(source, cache_dir=cache)
     # Pillow's resize, as the images were prepared when the model was saved or published
     images = BlipImageProcessorPil.from_pretrained(source, cache_dir=cache)

@@ -272,12 +272,10 @@ def add_keyword(
     vectors: VectorStore, jobs: JobStore, sender: TaskSender, name: str, body: KeywordSettings
 ) -> JobAccepted:
     """Give a collection's active version a keyword index, and start the job that fills it in
-    for the items it holds (409 keyword_index_exists once it has a complete one)."""
+    for the items it holds. Asked again with the same settings, it starts another job, which
+    fills what is still missing (a stopped job's rest, or points an earlier release's process
+    wrote without the vector); with other settings it is 409 keyword_index_exists."""
     spec = vectors.spec(name)
-    if spec.keyword is not None and spec.keyword.ready:
-        raise Conflict(
-            f"collection {name!r} already has a keyword index", code="keyword_index_exists"
-        )
     config = keyword_config(spec.payload_schema, body.language, body.avg_len)
     spec = vectors.enable_keyword(spec.name, config)
     total = vectors.count(spec.name, MISSING_KEYWORD)

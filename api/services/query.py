@@ -67,7 +67,7 @@ class QueryStores:
             return self.rerankers(model)
         except WeightsNotAllowed as exc:
             raise refused from exc
-        except UnknownModel as exc:
+        except (UnknownModel, ValueError) as exc:  # transformers: not a model it can read
             raise InvalidRequest(str(exc), code="unknown_model") from exc
         except (OSError, RuntimeError) as exc:
             raise Unavailable(

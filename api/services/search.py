@@ -63,7 +63,12 @@ def search(
         keyword_index(vectors, spec)
         with phase("search"):
             hits = vectors.search_keyword(
-                spec.name, body.text, filter=flt, limit=window.limit, offset=window.offset
+                spec.name,
+                body.text,
+                filter=flt,
+                limit=window.limit,
+                offset=window.offset,
+                idf_corpus=scoped(None, tenant),  # a tenant's words weigh by its own items
             )
     else:
         with phase("encode"):
@@ -72,7 +77,7 @@ def search(
         with phase("search"):
             if body.group_by is not None:
                 return _grouped(vectors, spec, vector, body, flt, started)
-            hits = _hits(vectors, spec, vector, window, flt)
+            hits = _hits(vectors, spec, vector, window, flt, scoped(None, tenant))
     if plan is None:
         return _response(hits, started)
     with phase("rerank"):
@@ -146,8 +151,10 @@ def _hits(
     vector: np.ndarray,
     body: SearchRequest,
     flt: dict[str, Any] | None,
+    corpus: dict[str, Any] | None,
 ) -> list[Hit]:
-    """A page of an image, text or hybrid search."""
+    """A page of an image, text or hybrid search (`corpus`: the keyword ranking's IDF
+    population, a tenant's own items)."""
     if body.mode == SearchMode.HYBRID:
         weights = body.weights.model_dump() if body.weights else {}
         explicit = body.weights is not None and "keyword" in body.weights.model_fields_set
@@ -163,6 +170,7 @@ def _hits(
             weights=weights,
             filter=flt,
             limit=body.limit,
+            idf_corpus=corpus,
             offset=body.offset,
         )
     return store.search(
@@ -207,7 +215,8 @@ def keyword_index(store: VectorStore, spec: CollectionSpec) -> None:
     except Conflict as exc:
         raise Conflict(
             f"the keyword index of {public!r} is still being filled in: search it once its "
-            "job has completed",
+            f"job has completed (a job that stopped resumes with POST /v1/collections/{public}"
+            "/keyword)",
             code=exc.code,
         ) from None
 
@@ -231,11 +240,15 @@ def fanout(
     flt = scoped(to_payload_filter(body.filter), tenant)
     depth = body.limit + body.offset
 
+    corpus = scoped(None, tenant)
+
     def one(spec: CollectionSpec) -> list[Hit]:
         if body.mode == SearchMode.KEYWORD:
             assert body.text is not None  # the request's check
             keyword_index(vectors, spec)
-            return vectors.search_keyword(spec.name, body.text, filter=flt, limit=depth)
+            return vectors.search_keyword(
+                spec.name, body.text, filter=flt, limit=depth, idf_corpus=corpus
+            )
         if body.mode == SearchMode.HYBRID:
             return vectors.search_hybrid(
                 spec.name,
@@ -243,6 +256,7 @@ def fanout(
                 keyword=_keyword_text(vectors, spec, body.text, explicit=False),
                 filter=flt,
                 limit=depth,
+                idf_corpus=corpus,
             )
         return vectors.search(
             spec.name,

@@ -55,6 +55,7 @@ class Page:
     score_threshold: float | None = None
     with_payload: bool = True  # False: hits carry ids and scores alone
     ties: bool = True  # complete a tie at the page's end (see ranking.rank_page)
+    idf_corpus: dict[str, Any] | None = None  # keyword IDF over these points alone (a filter)
 
     def __post_init__(self) -> None:
         check_page(self.limit, self.offset, self.score_threshold)

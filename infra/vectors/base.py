@@ -161,16 +161,18 @@ class VectorStore(KeywordSearches):
         limit: int = 10,
         offset: int = 0,
         prefetch_limit: int | None = None,
+        idf_corpus: FilterJSON | None = None,
     ) -> list[Hit]:
         """Reciprocal rank fusion (k=2) of the top `prefetch_limit` on each named vector, and
-        by BM25 on the keyword vector when `keyword` text is given (see search_keyword).
+        by BM25 on the keyword vector when `keyword` text is given (see search_keyword, and
+        its `idf_corpus`).
 
         Each ranking is cut at `prefetch_limit` (default max(limit + offset, 1000)); a point
         lacking a vector is not in that ranking. Hit.score is Qdrant's weighted RRF: the sum of
         1 / ((rank + 1) / weight + 1) over the rankings a point is in (rank from 0; hits of
-        equal score share the best rank), which is 1 / (2 + rank) at weight 1, the default for
-        every ranking (`weights` by vector name or "keyword"; 0 leaves a ranking out). Order:
-        fused score desc, then id.
+        equal score share the mean of their ranks), which is 1 / (2 + rank) at weight 1, the
+        default for every ranking (`weights` by vector name or "keyword"; 0 leaves a ranking
+        out). Order: fused score desc, then id.
         """
         page = Page(filter, limit, offset)
         depth = check_prefetch(vectors, limit, offset, prefetch_limit)
@@ -182,7 +184,7 @@ class VectorStore(KeywordSearches):
         chosen = check_weights(weights, list(queries))
         # each ranking's window as the engine cuts it (a tie across its end is not completed:
         # the same query gets the same window), and payloads for the page alone
-        window = Page(filter, depth, with_payload=False, ties=False)
+        window = Page(filter, depth, with_payload=False, ties=False, idf_corpus=idf_corpus)
         rankings = [
             (self._ranking(name, using, query, window), chosen[using])
             for using, query in queries.items()

@@ -72,12 +72,15 @@ class KeywordSearches(ABC):
         filter: FilterJSON | None = None,
         limit: int = 10,
         offset: int = 0,
+        idf_corpus: FilterJSON | None = None,
     ) -> list[Hit]:
         """Points by the BM25 score of `text` against their keyword text, best first, ties by
-        id; points sharing no term with it are left out. Raises InvalidRequest
+        id; points sharing no term with it are left out. `idf_corpus`: the points (a filter)
+        term statistics are counted over, rather than the whole collection (a tenant's own,
+        so that scores say nothing of other tenants' words). Raises InvalidRequest
         (`no_keyword_index`) for a collection without a keyword vector, and Conflict
         (`keyword_index_building`) while its backfill runs."""
-        page = Page(filter, limit, offset)
+        page = Page(filter, limit, offset, idf_corpus=idf_corpus)
         query = query_vector(self.keyword_config(name), text)
         return self._search_sparse(name, query, page)
 
@@ -99,25 +102,36 @@ class KeywordSearches(ABC):
         return spec.keyword
 
     def enable_keyword(self, name: str, config: KeywordConfig) -> CollectionSpec:
-        """Give the collection a keyword vector with `config`, not ready until filled; a
-        collection that has one already keeps it as it is. Returns the spec after."""
+        """Give the collection a keyword vector with `config`, not ready until filled; one that
+        has a keyword vector with the same settings keeps it as it is, one with others is a
+        Conflict (`keyword_index_exists`: its vectors were made with them). The spec after."""
         check_keyword(config)
         spec = self._fresh_spec(name)
         if spec.keyword is None:
             self._set_keyword(spec.name, replace(config, ready=False))
-            spec = self._fresh_spec(name)
+            return self._fresh_spec(name)
+        if replace(spec.keyword, ready=True) != replace(config, ready=True):
+            held = spec.keyword
+            raise Conflict(
+                f"collection {name!r} has a keyword index with other settings "
+                f"(language {held.language!r}, avg_len {held.avg_len:g}, fields "
+                f"{list(held.fields)}); re-embed the collection to change them",
+                code="keyword_index_exists",
+            )
         return spec
 
-    def fill_keyword(self, name: str, after: str | None, limit: int) -> tuple[int, str | None]:
+    def fill_keyword(
+        self, name: str, after: str | None, limit: int
+    ) -> tuple[list[str], str | None]:
         """Write the keyword vectors of up to `limit` points after id `after` that lack one;
-        return how many, and the cursor to go on from (None at the end)."""
+        return their ids, and the cursor to go on from (None at the end)."""
         config = self._fresh_spec(name).keyword
         if config is None:
             raise InvalidRequest(f"collection {name!r} has no keyword index to fill")
         points, cursor = self.scroll(name, limit=limit, after=after, filter=MISSING_KEYWORD)
         if points:
             self._set_keywords(name, {p.id: document_vector(config, p.payload) for p in points})
-        return len(points), cursor
+        return [p.id for p in points], cursor
 
     def finish_keyword(self, name: str) -> bool:
         """Mark the keyword vector ready if no point lacks it; False if some still do."""

@@ -71,12 +71,13 @@ def document_vector(config: KeywordConfig, payload: dict[str, Any]) -> Sparse:
 
 def keyword_vector(spec: CollectionSpec, payload: dict[str, Any]) -> Sparse | None:
     """The keyword vector a point is written with: None where the collection has no keyword
-    index, or the point's text no terms (so that N, the points IDF counts, holds only those
-    with terms, alike on both engines; a backfill writes an empty vector to mark one done)."""
+    index, or the point's text no terms once the index is ready (so that N, the points IDF
+    counts, holds only those with terms, alike on both engines). While a backfill runs, such a
+    point gets an empty vector instead, which marks it done (the backfill writes the same)."""
     if spec.keyword is None:
         return None
     words = document_vector(spec.keyword, payload)
-    return words if words.indices else None
+    return words if words.indices or not spec.keyword.ready else None
 
 
 def query_vector(config: KeywordConfig, text: str) -> Sparse:

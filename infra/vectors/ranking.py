@@ -60,7 +60,7 @@ def rank_page(
         n = min(n * 2, want + TIE_REACH + 1)
 
 
-def rrf_score(rank: int, weight: float = 1.0) -> float:
+def rrf_score(rank: float, weight: float = 1.0) -> float:
     """What a point ranked `rank` (from 0) adds to its fused score: Qdrant's weighted RRF,
     1 / ((rank + 1) / weight + k - 1), which is 1 / (k + rank) at weight 1."""
     return 1.0 / ((rank + 1) / weight + RRF_K - 1)
@@ -69,8 +69,9 @@ def rrf_score(rank: int, weight: float = 1.0) -> float:
 def fuse(rankings: Sequence[tuple[list[Hit], float]], limit: int, offset: int = 0) -> list[Hit]:
     """Reciprocal rank fusion of (hits best first, weight) rankings: hits [offset, offset +
     limit) of every point in any of them, by fused score desc (to 1e-9, so that sums added in
-    another order tie) then id. Hits of equal score in a ranking share its best rank (1, 2, 2,
-    4), so the fusion does not depend on how ties were ordered. Payloads are the rankings'."""
+    another order tie) then id. Hits of equal score in a ranking share the mean of their ranks
+    (0, 1.5, 1.5, 3), so the fusion does not depend on how ties were ordered, and a tie of many
+    counts as much as it would in any order on average. Payloads are the rankings'."""
     scores: dict[str, float] = {}
     first: dict[str, Hit] = {}
     for hits, weight in rankings:
@@ -84,11 +85,14 @@ def fuse(rankings: Sequence[tuple[list[Hit], float]], limit: int, offset: int = 
     return [Hit(k, scores[k], first[k].payload) for _, k in top[offset:]]
 
 
-def shared_ranks(scores: Sequence[float]) -> list[int]:
-    """Ranks from 0 of scores sorted best first, equal scores sharing the first one's rank."""
-    ranks: list[int] = []
-    for i, score in enumerate(scores):
-        ranks.append(ranks[-1] if i and score == scores[i - 1] else i)
+def shared_ranks(scores: Sequence[float]) -> list[float]:
+    """Ranks from 0 of scores sorted best first, equal scores sharing their mean rank."""
+    ranks: list[float] = []
+    start = 0
+    for i in range(1, len(scores) + 1):
+        if i == len(scores) or scores[i] != scores[start]:
+            ranks.extend([(start + i - 1) / 2] * (i - start))
+            start = i
     return ranks
 
 

@@ -56,8 +56,11 @@ def test_backfill_job_then_keyword_search(
         "fields": ["text", "note"],
         "ready": True,
     }
-    again = platform.request("POST", f"{base}/keyword", json={})
-    assert again.status_code == 409 and again.json()["error"]["code"] == "keyword_index_exists"
+    repair = platform.expect(202, "POST", f"{base}/keyword", json={})  # fills what is missing
+    assert repair["total"] == 0
+    assert platform.wait_job(repair["job_id"])["status"] == "succeeded"
+    other = platform.request("POST", f"{base}/keyword", json={"language": "german"})
+    assert other.status_code == 409 and other.json()["error"]["code"] == "keyword_index_exists"
 
     got = platform.search(name, search)["results"]
     assert [h["id"] for h in got] == [photos[7].name, photos[3].name]  # tf 3 beats tf 1

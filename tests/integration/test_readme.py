@@ -26,7 +26,10 @@ API = "localhost:8080"
 NOT_RUN = "# not run by the README test:"
 PHOTOS_BLOCK = "mkdir -p photos && .venv/bin/python - <<'PY'"
 # README names real weights; the test platform has no internet, so they become offline ones.
-OFFLINE_MODELS = {"ViT-L-14/laion2b_s32b_b82k": "mmsearch-tiny/random:3"}
+OFFLINE_MODELS = {
+    "ViT-L-14/laion2b_s32b_b82k": "mmsearch-tiny/random:3",
+    "itm:Salesforce/blip-itm-base-coco": "itm:tiny-blip/random",
+}
 # Every curl call reports its status on stderr, and a 4xx or 5xx answer stops the script.
 PRELUDE = """set -eu -o pipefail
 curl() {

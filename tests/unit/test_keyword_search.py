@@ -126,8 +126,10 @@ def test_hybrid_is_weighted_rrf_by_hand(stores: list[VectorStore]) -> None:
             for name, hits in rankings.items():
                 w = weights.get(name, 1.0)
                 for hit in hits:
-                    # equal scores share the best rank: the count of hits scoring higher
-                    rank = sum(1 for other in hits if other.score > hit.score)
+                    # equal scores share the mean of their ranks
+                    higher = sum(1 for other in hits if other.score > hit.score)
+                    equal = sum(1 for other in hits if other.score == hit.score)
+                    rank = higher + (equal - 1) / 2
                     if w > 0:  # Qdrant's weighted RRF, k = 2
                         fused[hit.id] = fused.get(hit.id, 0.0) + 1 / ((rank + 1) / w + 2 - 1)
             got = store.search_hybrid(
@@ -177,8 +179,8 @@ def test_a_collection_without_the_vector_gets_it_from_a_backfill(
         assert not store.finish_keyword("kw")
         after, filled = None, 0
         while True:
-            n, after = store.fill_keyword("kw", after, 3)
-            filled += n
+            ids, after = store.fill_keyword("kw", after, 3)
+            filled += len(ids)
             if after is None:
                 break
         assert filled == len(CAPTIONS) - 1  # every point but the one written since
@@ -207,3 +209,31 @@ def test_keyword_configs_are_checked(stores: list[VectorStore]) -> None:
         assert refused.value.code == "unknown_language"
         with pytest.raises(InvalidRequest):
             store.create_collection(replace(SPEC, keyword=replace(WORDS, fields=())))
+
+
+def test_idf_counted_over_a_tenants_own_points(stores: list[VectorStore]) -> None:
+    """Another tenant's captions do not move a tenant's scores: IDF counts its own points."""
+    mine = points()
+    theirs = [
+        VectorPoint(point_id(100 + i), p.vectors, {**p.payload, "text": "dog dog beach"})
+        for i, p in enumerate(mine)
+    ]
+    owned = [VectorPoint(p.id, p.vectors, {**p.payload, "tenant": "a"}) for p in mine]
+    others = [VectorPoint(p.id, p.vectors, {**p.payload, "tenant": "b"}) for p in theirs]
+    own = {"must": [{"key": "tenant", "match": {"value": "a"}}]}
+    for store in stores:
+        store.create_collection(SPEC)
+        store.upsert("kw", owned + others)
+        alone = replace(SPEC, name="alone")
+        store.create_collection(alone)
+        store.upsert("alone", mine)
+        want = [(h.id, h.score) for h in store.search_keyword("alone", "dog beach", limit=20)]
+        got = store.search_keyword("kw", "dog beach", filter=own, idf_corpus=own, limit=20)
+        assert [h.id for h in got] == [i for i, _ in want]
+        np.testing.assert_allclose([h.score for h in got], [s for _, s in want], rtol=1e-5)
+        shared = store.search_keyword("kw", "dog beach", filter=own, limit=20)
+        assert [round(h.score, 4) for h in shared] != [round(s, 4) for _, s in want]
+        fused = store.search_hybrid(
+            "kw", {"image": mine[0].vectors["image"]}, keyword="dog", filter=own, idf_corpus=own
+        )
+        assert fused and all(h.payload["tenant"] == "a" for h in fused)

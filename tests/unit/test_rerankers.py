@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from mmsearch.encoders import UnknownModel, WeightsNotAllowed
 from mmsearch.encoders.blip_itm import BlipMatcher
@@ -28,6 +29,12 @@ def test_a_random_matcher_scores_each_pair_and_its_folder_loads_back(tmp_path: P
     np.testing.assert_allclose(one_by_one, scores, atol=1e-5)  # batching changes nothing
     assert not np.allclose(matcher.score("something else entirely", images), scores)
     assert matcher.score("anything", []).shape == (0,)
+    # the same as the model's own forward with its matching head
+    processor = matcher._processor  # noqa: SLF001 - the model called directly
+    inputs = processor(images=images, text=["a red circle, number 3"] * 12, return_tensors="pt")
+    with torch.no_grad():
+        logits = matcher._model(**inputs, use_itm_head=True).itm_score  # noqa: SLF001
+    np.testing.assert_allclose(torch.softmax(logits, dim=1)[:, 1].numpy(), scores, atol=1e-6)
 
     assert isinstance(matcher, BlipMatcher)
     folder = matcher.save_pretrained(tmp_path / "matcher")

@@ -42,7 +42,9 @@ class EdgeSearches(VectorStore):
             if not query.indices:  # a text without terms matches nothing
                 return []
             nearest = qe.Query.Nearest(edge_sparse(query), KEYWORD_VECTOR)
-            return _nearest(coll, nearest, edge_filter, page)
+            corpus = to_edge_filter(page.idf_corpus)
+            idf = None if corpus is None else qe.SearchParams(idf=qe.IdfParams(corpus=corpus))
+            return _nearest(coll, nearest, edge_filter, page, idf)
 
     def _recommend(
         self, name: str, positive: list[str], negative: list[str], using: str, page: Page
@@ -123,15 +125,22 @@ def edge_sparse(vector: Sparse) -> qe.SparseVector:
     return qe.SparseVector(vector.indices, vector.values)
 
 
-def _nearest(coll: EdgeCollection, query: qe.Query, flt: qe.Filter | None, page: Page) -> list[Hit]:
-    """One page of a nearest-vector search, ranked by score then id."""
+def _nearest(
+    coll: EdgeCollection,
+    query: qe.Query,
+    flt: qe.Filter | None,
+    page: Page,
+    params: qe.SearchParams | None = None,
+) -> list[Hit]:
+    """One page of a nearest-vector search, ranked by score then id (with the collection's
+    search params unless others are given)."""
 
     def fetch(n: int) -> list[Hit]:
         request = qe.SearchRequest(
             query=query,
             limit=n,
             filter=flt,
-            params=coll.params,
+            params=params or coll.params,
             with_payload=page.with_payload,
             with_vector=False,
             score_threshold=page.score_threshold,

@@ -31,7 +31,7 @@ from mmsearch.infra.errors import (
 )
 from mmsearch.infra.vectors.arguments import check_payload, unique_ids
 from mmsearch.infra.vectors.checks import check_collection_name, check_point, check_spec, read_point
-from mmsearch.infra.vectors.edge.collection import EdgeCollections
+from mmsearch.infra.vectors.edge.collection import EdgeCollection, EdgeCollections
 from mmsearch.infra.vectors.edge.files import (
     build_collection,
     fsync_dir,
@@ -41,7 +41,12 @@ from mmsearch.infra.vectors.edge.files import (
 from mmsearch.infra.vectors.edge.filters import to_edge_filter
 from mmsearch.infra.vectors.edge.indexing import IndexSchedule
 from mmsearch.infra.vectors.edge.queries import EdgeSearches, edge_sparse
-from mmsearch.infra.vectors.keywords import Sparse, keyword_vector, refreshed_by
+from mmsearch.infra.vectors.keywords import (
+    Sparse,
+    document_vector,
+    keyword_vector,
+    refreshed_by,
+)
 from mmsearch.infra.vectors.types import (
     KEYWORD_VECTOR,
     SINGLE_NODE,
@@ -211,9 +216,12 @@ class EdgeVectorStore(EdgeSearches):
                 coll.shard.update(qe.UpdateOperation.set_payload_by_filter(only, payload))
                 # a point moves out of its indexed segment: it counts towards the next optimize()
                 coll.written(len(wanted))
-            spec = coll.spec
-        if wanted and payload and refreshed_by(spec.keyword, payload):
-            self._refresh_keywords(name, spec, wanted)  # outside the lock: it takes the store's
+                config = coll.spec.keyword
+                if config is not None and refreshed_by(config, payload):
+                    # under the same lock: a concurrent edit cannot leave another's vector
+                    records = coll.shard.retrieve(list(wanted), True, False)
+                    found = {str(r.id): document_vector(config, r.payload or {}) for r in records}
+                    _write_keywords(coll, found)
 
     def delete_by_filter(self, name: str, filter: FilterJSON) -> int:
         """Delete the points matching `filter`; return how many were deleted."""
@@ -246,14 +254,15 @@ class EdgeVectorStore(EdgeSearches):
         with self._collections.use(name) as coll:
             # only points still there: by id alone the engine fails on the ones that are gone
             held = {str(r.id) for r in coll.shard.retrieve(list(vectors), False, False)}
-            updates = [
-                qe.PointVectors(point_id, {KEYWORD_VECTOR: edge_sparse(vector)})
-                for point_id, vector in vectors.items()
-                if point_id in held
-            ]
-            if updates:
-                coll.shard.update(qe.UpdateOperation.update_vectors(updates))
-                coll.written(len(updates))
+            _write_keywords(coll, {i: v for i, v in vectors.items() if i in held})
+
+
+def _write_keywords(coll: EdgeCollection, vectors: dict[str, Sparse]) -> None:
+    """Set the keyword vectors of points the collection holds; call under its lock."""
+    updates = [qe.PointVectors(i, {KEYWORD_VECTOR: edge_sparse(v)}) for i, v in vectors.items()]
+    if updates:
+        coll.shard.update(qe.UpdateOperation.update_vectors(updates))
+        coll.written(len(updates))
 
 
 def _edge_point(point: VectorPoint, spec: CollectionSpec) -> qe.Point:

@@ -42,7 +42,11 @@ class ServerSearches(VectorStore):
         coll = self._server.open(name)
         if not query.indices:  # a text without terms matches nothing
             return []
-        return _nearest(coll, server_sparse(query), KEYWORD_VECTOR, query_filter, page)
+        corpus = parse_filter(page.idf_corpus)
+        idf = None
+        if corpus is not None:
+            idf = models.SearchParams(idf=models.IdfCorpusParams(corpus=corpus))
+        return _nearest(coll, server_sparse(query), KEYWORD_VECTOR, query_filter, page, idf)
 
     def _recommend(
         self, name: str, positive: list[str], negative: list[str], using: str, page: Page
@@ -139,24 +143,33 @@ def server_hits(found: Sequence[models.ScoredPoint]) -> list[Hit]:
 
 
 def _nearest_args(
-    coll: ServerCollection, using: str, flt: models.Filter | None, page: Page
+    coll: ServerCollection,
+    using: str,
+    flt: models.Filter | None,
+    page: Page,
+    params: models.SearchParams | None = None,
 ) -> dict[str, Any]:
     """query_points (and query_points_groups) arguments of a nearest-vector search."""
     return {
         "using": using,
         "query_filter": flt,
         "score_threshold": page.score_threshold,
-        "search_params": coll.params,
+        "search_params": params or coll.params,
         **_HITS,
         "with_payload": page.with_payload,
     }
 
 
 def _nearest(
-    coll: ServerCollection, query: Any, using: str, flt: models.Filter | None, page: Page
+    coll: ServerCollection,
+    query: Any,
+    using: str,
+    flt: models.Filter | None,
+    page: Page,
+    params: models.SearchParams | None = None,
 ) -> list[Hit]:
     """One page of a nearest search (`query`: a vector or a recommend query), by score then id."""
-    args = _nearest_args(coll, using, flt, page)
+    args = _nearest_args(coll, using, flt, page, params)
 
     def fetch(n: int) -> list[Hit]:
         with coll.filtering(page.filter):

@@ -24,6 +24,8 @@ from mmsearch.infra.jobs.store import JobStatus, JobStore
 from mmsearch.infra.media.storage import ObjectStore
 from mmsearch.infra.settings import Settings
 from mmsearch.infra.vectors import EdgeVectorStore
+from mmsearch.infra.vectors.keyword_store import MISSING_KEYWORD
+from mmsearch.workers import keywords
 from mmsearch.workers.celery_app import FILL_KEYWORDS
 from mmsearch.workers.dispatch import TaskSender
 from mmsearch.workers.keywords import fill_keywords
@@ -160,9 +162,6 @@ def test_a_collection_without_the_index_is_told_how_to_get_it(
     assert outbox.pending(accepted.job_id) == {}
     found = searcher({"text": "dalmatian", "mode": "keyword"}).results
     assert sorted(h.id for h in found) == ["p1", "p4"]
-    with pytest.raises(Conflict) as done:
-        add_keyword(vectors, jobs, sender, "notes", KeywordSettings())
-    assert done.value.code == "keyword_index_exists"
 
 
 def test_unknown_languages_are_refused(
@@ -171,3 +170,50 @@ def test_unknown_languages_are_refused(
     with pytest.raises(InvalidRequest) as refused:
         make(vectors, load, settings, keyword={"language": "klingon"})
     assert refused.value.code == "unknown_language"
+
+
+def test_a_fill_delivered_twice_counts_each_item_once(
+    vectors: EdgeVectorStore,
+    load: RecordingLoader,
+    settings: Settings,
+    encoder: Encoder,
+    file_root: Path,
+    jobs: JobStore,
+    sender: TaskSender,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(keywords, "PAGE", 3)
+    make(vectors, load, settings, keyword=None)
+    spec = vectors.spec("notes")
+    index_items(vectors, encoder, spec, file_root, range(10), captions=True)
+    accepted = add_keyword(vectors, jobs, sender, "notes", KeywordSettings())
+    # written while it fills, without text: an empty vector marks them done
+    index_items(vectors, encoder, vectors.spec("notes"), file_root, range(20, 23), prefix="q")
+    assert vectors.count("notes--v1", MISSING_KEYWORD) == 10 and vectors.count("notes--v1") == 13
+
+    real, pages = vectors.fill_keyword, []
+
+    def dies_after_two_pages(name: str, after: str | None, limit: int) -> Any:
+        if len(pages) == 2:
+            raise RuntimeError("the worker died")
+        pages.append(after)
+        return real(name, after, limit)
+
+    monkeypatch.setattr(vectors, "fill_keyword", dies_after_two_pages)
+    with pytest.raises(RuntimeError):
+        fill_keywords(jobs, vectors, accepted.job_id, "notes--v1")
+    assert jobs.get(accepted.job_id).succeeded == 6
+    monkeypatch.setattr(vectors, "fill_keyword", real)
+    fill_keywords(jobs, vectors, accepted.job_id, "notes--v1")  # delivered again
+    state = jobs.get(accepted.job_id)
+    assert (state.status, state.total, state.succeeded) == (JobStatus.SUCCEEDED, 10, 10)
+    assert vectors.spec("notes").keyword is not None and vectors.spec("notes").keyword.ready
+
+    # asked again with the same settings: a job that repairs what is missing (nothing here)
+    again = add_keyword(vectors, jobs, sender, "notes", KeywordSettings())
+    assert again.total == 0
+    fill_keywords(jobs, vectors, again.job_id, "notes--v1")
+    assert jobs.get(again.job_id).status == JobStatus.SUCCEEDED
+    with pytest.raises(Conflict) as other:
+        add_keyword(vectors, jobs, sender, "notes", KeywordSettings(language="german"))
+    assert other.value.code == "keyword_index_exists"

@@ -241,6 +241,12 @@ def fanout(
     depth = body.limit + body.offset
 
     corpus = scoped(None, tenant)
+    # fused scores compare only when every collection fuses the same rankings: the keyword
+    # one joins where all of them can search it
+    keyword = None
+    if body.mode == SearchMode.HYBRID:
+        words = [_keyword_text(vectors, s, body.text, explicit=False) for s in specs]
+        keyword = None if None in words else words[0]
 
     def one(spec: CollectionSpec) -> list[Hit]:
         if body.mode == SearchMode.KEYWORD:
@@ -253,7 +259,7 @@ def fanout(
             return vectors.search_hybrid(
                 spec.name,
                 {IMAGE_VECTOR: vector, TEXT_VECTOR: vector},
-                keyword=_keyword_text(vectors, spec, body.text, explicit=False),
+                keyword=keyword,
                 filter=flt,
                 limit=depth,
                 idf_corpus=corpus,

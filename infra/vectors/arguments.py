@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mmsearch.infra.errors import InvalidRequest
+from mmsearch.infra.vectors.types import VECTOR_NAMES
 
 MIN_PREFETCH = 1000  # a hybrid page's fused window: pages to this depth agree with each other
 MAX_SCROLL = 10_000
@@ -35,6 +36,13 @@ def canonical_id(point_id: str) -> str:
 def unique_ids(ids: Sequence[str]) -> list[str]:
     """Canonical ids, deduplicated, in the order given."""
     return list(dict.fromkeys(canonical_id(i) for i in ids))
+
+
+def check_vector_name(name: str) -> str:
+    """Return `name` if it is one of VECTOR_NAMES, else raise InvalidRequest."""
+    if name not in VECTOR_NAMES:
+        raise InvalidRequest(f"unknown vector {name!r}; expected one of {list(VECTOR_NAMES)}")
+    return name
 
 
 def check_page(limit: int, offset: int, score_threshold: float | None) -> None:

@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 
 from mmsearch.infra.errors import InvalidRequest
-from mmsearch.infra.vectors.arguments import canonical_id
-from mmsearch.infra.vectors.base import check_vector_name
+from mmsearch.infra.vectors.arguments import canonical_id, check_vector_name
 from mmsearch.infra.vectors.keywords import check_keyword
 from mmsearch.infra.vectors.types import (
     COLLECTION_NAME_RE,

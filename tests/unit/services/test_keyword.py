@@ -10,12 +10,12 @@ import pytest
 import redis
 from pydantic import ValidationError
 
-from mmsearch.api.schemas.queries import SearchRequest, SearchResponse
+from mmsearch.api.schemas.queries import FanoutSearchRequest, SearchRequest, SearchResponse
 from mmsearch.api.schemas.ranking import KeywordSettings
 from mmsearch.api.schemas.resources import CollectionCreate
 from mmsearch.api.services.collections import add_keyword, collection_public, create_collection
 from mmsearch.api.services.query import QueryStores
-from mmsearch.api.services.search import search
+from mmsearch.api.services.search import fanout, search
 from mmsearch.encoders import Encoder
 from mmsearch.encoders.text_queries import TextQueryCache
 from mmsearch.infra.errors import Conflict, InvalidRequest
@@ -217,3 +217,42 @@ def test_a_fill_delivered_twice_counts_each_item_once(
     with pytest.raises(Conflict) as other:
         add_keyword(vectors, jobs, sender, "notes", KeywordSettings(language="german"))
     assert other.value.code == "keyword_index_exists"
+
+
+def test_fanout_fuses_keywords_only_where_every_collection_has_them(
+    vectors: EdgeVectorStore,
+    load: RecordingLoader,
+    texts: TextQueryCache,
+    objects: ObjectStore,
+    settings: Settings,
+    encoder: Encoder,
+    file_root: Path,
+) -> None:
+    for name, words in (("notes", {}), ("plain", {"keyword": None})):
+        body = CollectionCreate.model_validate({"name": name, **words})
+        create_collection(vectors, load, settings.allowed_models, settings.default_model, body)
+        spec = vectors.spec(name)
+        index_items(vectors, encoder, spec, file_root, range(4), captions=True, prefix=name[0])
+    stores = QueryStores(vectors, load, texts, objects, settings)
+    query = {"text": "picture number 2", "mode": "hybrid", "limit": 8}
+    both = fanout(
+        stores, FanoutSearchRequest.model_validate({**query, "collections": ["notes", "plain"]}), {}
+    )
+    vector = encoder.embed_texts(["picture number 2"])[0]
+    dense = {
+        name: vectors.search_hybrid(name, {"image": vector, "text": vector}, limit=8)
+        for name in ("notes", "plain")
+    }
+    want = sorted(
+        ((h.score, name, h.payload["id"]) for name, hits in dense.items() for h in hits),
+        key=lambda t: (-t[0], t[1]),
+    )
+    got = [(h.score, h.collection, h.id) for h in both.results]
+    assert [g[2] for g in got] == [w[2] for w in want[:8]]
+    alone = fanout(
+        stores, FanoutSearchRequest.model_validate({**query, "collections": ["notes"]}), {}
+    )
+    words = vectors.search_hybrid(
+        "notes", {"image": vector, "text": vector}, keyword="picture number 2", limit=8
+    )
+    assert [h.id for h in alone.results] == [h.payload["id"] for h in words]
